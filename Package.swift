@@ -1,0 +1,112 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "telestation",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "telestation", targets: ["telestation"]),
+        .executable(name: "telestation-hub", targets: ["telestation-hub"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // System libraries from Debian's -dev packages, each with a small shim
+        // header for the variadic calls and macros Swift cannot import.
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CV4L2", pkgConfig: "libv4l2",
+            providers: [.apt(["libv4l-dev"])]),
+        .systemLibrary(
+            name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]),
+
+        .target(
+            name: "Config",
+            dependencies: [
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "Imaging",
+            dependencies: ["CTurboJPEG"]),
+        .target(
+            name: "Capture",
+            dependencies: [
+                "CV4L2", "Config", "Imaging",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "Spool",
+            dependencies: [
+                "Config", "Imaging",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "Uplink",
+            dependencies: [
+                "CCurl", "Config",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "Hub",
+            dependencies: [
+                "Config",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "Diagnostics",
+            dependencies: [
+                "Config", "Capture", "Imaging", "Spool", "Uplink",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "Station",
+            dependencies: [
+                "Config", "Capture", "Imaging", "Spool", "Uplink",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "telestation",
+            dependencies: [
+                "Config", "Station", "Diagnostics", "Spool", "Uplink", "Capture",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "telestation-hub",
+            dependencies: [
+                "Config", "Hub",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
+
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "Config"]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "Config", "Imaging"]),
+        .testTarget(name: "UplinkTests", dependencies: ["Uplink", "Hub", "Config"]),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "Config"]),
+        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config"]),
+        .testTarget(name: "StationTests", dependencies: ["Station", "Config"]),
+        // Runs the built executables as a user would.
+        .testTarget(name: "CLITests", dependencies: ["Config"]),
+    ]
+)

@@ -1,0 +1,227 @@
+import Foundation
+import TOMLKit
+
+/// One configuration key: its documentation, its example line and the code
+/// that validates a TOML value and stores it. Adding a key is adding one
+/// entry to `ConfigSchema.keys`; the loader, the unknown-key check and the
+/// example file (`telestation config --example`) all follow from it.
+public struct ConfigKey {
+    public let path: String
+    public let doc: String
+    /// The value shown in the example config, as TOML.
+    public let example: String
+    /// Shown commented out in the example (an optional key).
+    public let optional: Bool
+    public let required: Bool
+    /// Validates and stores the value; throws a message naming the bad
+    /// value and what is expected.
+    let apply: (TOMLValueConvertible, inout StationConfig) throws(KeyProblem) -> Void
+
+    var section: String { String(path.split(separator: ".")[0]) }
+    var name: String { path.split(separator: ".").dropFirst().joined(separator: ".") }
+}
+
+struct KeyProblem: Error {
+    var message: String
+    var fix: String?
+}
+
+public enum ConfigSchema {
+    public static let sections = ["station", "hub", "camera", "uplink", "kiosk", "spool"]
+
+    public static var keys: [ConfigKey] {
+        [
+            text("station.id", "Station identifier, as enrolled at the hub (letters, digits, '.', '_', '-').",
+                 example: "\"ps-ejemplo-01\"", required: true) { v, c throws(KeyProblem) in
+                guard v.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
+                    throw KeyProblem(message: "\"\(v)\" is not a valid station id",
+                                     fix: "use 1-64 letters, digits, '.', '_' or '-'")
+                }
+                c.station.id = v
+            },
+            text("station.state_dir", "Where the queue database and spooled images live.",
+                 example: "\"/var/lib/telestation\"", optional: true) { v, c throws(KeyProblem) in
+                try absolutePath(v); c.station.stateDir = v
+            },
+            text("hub.url", "tus creation endpoint of the network hub; without it uploads stay off.",
+                 example: "\"https://hub.example.org/files/\"") { v, c throws(KeyProblem) in
+                guard let u = URLComponents(string: v), let scheme = u.scheme?.lowercased(),
+                      scheme == "http" || scheme == "https", let host = u.host, !host.isEmpty else {
+                    throw KeyProblem(message: "\"\(v)\" is not an http(s) URL",
+                                     fix: "use e.g. \"https://hub.example.org/files/\"")
+                }
+                c.hub.url = v
+            },
+            readableFile("hub.token_file", "File holding the bearer token the hub issued to this station (mode 0600).",
+                         example: "\"/etc/telestation/token\"") { c, v in c.hub.tokenFile = v },
+            readableFile("hub.ca_file", "PEM bundle of a private CA that signs the hub's certificate.",
+                         example: "\"/etc/telestation/hub-ca.pem\"") { c, v in c.hub.caFile = v },
+            readableFile("hub.client_cert", "PEM client certificate for mutual TLS, if the hub requires it.",
+                         example: "\"/etc/telestation/client.pem\"") { c, v in c.hub.clientCert = v },
+            readableFile("hub.client_key", "PEM private key of client_cert (mode 0600).",
+                         example: "\"/etc/telestation/client.key\"") { c, v in c.hub.clientKey = v },
+
+            text("camera.device", "\"auto\" (first capture device), \"synthetic\" (test pattern), or a /dev/video* or /dev/v4l/by-id/... path.",
+                 example: "\"auto\"") { v, c throws(KeyProblem) in
+                guard v == "auto" || v == "synthetic" || v.hasPrefix("/dev/") else {
+                    throw KeyProblem(message: "\"\(v)\" is not a camera device",
+                                     fix: "use \"auto\", \"synthetic\" or a path such as \"/dev/video0\"")
+                }
+                c.camera.device = v
+            },
+            int("camera.width", "Capture width in pixels; leave out for the largest the camera offers.",
+                example: "1920", optional: true, range: 160...10000) { c, v in c.camera.width = v },
+            int("camera.height", "Capture height in pixels; leave out for the largest the camera offers.",
+                example: "1080", optional: true, range: 120...10000) { c, v in c.camera.height = v },
+            choice("camera.format", "\"auto\" prefers the camera's own MJPEG, then raw YUYV/NV12/YU12; or force \"mjpeg\" / \"yuyv\".",
+                   example: "\"auto\"", StationConfig.PixelFormatChoice.self) { c, v in c.camera.format = v },
+            int("camera.warmup_frames", "Frames discarded before a still so auto-exposure and white balance settle.",
+                example: "10", range: 0...300) { c, v in c.camera.warmupFrames = v },
+            int("camera.jpeg_quality", "JPEG quality (1-100) for frames the station encodes itself.",
+                example: "92", range: 1...100) { c, v in c.camera.jpegQuality = v },
+            int("camera.preview_width", "Width of the small preview sent first for triage.",
+                example: "480", range: 64...1920) { c, v in c.camera.previewWidth = v },
+            ConfigKey(path: "camera.controls",
+                      doc: "V4L2 controls to set when the camera opens, by the names v4l2-ctl prints (a table).",
+                      example: "{ power_line_frequency = 1, focus_automatic_continuous = 0 }", optional: true,
+                      required: false) { v, c throws(KeyProblem) in
+                guard let table = v.table else {
+                    throw KeyProblem(message: "expected a table of control = integer", fix: "write [camera.controls] then e.g. power_line_frequency = 1")
+                }
+                for (name, value) in table {
+                    if let i = value.int { c.camera.controls[name] = i }
+                    else if let b = value.bool { c.camera.controls[name] = b ? 1 : 0 }
+                    else {
+                        throw KeyProblem(message: "control \(name) = \(value.tomlValue.debugDescription) is not an integer or boolean",
+                                         fix: "give the control's numeric value, e.g. \(name) = 1")
+                    }
+                }
+            },
+
+            rate("uplink.max_rate", "Upload bandwidth cap (\"64kbit\", \"16KiB/s\", \"unlimited\").",
+                 example: "\"unlimited\"") { c, v in c.uplink.maxRate = v },
+            size("uplink.min_chunk", "Smallest upload chunk.", example: "\"16KiB\"", range: 1024...(64 << 20)) { c, v in c.uplink.minChunk = v },
+            size("uplink.max_chunk", "Largest upload chunk.", example: "\"8MiB\"", range: 1024...(1 << 30)) { c, v in c.uplink.maxChunk = v },
+            duration("uplink.target_chunk_time", "Chunks grow while they finish well under this time.",
+                     example: "\"10s\"", range: 1...600) { c, v in c.uplink.targetChunkTime = v },
+            duration("uplink.stall_timeout", "A transfer making no progress this long is aborted and resumed.",
+                     example: "\"60s\"", range: 5...3600) { c, v in c.uplink.stallTimeout = v },
+            duration("uplink.backoff_max", "Longest wait between retries.", example: "\"10m\"", range: 1...86400) { c, v in c.uplink.backoffMax = v },
+
+            text("kiosk.listen", "Address of the kiosk page and control API; keep it on loopback.",
+                 example: "\"127.0.0.1:8080\"") { v, c throws(KeyProblem) in
+                guard splitHostPort(v) != nil else {
+                    throw KeyProblem(message: "\"\(v)\" is not HOST:PORT", fix: "use e.g. \"127.0.0.1:8080\"")
+                }
+                c.kiosk.listen = v
+            },
+            choice("kiosk.language", "Language of the kiosk page: \"es\" or \"en\".", example: "\"es\"",
+                   StationConfig.Language.self) { c, v in c.kiosk.language = v },
+
+            duration("spool.keep_uploaded", "How long uploaded images stay on the station before deletion.",
+                     example: "\"7d\"", range: 0...(366 * 86400)) { c, v in c.spool.keepUploaded = v },
+            size("spool.min_free", "Captures are refused when they would leave less free disk than this.",
+                 example: "\"200MiB\"", range: 0...(1 << 40)) { c, v in c.spool.minFree = v },
+        ]
+    }
+
+    // MARK: key builders
+
+    static func text(_ path: String, _ doc: String, example: String, optional: Bool = false, required: Bool = false,
+                     _ store: @escaping (String, inout StationConfig) throws(KeyProblem) -> Void) -> ConfigKey {
+        ConfigKey(path: path, doc: doc, example: example, optional: optional, required: required) { v, c throws(KeyProblem) in
+            guard let s = v.string else { throw wrongType(v, "a string in quotes") }
+            try store(s, &c)
+        }
+    }
+
+    static func readableFile(_ path: String, _ doc: String, example: String,
+                             _ store: @escaping (inout StationConfig, String) -> Void) -> ConfigKey {
+        text(path, doc, example: example, optional: true) { v, c throws(KeyProblem) in
+            try absolutePath(v)
+            guard FileManager.default.isReadableFile(atPath: v) else {
+                let exists = FileManager.default.fileExists(atPath: v)
+                throw KeyProblem(message: exists ? "\(v) is not readable by this user" : "\(v) does not exist",
+                                 fix: exists ? "fix its owner or mode (it should be readable by the telestation user only)"
+                                             : "create it, or remove the key")
+            }
+            store(&c, v)
+        }
+    }
+
+    static func int(_ path: String, _ doc: String, example: String, optional: Bool = false, range: ClosedRange<Int>,
+                    _ store: @escaping (inout StationConfig, Int) -> Void) -> ConfigKey {
+        ConfigKey(path: path, doc: doc, example: example, optional: optional, required: false) { v, c throws(KeyProblem) in
+            guard let i = v.int else { throw wrongType(v, "a whole number") }
+            guard range.contains(i) else {
+                throw KeyProblem(message: "\(i) is out of range", fix: "use a number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            store(&c, i)
+        }
+    }
+
+    static func choice<E: RawRepresentable & CaseIterable>(_ path: String, _ doc: String, example: String, _: E.Type,
+                                                           _ store: @escaping (inout StationConfig, E) -> Void) -> ConfigKey
+    where E.RawValue == String {
+        let options = E.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+        return text(path, doc, example: example) { v, c throws(KeyProblem) in
+            guard let e = E(rawValue: v) else { throw KeyProblem(message: "\"\(v)\" is not one of \(options)", fix: "use one of \(options)") }
+            store(&c, e)
+        }
+    }
+
+    static func size(_ path: String, _ doc: String, example: String, range: ClosedRange<Int64>,
+                     _ store: @escaping (inout StationConfig, Int64) -> Void) -> ConfigKey {
+        unit(path, doc, example: example, what: "a size such as \"64KiB\" or \"4MiB\"", parse: Units.parseSize) { c, v throws(KeyProblem) in
+            guard range.contains(v) else {
+                throw KeyProblem(message: "\(Units.formatBytes(v)) is out of range",
+                                 fix: "use a size from \(Units.formatBytes(range.lowerBound)) to \(Units.formatBytes(range.upperBound))")
+            }
+            store(&c, v)
+        }
+    }
+
+    static func duration(_ path: String, _ doc: String, example: String, range: ClosedRange<Double>,
+                         _ store: @escaping (inout StationConfig, Double) -> Void) -> ConfigKey {
+        unit(path, doc, example: example, what: "a duration such as \"30s\", \"5m\" or \"7d\"", parse: Units.parseDuration) { c, v throws(KeyProblem) in
+            guard range.contains(v) else {
+                throw KeyProblem(message: "\(Units.formatDuration(v)) is out of range",
+                                 fix: "use a duration from \(Units.formatDuration(range.lowerBound)) to \(Units.formatDuration(range.upperBound))")
+            }
+            store(&c, v)
+        }
+    }
+
+    static func rate(_ path: String, _ doc: String, example: String,
+                     _ store: @escaping (inout StationConfig, Int64) -> Void) -> ConfigKey {
+        unit(path, doc, example: example, what: "a rate such as \"64kbit\", \"16KiB/s\" or \"unlimited\"", parse: Units.parseRate) { c, v throws(KeyProblem) in
+            store(&c, v)
+        }
+    }
+
+    static func unit<T>(_ path: String, _ doc: String, example: String, what: String, parse: @escaping (String) -> T?,
+                        _ store: @escaping (inout StationConfig, T) throws(KeyProblem) -> Void) -> ConfigKey {
+        ConfigKey(path: path, doc: doc, example: example, optional: false, required: false) { v, c throws(KeyProblem) in
+            let text: String
+            if let s = v.string { text = s } else if let i = v.int, i == 0 { text = "0" } else { throw wrongType(v, what) }
+            guard let parsed = parse(text) else { throw KeyProblem(message: "\"\(text)\" is not \(what)", fix: "write it as \(what)") }
+            try store(&c, parsed)
+        }
+    }
+
+    static func wrongType(_ v: TOMLValueConvertible, _ expected: String) -> KeyProblem {
+        KeyProblem(message: "\(v.tomlValue.debugDescription) has the wrong type", fix: "expected \(expected)")
+    }
+
+    static func absolutePath(_ v: String) throws(KeyProblem) {
+        guard v.hasPrefix("/") else { throw KeyProblem(message: "\"\(v)\" is not an absolute path", fix: "start it with /") }
+    }
+
+    public static func splitHostPort(_ s: String) -> (String, Int)? {
+        guard let colon = s.lastIndex(of: ":") else { return nil }
+        var host = String(s[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, let port = Int(s[s.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        return (host, port)
+    }
+}

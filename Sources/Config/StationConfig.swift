@@ -1,0 +1,130 @@
+import Foundation
+
+/// The whole validated configuration of a station. Every field has its
+/// default here and its key, documentation and validation in `ConfigSchema`.
+public struct StationConfig: Sendable, Equatable {
+    public struct Station: Sendable, Equatable {
+        public var id: String = ""
+        public var stateDir: String = "/var/lib/telestation"
+    }
+
+    public struct Hub: Sendable, Equatable {
+        /// The tus creation endpoint; nil leaves uploads switched off.
+        public var url: String? = nil
+        public var tokenFile: String? = nil
+        public var caFile: String? = nil
+        public var clientCert: String? = nil
+        public var clientKey: String? = nil
+    }
+
+    public enum PixelFormatChoice: String, Sendable, Equatable, CaseIterable {
+        case auto, mjpeg, yuyv
+    }
+
+    public struct Camera: Sendable, Equatable {
+        /// `auto` (first capture device), `synthetic`, or a device path.
+        public var device: String = "auto"
+        /// nil: the largest size the device offers.
+        public var width: Int? = nil
+        public var height: Int? = nil
+        public var format: PixelFormatChoice = .auto
+        public var warmupFrames: Int = 10
+        public var jpegQuality: Int = 92
+        public var previewWidth: Int = 480
+        /// V4L2 control name (as `v4l2-ctl` prints it) → value.
+        public var controls: [String: Int] = [:]
+    }
+
+    public struct Uplink: Sendable, Equatable {
+        /// Bytes per second; 0 means unlimited.
+        public var maxRate: Int64 = 0
+        public var minChunk: Int64 = 16 * 1024
+        public var maxChunk: Int64 = 8 * 1024 * 1024
+        /// Seconds.
+        public var targetChunkTime: Double = 10
+        public var stallTimeout: Double = 60
+        public var backoffMax: Double = 600
+    }
+
+    public enum Language: String, Sendable, Equatable, CaseIterable { case es, en }
+
+    public struct Kiosk: Sendable, Equatable {
+        public var listen: String = "127.0.0.1:8080"
+        public var language: Language = .es
+    }
+
+    public struct SpoolSettings: Sendable, Equatable {
+        /// Seconds an uploaded image is kept before its file is deleted.
+        public var keepUploaded: Double = 7 * 86400
+        public var minFree: Int64 = 200 * 1024 * 1024
+    }
+
+    public var station = Station()
+    public var hub = Hub()
+    public var camera = Camera()
+    public var uplink = Uplink()
+    public var kiosk = Kiosk()
+    public var spool = SpoolSettings()
+
+    public init() {}
+
+    /// Default location, overridable by `TELESTATION_CONFIG`.
+    public static var defaultPath: String {
+        ProcessInfo.processInfo.environment["TELESTATION_CONFIG"] ?? "/etc/telestation/station.toml"
+    }
+
+    public var spoolDirectory: String { (station.stateDir as NSString).appendingPathComponent("spool") }
+    public var databasePath: String { (station.stateDir as NSString).appendingPathComponent("queue.sqlite") }
+
+    /// Host and port of `kiosk.listen`.
+    public var listenAddress: (host: String, port: Int) {
+        // Validated at load, so the split cannot fail here.
+        let (h, p) = ConfigSchema.splitHostPort(kiosk.listen) ?? ("127.0.0.1", 8080)
+        return (h, p)
+    }
+
+    /// Reads the bearer token named by `hub.token_file`, without its trailing newline.
+    public func hubToken() throws(ConfigError) -> String? {
+        guard let path = hub.tokenFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, key: "hub.token_file", message: "cannot read the token file \(path)",
+                              fix: "check that it exists and that the telestation user can read it")
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else {
+            throw ConfigError(file: path, key: "hub.token_file", message: "the token file \(path) is empty",
+                              fix: "write the station's hub token into it (see README, Enrolment)")
+        }
+        return token
+    }
+}
+
+/// A configuration problem: which file, which line and key, what was wrong
+/// and how to fix it. Rendered on one line; the CLI exits 78 (EX_CONFIG).
+public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var key: String?
+    public var message: String
+    public var fix: String?
+
+    public init(file: String, line: Int? = nil, key: String? = nil, message: String, fix: String? = nil) {
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+        self.fix = fix
+    }
+
+    public static let exitCode: Int32 = 78
+
+    public var description: String {
+        var s = file
+        if let line { s += ":\(line)" }
+        s += ": "
+        if let key { s += "\(key): " }
+        s += message
+        if let fix { s += " — \(fix)" }
+        return s.replacingOccurrences(of: "\n", with: " ")
+    }
+}

@@ -1,0 +1,1 @@
+// The Uplink module.
