@@ -51,7 +51,7 @@ public enum Units {
         if t.lowercased() == "unlimited" || t == "0" { return 0 }
         guard let (number, rawUnit) = split(t) else { return nil }
         var unit = rawUnit.lowercased()
-        if unit.hasSuffix("/s") { unit.removeLast(2) } else if unit.hasSuffix("ps") { unit.removeLast(2); unit += "bit" }
+        if unit.hasSuffix("/s") { unit.removeLast(2) } else if unit.hasSuffix("bps") { unit.removeLast(3); unit += "bit" }
         let bits: [String: Double] = ["bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9]
         if let f = bits[unit] { return Int64((number * f / 8).rounded()) }
         guard !unit.isEmpty, let f = sizeUnits[unit] else { return nil }

@@ -1,0 +1,92 @@
+# Telestation — build, test, install.
+# `make test` and `make demo` work on a fresh Debian 12 / Raspberry Pi OS machine:
+# they install what they need first (as root, or through sudo).
+
+PREFIX      ?= /usr
+DESTDIR     ?=
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= /lib/systemd/system
+UDEVDIR     ?= /lib/udev/rules.d
+SWIFT       ?= swift
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEBUG_BIN   := .build/debug
+RELEASE_BIN := .build/release
+
+# Debian packages: C libraries the code links, tools the tests drive.
+APT_BUILD := libcurl4-openssl-dev libv4l-dev libturbojpeg0-dev libsqlite3-dev pkg-config
+APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-pip
+PIP_TEST  :=
+
+.PHONY: all deps build release test test-swift test-units install uninstall demo clean example-config
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_BUILD) $(APT_TEST); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@if [ -n "$(strip $(PIP_TEST))" ]; then python3 -m pip install -q --disable-pip-version-check $(PIP_TEST); fi
+
+build: deps
+	$(SWIFT) build --build-tests
+
+release: deps
+	$(SWIFT) build -c release
+
+# One build, reused by every test stage.
+test: build test-swift test-units
+
+test-swift:
+	$(SWIFT) test --skip-build
+
+# systemd units: offline verification against the installed tree, and the hardening score.
+test-units:
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	$(MAKE) --no-print-directory install-files BIN_DIR=$(DEBUG_BIN) DESTDIR=$$tmp >/dev/null || exit 1; \
+	for u in telestation.service; do \
+	  sed "s|/usr/bin/|$$tmp$(PREFIX)/bin/|g" $$tmp$(UNITDIR)/$$u > $$tmp/$$u; \
+	  SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no $$tmp/$$u || exit 1; \
+	done; \
+	score=$$(systemd-analyze security --offline=true $$tmp$(UNITDIR)/telestation.service | awk '/Overall exposure level/ {print $$(NF-2)}'); \
+	echo "telestation.service exposure: $$score"; \
+	awk -v s="$$score" 'BEGIN { exit !(s <= 2.0) }' || { echo "exposure $$score is above 2.0"; exit 1; }; \
+	echo "units: verify OK"
+
+install: release
+	$(MAKE) --no-print-directory install-files BIN_DIR=$(RELEASE_BIN)
+
+BIN_DIR ?= $(RELEASE_BIN)
+install-files:
+	install -D -m 0755 $(BIN_DIR)/telestation $(DESTDIR)$(PREFIX)/bin/telestation
+	install -D -m 0755 $(BIN_DIR)/telestation-hub $(DESTDIR)$(PREFIX)/bin/telestation-hub
+	install -D -m 0644 systemd/telestation.service $(DESTDIR)$(UNITDIR)/telestation.service
+	install -D -m 0644 systemd/telestation-kiosk.service $(DESTDIR)$(UNITDIR)/telestation-kiosk.service
+	install -D -m 0644 systemd/telestation.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/telestation.conf
+	install -D -m 0644 systemd/telestation.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/telestation.conf
+	install -D -m 0644 hardware/station.example.toml $(DESTDIR)$(PREFIX)/share/doc/telestation/station.example.toml
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/telestation/README.md
+	@if [ -d hardware/udev ]; then for r in hardware/udev/*.rules; do install -D -m 0644 $$r $(DESTDIR)$(UDEVDIR)/$$(basename $$r); done; fi
+	@if [ -d hardware/profiles ]; then for p in hardware/profiles/*.toml; do install -D -m 0644 $$p $(DESTDIR)$(PREFIX)/share/telestation/profiles/$$(basename $$p); done; fi
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/telestation/station.toml ]; then \
+	  install -D -m 0640 hardware/station.example.toml $(DESTDIR)$(SYSCONFDIR)/telestation/station.toml; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/telestation $(DESTDIR)$(PREFIX)/bin/telestation-hub
+	rm -f $(DESTDIR)$(UNITDIR)/telestation.service $(DESTDIR)$(UNITDIR)/telestation-kiosk.service
+	rm -f $(DESTDIR)$(PREFIX)/lib/sysusers.d/telestation.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/telestation.conf
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/telestation $(DESTDIR)$(PREFIX)/share/telestation
+
+# The whole path on embedded defaults: synthetic camera, a local hub, the queue, the upload.
+demo: build
+	hardware/demo.sh $(DEBUG_BIN)
+
+# Regenerates the annotated example from the schema in Sources/Config.
+example-config: build
+	$(DEBUG_BIN)/telestation config --example > hardware/station.example.toml
+
+clean:
+	$(SWIFT) package clean
+	rm -rf bench/out hardware/vm/out

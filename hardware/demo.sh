@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# make demo: a whole station on one machine, on embedded defaults —
+# the synthetic camera, a local hub on loopback, the queue, the upload.
+set -euo pipefail
+BIN=${1:-.build/debug}
+DEMO=${DEMO_DIR:-$(mktemp -d /tmp/telestation-demo.XXXXXX)}
+PORT=${DEMO_HUB_PORT:-18080}
+mkdir -p "$DEMO/state" "$DEMO/hub"
+head -c 24 /dev/urandom | base64 > "$DEMO/token"; chmod 600 "$DEMO/token"
+cat > "$DEMO/station.toml" <<TOML
+[station]
+id = "ps-demo-01"
+state_dir = "$DEMO/state"
+
+[hub]
+url = "http://127.0.0.1:$PORT/files/"
+token_file = "$DEMO/token"
+
+[camera]
+device = "synthetic"
+width = 1280
+height = 720
+warmup_frames = 3
+
+[spool]
+min_free = "10MiB"
+TOML
+export TELESTATION_CONFIG="$DEMO/station.toml"
+echo "== configuration ($TELESTATION_CONFIG)"
+"$BIN/telestation" config
+
+echo "== hub on 127.0.0.1:$PORT storing into $DEMO/hub"
+"$BIN/telestation-hub" --listen "127.0.0.1:$PORT" --store "$DEMO/hub" --token-file "$DEMO/token" > "$DEMO/hub.log" 2>&1 &
+HUB=$!
+trap 'kill $HUB 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -s -o /dev/null -X OPTIONS "http://127.0.0.1:$PORT/files/" && break; sleep 0.2; done
+
+echo "== capture two stills from the synthetic camera (case DEMO-0001)"
+"$BIN/telestation" capture --case DEMO-0001 --site "antebrazo izquierdo" --priority urgent
+"$BIN/telestation" capture --case DEMO-0001 --site "antebrazo izquierdo" --note "control"
+
+echo "== queue"
+"$BIN/telestation" status
+
+echo "== upload"
+"$BIN/telestation" sync --deadline 2m
+
+echo "== queue after upload"
+"$BIN/telestation" status
+
+echo "== what the hub stored ($DEMO/hub)"
+ls -l "$DEMO/hub"
+for meta in "$DEMO"/hub/*.json; do
+  [ -e "$meta" ] || continue
+  file="${meta%.json}"
+  [ -f "$file" ] || continue
+  want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"].get("sha256",""))' "$meta" 2>/dev/null || true)
+  got=$(sha256sum "$file" | cut -d' ' -f1)
+  echo "$(basename "$file"): sha256 $got $([ "$want" = "$got" ] && echo "matches the station's" || echo "DIFFERS from $want")"
+done
+echo "demo files are in $DEMO"
