@@ -1,0 +1,67 @@
+import Foundation
+
+/// Runs checks concurrently, each on its own thread with its own timeout, so
+/// one hung check (a DNS lookup on a dead link, a camera ioctl) cannot stall
+/// the report.
+public struct DiagnosticRunner: Sendable {
+    public var checks: [any DiagnosticCheck]
+
+    public init(checks: [any DiagnosticCheck]) { self.checks = checks }
+
+    /// The groups `--only` accepts.
+    public var groups: [String] {
+        var seen: [String] = []
+        for c in checks where !seen.contains(c.group) { seen.append(c.group) }
+        return seen
+    }
+
+    public func run(_ context: DiagnosticContext, only: Set<String> = []) async -> DiagnosticReport {
+        let selected = checks.filter { only.isEmpty || only.contains($0.group) || only.contains($0.name) }
+        let results = await withTaskGroup(of: (Int, [CheckResult]).self) { group in
+            for (index, check) in selected.enumerated() {
+                group.addTask { (index, await Self.runOne(check, context)) }
+            }
+            var all: [(Int, [CheckResult])] = []
+            for await r in group { all.append(r) }
+            return all.sorted { $0.0 < $1.0 }.flatMap(\.1)
+        }
+        return DiagnosticReport(station: context.config?.station.id, generatedAt: context.now(), results: results)
+    }
+
+    static func runOne(_ check: any DiagnosticCheck, _ context: DiagnosticContext) async -> [CheckResult] {
+        let start = Date()
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<[CheckResult]?, Never>) in
+            let once = Once(continuation)
+            let thread = Thread {
+                once.resume(check.run(context))
+            }
+            thread.name = "diagnose-\(check.name)"
+            thread.start()
+            DispatchQueue.global().asyncAfter(deadline: .now() + check.timeout) { once.resume(nil) }
+        }
+        let ms = Int(Date().timeIntervalSince(start) * 1000)
+        guard var results = outcome else {
+            return [CheckResult(check: check.name, status: .fail,
+                                finding: "did not finish within \(Int(check.timeout)) s",
+                                nextStep: "something it talks to is hanging (network, camera or disk); run `telestation diagnose --only \(check.group) --verbose` and look at the log",
+                                details: [:])]
+        }
+        for i in results.indices { results[i].durationMs = ms }
+        return results
+    }
+}
+
+/// Resumes a continuation once: whichever of the check and its timeout comes first.
+private final class Once: @unchecked Sendable {
+    // Guarded by `lock`; the continuation is resumed at most once.
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<[CheckResult]?, Never>?
+    init(_ c: CheckedContinuation<[CheckResult]?, Never>) { continuation = c }
+    func resume(_ value: [CheckResult]?) {
+        lock.lock()
+        let c = continuation
+        continuation = nil
+        lock.unlock()
+        c?.resume(returning: value)
+    }
+}
