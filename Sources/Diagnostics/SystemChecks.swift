@@ -54,15 +54,24 @@ public struct StorageSpaceCheck: DiagnosticCheck {
                            next: "create it: systemd-tmpfiles --create, or mkdir -p \(dir) && chown telestation \(dir)")]
         }
         let probe = (dir as NSString).appendingPathComponent(".diagnose-\(getpid())")
+        // Creating a file is not enough: a full disk still has inodes. Write and sync a block.
+        var failure: Int32 = 0
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         if fd < 0 {
-            let why = String(cString: strerror(errno))
-            results.append(result(.fail, "cannot write to \(dir): \(why)",
-                                  next: errno == EROFS ? "the file system is read-only: check the SD card (dmesg) and remount it read-write"
-                                                       : "chown -R telestation \(dir), or run diagnose as the telestation user"))
+            failure = errno
         } else {
+            let block = [UInt8](repeating: 0, count: 4096)
+            if write(fd, block, block.count) != block.count || fsync(fd) != 0 { failure = errno == 0 ? ENOSPC : errno }
             close(fd)
             unlink(probe)
+        }
+        if failure != 0 {
+            let why = String(cString: strerror(failure))
+            results.append(result(.fail, "cannot write to \(dir): \(why)",
+                                  next: failure == EROFS ? "the file system is read-only: check the SD card (dmesg) and remount it read-write"
+                                      : failure == ENOSPC ? "the disk is full: let pending images upload (telestation sync) and delete files that are not Telestation's"
+                                      : "chown -R telestation \(dir), or run diagnose as the telestation user"))
+        } else {
             results.append(result(.pass, "\(dir) is writable"))
         }
         var fs = statvfs()

@@ -1,2 +1,323 @@
+import Config
+import Foundation
 import Testing
 @testable import Diagnostics
+
+/// A scratch directory that holds a config and fixture /sys, /run trees.
+final class Fixture: @unchecked Sendable {
+    // Only touched from the test that owns it.
+    let root: URL
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("diag-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("state"), withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: root) }
+
+    var path: String { root.path }
+
+    @discardableResult
+    func file(_ relative: String, _ text: String, mode: Int = 0o644) throws -> String {
+        let url = root.appendingPathComponent(relative)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: url.path)
+        return url.path
+    }
+
+    func config(_ extra: String = "", stateDir: String? = nil) throws -> String {
+        try file("station.toml", "[station]\nid = \"ps-fixture\"\nstate_dir = \"\(stateDir ?? path + "/state")\"\n" + extra)
+    }
+
+    func context(config: String, now: Date = Date(), env: [String: String] = [:]) -> DiagnosticContext {
+        DiagnosticContext(configPath: config,
+                          roots: SystemRoots(sys: path + "/sys", proc: path + "/proc", dev: path + "/dev", run: path + "/run"),
+                          environment: env, now: { now })
+    }
+}
+
+func named(_ results: [CheckResult], _ name: String) throws -> CheckResult {
+    try #require(results.first { $0.check == name }, "no result named \(name) in \(results.map(\.check))")
+}
+
+@Suite struct ConfigurationCheckTests {
+    @Test func passWarnAndFail() throws {
+        let f = try Fixture()
+        let token = try f.file("token", "s3cr3t-token\n", mode: 0o600)
+        let good = ConfigurationCheck().run(f.context(config: try f.config("[hub]\nurl = \"https://hub.test/files/\"\ntoken_file = \"\(token)\"\n")))
+        #expect(good.map(\.status) == [.pass])
+
+        let noHub = ConfigurationCheck().run(f.context(config: try f.config()))
+        #expect(try named(noHub, "config.hub").status == .warn)
+        #expect(try named(noHub, "config.hub").nextStep?.contains("hub.url") == true)
+
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: token)
+        let open = ConfigurationCheck().run(f.context(config: try f.config("[hub]\nurl = \"https://hub.test/files/\"\ntoken_file = \"\(token)\"\n")))
+        let secret = try named(open, "config.secrets")
+        #expect(secret.status == .fail)
+        #expect(secret.finding.contains("readable by every user"))
+        #expect(secret.nextStep == "chmod 600 \(token) && chown telestation \(token)")
+
+        let broken = ConfigurationCheck().run(f.context(config: try f.config("[hub]\nurl = \"ftp://x\"\n")))
+        #expect(broken.map(\.status) == [.fail])
+        #expect(broken[0].finding.contains("hub.url: \"ftp://x\" is not an http(s) URL"))
+        #expect(broken[0].nextStep?.contains("telestation config") == true)
+    }
+}
+
+@Suite struct StorageSpaceCheckTests {
+    @Test func writableWithSpace() throws {
+        let f = try Fixture()
+        let r = StorageSpaceCheck().run(f.context(config: try f.config("[spool]\nmin_free = \"1MiB\"\n")))
+        #expect(r.first?.status == .pass)
+        #expect(try named(r, "storage.space").status == .pass)
+    }
+
+    @Test func missingStateDirectory() throws {
+        let f = try Fixture()
+        let r = StorageSpaceCheck().run(f.context(config: try f.config(stateDir: f.path + "/nope")))
+        #expect(r.map(\.status) == [.fail])
+        #expect(r[0].nextStep?.contains("systemd-tmpfiles --create") == true)
+    }
+
+    /// A real, small file system filled to the brim.
+    @Test func fullDisk() throws {
+        let f = try Fixture()
+        let mnt = f.path + "/small"
+        try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        guard shell(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt]) == 0 else {
+            // Without mount permission, make the same condition with the threshold.
+            let r = StorageSpaceCheck().run(f.context(config: try f.config("[spool]\nmin_free = \"1TiB\"\n")))
+            #expect(try named(r, "storage.space").status == .fail)
+            return
+        }
+        defer { _ = shell(["umount", mnt]) }
+        _ = shell(["sh", "-c", "cat /dev/zero > \(mnt)/fill 2>/dev/null"])
+        let full = StorageSpaceCheck().run(f.context(config: try f.config("[spool]\nmin_free = \"1MiB\"\n", stateDir: mnt)))
+        let space = try named(full, "storage.space")
+        #expect(space.status == .fail)
+        #expect(space.finding.hasPrefix("disk full for captures"))
+        #expect(space.nextStep?.contains("telestation sync") == true)
+        // Writing the probe file fails too: the disk is really full.
+        #expect(full[0].status == .fail)
+        #expect(full[0].finding.contains("No space left on device"))
+
+        _ = shell(["truncate", "-s", "1200k", "\(mnt)/fill"])
+        let nearly = StorageSpaceCheck().run(f.context(config: try f.config("[spool]\nmin_free = \"512KiB\"\n", stateDir: mnt)))
+        #expect(try named(nearly, "storage.space").status == .warn)
+    }
+}
+
+@discardableResult
+func shell(_ argv: [String]) -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = argv
+    p.standardError = FileHandle.nullDevice
+    do { try p.run() } catch { return -1 }
+    p.waitUntilExit()
+    return p.terminationStatus
+}
+
+@Suite struct ClockCheckTests {
+    @Test func aClockInThePastFails() throws {
+        let f = try Fixture()
+        let boot = Date(timeIntervalSince1970: 0)  // a Pi without RTC before NTP answers
+        let r = ClockCheck().run(f.context(config: try f.config(), now: boot))
+        #expect(r[0].status == .fail)
+        #expect(r[0].finding.contains("1970-01-01"))
+        #expect(r[0].nextStep?.contains("timedatectl") == true)
+    }
+
+    @Test func aPlausibleClockPassesAndNotesSync() throws {
+        let f = try Fixture()
+        try f.file("run/systemd/timesync/synchronized", "")
+        let r = ClockCheck().run(f.context(config: try f.config()))
+        #expect(r[0].status == .pass)
+        #expect(r[0].finding.contains("synchronised"))
+    }
+}
+
+@Suite struct PowerHeatCheckTests {
+    func power(_ setup: (Fixture) throws -> Void) throws -> [CheckResult] {
+        let f = try Fixture()
+        try setup(f)
+        return PowerHeatCheck().run(f.context(config: try f.config()))
+    }
+
+    @Test func temperatureLevels() throws {
+        for (milli, status) in [("45000", CheckStatus.pass), ("74500", .warn), ("83000", .fail)] {
+            let r = try power { f in
+                try f.file("sys/class/thermal/thermal_zone0/temp", milli + "\n")
+                try f.file("sys/class/thermal/thermal_zone0/type", "cpu-thermal\n")
+            }
+            let heat = try named(r, "power.heat")
+            #expect(heat.status == status, "\(milli)")
+            #expect(heat.finding.contains("cpu-thermal"))
+        }
+    }
+
+    @Test func raspberryPiUnderVoltageAndThrottling() throws {
+        let r = try power { f in
+            try f.file("sys/class/hwmon/hwmon1/name", "rpi_volt\n")
+            try f.file("sys/class/hwmon/hwmon1/in0_lcrit_alarm", "1\n")
+            try f.file("sys/devices/platform/soc/soc:firmware/get_throttled", "0x50000\n")
+        }
+        #expect(try named(r, "power.supply").status == .fail)
+        let t = try named(r, "power.throttling")
+        #expect(t.status == .warn)
+        #expect(t.finding.contains("under-voltage since boot") && t.finding.contains("throttled since boot"))
+
+        let ok = try power { f in
+            try f.file("sys/class/hwmon/hwmon1/name", "rpi_volt\n")
+            try f.file("sys/class/hwmon/hwmon1/in0_lcrit_alarm", "0\n")
+            try f.file("sys/devices/platform/soc/soc:firmware/get_throttled", "0x0\n")
+        }
+        #expect(ok.allSatisfy { $0.status == .pass })
+        #expect(ok.count == 2)
+    }
+
+    @Test func nothingExposedSkips() throws {
+        let r = try power { _ in }
+        #expect(r.map(\.status) == [.skip])
+    }
+}
+
+@Suite struct NetworkCheckTests {
+    @Test func reachableHubOnLoopback() throws {
+        let f = try Fixture()
+        let listener = try LoopbackListener()
+        let r = NetworkCheck().run(f.context(config: try f.config("[hub]\nurl = \"http://127.0.0.1:\(listener.port)/files/\"\n")))
+        #expect(try named(r, "network.dns").status == .pass)
+        let tcp = try named(r, "network.tcp")
+        #expect(tcp.status == .pass)
+        #expect(tcp.details["connect_ms"] != nil)
+    }
+
+    @Test func unreachableAddressOnLoopback() throws {
+        let f = try Fixture()
+        let port = try LoopbackListener().port  // closed again when the listener goes away
+        let r = NetworkCheck().run(f.context(config: try f.config("[hub]\nurl = \"http://127.0.0.1:\(port)/files/\"\n")))
+        let tcp = try named(r, "network.tcp")
+        #expect(tcp.status == .fail)
+        #expect(tcp.finding.contains("Connection refused"))
+        #expect(tcp.nextStep?.contains("hub") == true)
+    }
+
+    @Test func nameThatDoesNotResolve() throws {
+        let f = try Fixture()
+        let r = NetworkCheck().run(f.context(config: try f.config("[hub]\nurl = \"https://hub.invalid/files/\"\n")))
+        let dns = try named(r, "network.dns")
+        #expect(dns.status == .fail)
+        #expect(dns.finding.hasPrefix("cannot resolve hub.invalid"))
+        #expect(r.count == 1)
+    }
+
+    @Test func proxySettingsAreReportedWithoutPasswords() {
+        #expect(NetworkCheck.proxy(for: "https", host: "hub.pe", environment: ["https_proxy": "http://u:pw@proxy:3128"]) == "http://u:pw@proxy:3128")
+        #expect(NetworkCheck.proxy(for: "https", host: "hub.pe", environment: ["https_proxy": "http://p:3128", "no_proxy": "hub.pe"]) == nil)
+        #expect(NetworkCheck.proxy(for: "https", host: "a.hub.pe", environment: ["HTTPS_PROXY": "http://p:3128", "NO_PROXY": ".hub.pe"]) == nil)
+        #expect(NetworkCheck.proxy(for: "http", host: "hub.pe", environment: ["https_proxy": "http://p:3128"]) == nil)
+        #expect(NetworkCheck.redactUserInfo("http://u:pw@proxy:3128") == "http://***@proxy:3128")
+    }
+}
+
+/// A TCP listener on an ephemeral loopback port.
+final class LoopbackListener: @unchecked Sendable {
+    // Immutable after init.
+    let fd: Int32
+    let port: Int
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bind(fd, sa, len) == 0 && listen(fd, 8) == 0 && getsockname(fd, sa, &len) == 0
+            }
+        }
+        guard ok else { throw CocoaError(.fileWriteUnknown) }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+    deinit { close(fd) }
+}
+
+struct SlowCheck: DiagnosticCheck {
+    let name = "slow"
+    var timeout: Double { 0.5 }
+    func run(_ ctx: DiagnosticContext) -> [CheckResult] {
+        Thread.sleep(forTimeInterval: 30)
+        return [result(.pass, "woke up")]
+    }
+}
+
+@Suite struct RunnerAndReportTests {
+    @Test func aHungCheckCannotStallTheReport() async throws {
+        let f = try Fixture()
+        let start = Date()
+        let report = await DiagnosticRunner(checks: [SlowCheck(), ClockCheck()]).run(f.context(config: try f.config()))
+        #expect(Date().timeIntervalSince(start) < 10)
+        let slow = try named(report.results, "slow")
+        #expect(slow.status == .fail)
+        #expect(slow.finding == "did not finish within 0 s" || slow.finding.hasPrefix("did not finish"))
+        #expect(try named(report.results, "clock").status == .pass)
+        #expect(report.exitCode == 2)
+    }
+
+    @Test func onlySelectsGroups() async throws {
+        let f = try Fixture()
+        let runner = DiagnosticRunner.standard()
+        let report = await runner.run(f.context(config: try f.config()), only: ["clock"])
+        #expect(report.results.map(\.check) == ["clock"])
+        #expect(runner.groups.contains("storage") && runner.groups.contains("network"))
+    }
+
+    @Test func exitCodesAndJSON() throws {
+        func report(_ s: [CheckStatus]) -> DiagnosticReport {
+            DiagnosticReport(station: "ps", generatedAt: Date(), results: s.map { CheckResult(check: "c", status: $0, finding: "f", nextStep: "n") })
+        }
+        #expect(report([.pass, .skip]).exitCode == 0)
+        #expect(report([.pass, .warn]).exitCode == 1)
+        #expect(report([.warn, .fail, .pass]).exitCode == 2)
+        let json = try JSONSerialization.jsonObject(with: Data(report([.pass, .fail]).json().utf8)) as! [String: Any]
+        #expect(json["exit_code"] as? Int == 2)
+        let checks = json["checks"] as! [[String: Any]]
+        #expect(checks.count == 2)
+        #expect(checks[0]["next_step"] == nil)  // no next step for a pass
+        #expect(checks[1]["next_step"] as? String == "n")
+        #expect((json["summary"] as? [String: Int])?["FAIL"] == 1)
+        let table = report([.fail]).table(color: false)
+        #expect(table.contains("FAIL  c") && table.contains("→ n"))
+        #expect(!table.contains("\u{1B}["))
+        #expect(report([.fail]).table(color: true).contains("\u{1B}[1;31mFAIL"))
+    }
+
+    @Test func serviceCheckSkipsWithoutSystemd() throws {
+        let f = try Fixture()
+        #expect(ServiceCheck().run(f.context(config: try f.config())).map(\.status) == [.skip])
+    }
+}
+
+@Suite struct BundleTests {
+    @Test func bundleNeverContainsTheToken() async throws {
+        let f = try Fixture()
+        let token = "tok-\(UUID().uuidString)"
+        let tokenFile = try f.file("token", token, mode: 0o600)
+        let config = try f.config("[hub]\nurl = \"http://127.0.0.1:9/files/\"\ntoken_file = \"\(tokenFile)\"\n")
+        let ctx = f.context(config: config)
+        let report = await DiagnosticRunner.standard().run(ctx, only: ["config", "storage"])
+        let out = f.path + "/bundle.tar.gz"
+        try SupportBundle(report: report, context: ctx, attachments: ["queue.txt": "Authorization: Bearer \(token)\nitem 1 pending\n"]).write(to: out)
+        let dir = f.path + "/unpacked"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        #expect(shell(["tar", "-xzf", out, "-C", dir]) == 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/telestation-diagnosis")
+        #expect(Set(files).isSuperset(of: ["report.txt", "report.json", "station.toml", "queue.txt"]))
+        #expect(shell(["grep", "-r", "-q", token, dir]) == 1, "the token leaked into the bundle")
+        #expect(shell(["grep", "-r", "-q", "item 1 pending", dir]) == 0)
+    }
+}
