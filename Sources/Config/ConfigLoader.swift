@@ -75,6 +75,7 @@ extension StationConfig {
             throw problem(config.camera.width == nil ? "camera.height" : "camera.width", "width and height must be given together",
                           "set both camera.width and camera.height, or neither")
         }
+        config.explicitKeys = seen
         return config
     }
 

@@ -65,6 +65,9 @@ public struct StationConfig: Sendable, Equatable {
     public var uplink = Uplink()
     public var kiosk = Kiosk()
     public var spool = SpoolSettings()
+    /// The keys the file set explicitly (`camera.width`, …): a camera
+    /// profile fills in only what the configuration left out.
+    public var explicitKeys: Set<String> = []
 
     public init() {}
 
