@@ -17,7 +17,7 @@ APT_BUILD := libcurl4-openssl-dev libv4l-dev libturbojpeg0-dev libsqlite3-dev pk
 APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-pip
 PIP_TEST  :=
 
-.PHONY: all deps build release test test-swift test-units install uninstall demo clean example-config
+.PHONY: deb all deps build release test test-swift test-units install uninstall demo clean example-config
 
 all: build
 
@@ -33,8 +33,10 @@ deps:
 build: deps
 	$(SWIFT) build --build-tests
 
+# The Swift runtime is linked in, so the installed binaries need only Debian's libraries.
+RELEASE_FLAGS := -c release --static-swift-stdlib
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 # One build, reused by every test stage.
 test: build test-swift test-units
@@ -59,6 +61,7 @@ install: release
 	$(MAKE) --no-print-directory install-files BIN_DIR=$(RELEASE_BIN)
 
 BIN_DIR ?= $(RELEASE_BIN)
+INSTALL_CONFIG ?= yes
 install-files:
 	install -D -m 0755 $(BIN_DIR)/telestation $(DESTDIR)$(PREFIX)/bin/telestation
 	install -D -m 0755 $(BIN_DIR)/telestation-hub $(DESTDIR)$(PREFIX)/bin/telestation-hub
@@ -70,7 +73,7 @@ install-files:
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/telestation/README.md
 	@if [ -d hardware/udev ]; then for r in hardware/udev/*.rules; do install -D -m 0644 $$r $(DESTDIR)$(UDEVDIR)/$$(basename $$r); done; fi
 	@if [ -d hardware/profiles ]; then for p in hardware/profiles/*.toml; do install -D -m 0644 $$p $(DESTDIR)$(PREFIX)/share/telestation/profiles/$$(basename $$p); done; fi
-	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/telestation/station.toml ]; then \
+	@if [ "$(INSTALL_CONFIG)" != no ] && [ ! -e $(DESTDIR)$(SYSCONFDIR)/telestation/station.toml ]; then \
 	  install -D -m 0640 hardware/station.example.toml $(DESTDIR)$(SYSCONFDIR)/telestation/station.toml; fi
 
 uninstall:
@@ -86,6 +89,13 @@ demo: build
 # Regenerates the annotated example from the schema in Sources/Config.
 example-config: build
 	$(DEBUG_BIN)/telestation config --example > hardware/station.example.toml
+
+VERSION := 0.1.0
+DEB_OUT := .build-deb
+
+# A Debian package for this machine's architecture (build on an arm64 board for arm64).
+deb: release
+	hardware/debian/build-deb.sh $(VERSION) $(RELEASE_BIN) $(DEB_OUT)
 
 clean:
 	$(SWIFT) package clean

@@ -64,6 +64,7 @@ public struct CameraProfile: Sendable, Equatable {
     }
 
     public static func parse(_ text: String, file: String) throws(ConfigError) -> CameraProfile {
+        try TOMLPrecheck.check(text, file: file)
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

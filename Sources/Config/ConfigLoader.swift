@@ -20,6 +20,7 @@ extension StationConfig {
 
     /// Parses and validates TOML text; `file` names it in error messages.
     public static func parse(_ text: String, file: String = "<config>") throws(ConfigError) -> StationConfig {
+        try TOMLPrecheck.check(text, file: file)
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
