@@ -14,10 +14,10 @@ RELEASE_BIN := .build/release
 
 # Debian packages: C libraries the code links, tools the tests drive.
 APT_BUILD := libcurl4-openssl-dev libv4l-dev libturbojpeg0-dev libsqlite3-dev pkg-config
-APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-pip
+APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-pip lintian dpkg-dev binutils
 PIP_TEST  :=
 
-.PHONY: deb all deps build release test test-swift test-units install uninstall demo clean example-config
+.PHONY: deb test-deb all deps build release test test-swift test-units install uninstall demo clean example-config
 
 all: build
 
@@ -39,7 +39,7 @@ release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 
 # One build, reused by every test stage.
-test: build test-swift test-units
+test: build test-swift test-units test-deb
 
 test-swift:
 	$(SWIFT) test --skip-build
@@ -96,6 +96,10 @@ DEB_OUT := .build-deb
 # A Debian package for this machine's architecture (build on an arm64 board for arm64).
 deb: release
 	hardware/debian/build-deb.sh $(VERSION) $(RELEASE_BIN) $(DEB_OUT)
+
+# lintian, then a real install, start as the service user, remove and purge.
+test-deb: deb
+	hardware/debian/test-deb.sh $(DEB_OUT)/telestation_$(VERSION)_$$(dpkg --print-architecture).deb
 
 clean:
 	$(SWIFT) package clean
