@@ -39,25 +39,28 @@ enum FileOps {
         let tempPath = directory + "/" + tempPrefix + UUID().uuidString
         let finalPath = directory + "/" + name
         let fd = try call("open", tempPath) { open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640) }
-        var open = true
-        defer { if open { close(fd) } }
-        do {
+        var isOpen = true
+        defer { if isOpen { close(fd) } }
+        do throws(SpoolError) {
             checkpoint("temp-created")
             var hasher = SHA256()
             var size: Int64 = 0
             switch source {
             case let .data(data):
-                try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws(SpoolError) in
+                // `withUnsafeBytes` only rethrows untyped errors, so the failure is carried out as a value.
+                let failure = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> SpoolError? in
                     // Hash and write in slices so a kill lands between partial writes too.
                     var offset = 0
                     while offset < raw.count {
                         let slice = UnsafeRawBufferPointer(rebasing: raw[offset..<min(raw.count, offset + chunkSize)])
                         hasher.update(bufferPointer: slice)
-                        try writeAll(fd, slice, tempPath)
+                        do throws(SpoolError) { try writeAll(fd, slice, tempPath) } catch { return error }
                         offset += slice.count
                         checkpoint("chunk-written")
                     }
+                    return nil
                 }
+                if let failure { throw failure }
                 size = Int64(data.count)
             case let .file(path):
                 let src = try call("open", path) { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
@@ -76,7 +79,7 @@ enum FileOps {
             }
             try call("fsync", tempPath) { fsync(fd) }
             checkpoint("temp-synced")
-            open = false
+            isOpen = false
             try call("close", tempPath) { close(fd) }
             try call("rename", finalPath) { rename(tempPath, finalPath) }
             checkpoint("renamed")

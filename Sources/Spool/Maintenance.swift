@@ -184,3 +184,15 @@ extension Spool {
         return report
     }
 }
+
+extension Spool {
+    /// Moves the write-ahead log into the main database file
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), so the file's size is the queue's size.
+    package func checkpointWAL() throws(SpoolError) {
+        do {
+            try db.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        } catch {
+            throw SpoolError.database(error, doing: "checkpointing the write-ahead log")
+        }
+    }
+}

@@ -405,20 +405,21 @@ public final class Spool: Sendable {
 /// it shared from their first byte to their commit; recovery holds it
 /// exclusively, so it never mistakes another process's write in flight
 /// for debris of a crash.
-struct SpoolLock: ~Copyable {
+struct SpoolLock {
     private let fd: Int32
 
     static let name = ".lock"
 
     init(directory: String, exclusive: Bool) throws(SpoolError) {
         let path = directory + "/" + Self.name
-        fd = try FileOps.call("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640) }
-        do {
-            try FileOps.call("flock", path) { [fd] in flock(fd, exclusive ? LOCK_EX : LOCK_SH) }
+        let fd = try FileOps.call("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640) }
+        do throws(SpoolError) {
+            try FileOps.call("flock", path) { flock(fd, exclusive ? LOCK_EX : LOCK_SH) }
         } catch {
             close(fd)
             throw error
         }
+        self.fd = fd
     }
 
     /// Closing the descriptor drops the lock; so does the process dying.

@@ -196,8 +196,9 @@ do {
             }
             lifecycleSeconds = Date().timeIntervalSince(t)
         }
+        try spool.checkpointWAL()
         var dbBytes: Int64 = 0
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal"] {
             let attrs = try? FileManager.default.attributesOfItem(atPath: options.db + suffix)
             dbBytes += (attrs?[.size] as? NSNumber)?.int64Value ?? 0
         }
@@ -209,7 +210,9 @@ do {
             print(String(format: "claim+url+offset+uploaded for every item: %.2f s  %.1f items/s",
                          lifecycleSeconds, Double(options.count) / lifecycleSeconds))
         }
-        print("database bytes (main+wal+shm): \(dbBytes)")
+        let rows = try spool.allItems().count
+        print(String(format: "database bytes after checkpoint: %lld for %d rows (%.0f bytes/row)",
+                     dbBytes, rows, Double(dbBytes) / Double(rows)))
     default:
         fail("unknown mode \(options.mode); use crash, pair or bench")
     }

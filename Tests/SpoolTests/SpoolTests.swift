@@ -31,7 +31,8 @@ import Testing
         let item = try #require(try spool.item(id: r.imageID))
         #expect(item.kind == .image && item.state == .queued && item.metadata == meta(priority: .urgent))
         #expect(sha256Hex(file: item.filePath) == sha256Hex(image))
-        let p = try #require(try spool.item(id: try #require(r.previewID)))
+        let previewID = try #require(r.previewID)
+        let p = try #require(try spool.item(id: previewID))
         #expect(p.kind == .preview && p.parentID == r.imageID && p.metadata.caseID == "C-1")
         #expect(p.metadata.filename == "lesion.preview.jpg")
         #expect(sha256Hex(file: p.filePath) == sha256Hex(preview) && p.size == 5000)
@@ -78,7 +79,7 @@ import Testing
         }
         #expect { try spool.enqueue(imageFile: URL(fileURLWithPath: s.root + "/nope.jpg"), preview: nil, metadata: meta()) }
             throws: { e in (e as? SpoolError)?.code == .invalidInput && "\(e)".contains("nope.jpg") }
-        #expect(s.files().isEmpty && (try spool.allItems()).isEmpty)
+        #expect(try s.files().isEmpty && spool.allItems().isEmpty)
     }
 
     @Test func diskGuardRefusesBeforeWriting() throws {
@@ -88,7 +89,7 @@ import Testing
         #expect { try spool.enqueue(imageData: bytes(1000), preview: nil, metadata: meta()) } throws: { e in
             (e as? SpoolError)?.code == .insufficientSpace && "\(e)".contains("spool.min_free")
         }
-        #expect(s.files().isEmpty && (try spool.allItems()).isEmpty)
+        #expect(try s.files().isEmpty && spool.allItems().isEmpty)
     }
 
     @Test func claimOrderUrgentThenPreviewsThenOldest() throws {
