@@ -53,6 +53,13 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // A writer process the spool's crash and two-process tests launch and kill.
+        .executableTarget(
+            name: "spool-stress",
+            dependencies: [
+                "Spool",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "Uplink",
             dependencies: [

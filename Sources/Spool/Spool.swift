@@ -1,1 +1,427 @@
-// The Spool module.
+import Config
+import Dispatch
+import Foundation
+import GRDB
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The durable upload queue: image files in a spool directory and one row
+/// per item in SQLite. An item whose `enqueue` returned is on disk and in the
+/// database for good; power cuts, full disks and a second process (the
+/// daemon and `telestation sync`) cannot lose it or upload it twice.
+///
+/// All methods block (file syncs, SQLite); from async code use `perform`,
+/// which runs them on the spool's own queue rather than Swift's
+/// cooperative pool.
+public final class Spool: Sendable {
+    public let directory: String
+    public let databasePath: String
+    public let diskGuard: DiskGuard
+    public let retention: RetentionPlanner
+    /// What the recovery pass fixed when this spool was opened.
+    public let recoveryAtOpen: RecoveryReport
+
+    let db: DatabasePool
+    let logger: Logger
+    /// Called at each step of the write path with the step's name. Only the
+    /// crash tests set it, to stop the process at an exact point.
+    let checkpoint: @Sendable (String) -> Void
+    private let ioQueue = DispatchQueue(label: "telestation.spool.io")
+
+    /// Opens the spool in `state_dir` with the station's settings.
+    public convenience init(config: StationConfig, logger: Logger = Logger(label: "spool")) throws(SpoolError) {
+        try self.init(directory: config.spoolDirectory, databasePath: config.databasePath,
+                      minFree: config.spool.minFree, keepUploaded: config.spool.keepUploaded, logger: logger)
+    }
+
+    /// Opens (creating when needed) the spool, migrates its schema and runs the recovery pass.
+    public convenience init(directory: String, databasePath: String, minFree: Int64 = 200 << 20,
+                            keepUploaded: Double = 7 * 86400, logger: Logger = Logger(label: "spool")) throws(SpoolError) {
+        try self.init(directory: directory, databasePath: databasePath, minFree: minFree, keepUploaded: keepUploaded,
+                      logger: logger, checkpoint: { _ in })
+    }
+
+    package init(directory: String, databasePath: String, minFree: Int64, keepUploaded: Double,
+                 logger: Logger, checkpoint: @escaping @Sendable (String) -> Void) throws(SpoolError) {
+        self.directory = directory
+        self.databasePath = databasePath
+        self.diskGuard = DiskGuard(minFree: minFree)
+        self.retention = RetentionPlanner(keepUploaded: keepUploaded)
+        self.logger = logger
+        self.checkpoint = checkpoint
+        try FileOps.makeDirectory(directory)
+        try FileOps.makeDirectory((databasePath as NSString).deletingLastPathComponent)
+
+        var config = Configuration()
+        // The daemon and the CLI share the file; wait for the other's write
+        // transaction instead of failing.
+        config.busyMode = .timeout(30)
+        config.label = "spool"
+        do {
+            db = try DatabasePool(path: databasePath, configuration: config)
+            // GRDB opens WAL databases with synchronous=NORMAL, which can lose
+            // the last commits on power loss. An enqueue that returned must
+            // survive one, so the writer connection commits with FULL.
+            try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try Schema.migrator.migrate(db)
+        } catch {
+            throw SpoolError(.database, "cannot open the queue database \(databasePath): \(error)",
+                             nextStep: "check that \((databasePath as NSString).deletingLastPathComponent) exists and is writable by the telestation user")
+        }
+        recoveryAtOpen = try Self.recover(directory: directory, db: db, logger: logger)
+    }
+
+    /// Runs `body` on the spool's own dispatch queue, so that its blocking
+    /// file syncs and SQLite waits stay off Swift's cooperative pool.
+    public func perform<T: Sendable>(_ body: @escaping @Sendable (Spool) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            ioQueue.async {
+                continuation.resume(with: Result { try body(self) })
+            }
+        }
+    }
+
+    // MARK: - Enqueue
+
+    /// Queues an encoded capture and its optional preview.
+    public func enqueue(imageData: Data, preview: Data?, metadata: ItemMetadata) throws(SpoolError) -> EnqueueResult {
+        try enqueue(.data(imageData), size: Int64(imageData.count), preview: preview, metadata: metadata)
+    }
+
+    /// Queues a copy of an existing file (streamed, so 50 MB files cost no
+    /// more memory than small ones) and its optional preview.
+    public func enqueue(imageFile: URL, preview: Data?, metadata: ItemMetadata) throws(SpoolError) -> EnqueueResult {
+        let path = imageFile.path
+        guard let size = try FileOps.fileSize(path) else {
+            throw SpoolError(.invalidInput, "\(path): no such file", nextStep: "check the path and try again")
+        }
+        return try enqueue(.file(path), size: size, preview: preview, metadata: metadata)
+    }
+
+    private func enqueue(_ source: FileOps.Source, size: Int64, preview: Data?,
+                         metadata: ItemMetadata) throws(SpoolError) -> EnqueueResult {
+        guard !metadata.caseID.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw SpoolError(.invalidInput, "an image needs a case id", nextStep: "give the case id the specialist will know it by")
+        }
+        guard size > 0 else {
+            throw SpoolError(.invalidInput, "\(metadata.filename) is empty", nextStep: "capture or choose the image again")
+        }
+        // Row and page overhead of the database, generously rounded up.
+        let needed = size + Int64(preview?.count ?? 0) + 64 * 1024
+        try ensureSpace(needed)
+        checkpoint("space-checked")
+
+        let lock = try SpoolLock(directory: directory, exclusive: false)
+        defer { lock.unlock() }
+        let base = UUID().uuidString.lowercased()
+        let imageName = base + ".jpg"
+        let previewName = base + ".preview.jpg"
+        var written: [String] = []
+        do throws(SpoolError) {
+            let image = try FileOps.writeFile(source, directory: directory, name: imageName, checkpoint: checkpoint)
+            written.append(imageName)
+            guard image.size == size else {
+                throw SpoolError(.invalidInput, "\(metadata.filename) changed size while it was being copied",
+                                 nextStep: "wait until whatever writes it has finished, then enqueue it again")
+            }
+            var previewHash: (sha256: String, size: Int64)?
+            if let preview {
+                previewHash = try FileOps.writeFile(.data(preview), directory: directory, name: previewName,
+                                                    checkpoint: checkpoint)
+                written.append(previewName)
+            }
+            try FileOps.syncDirectory(directory)
+            checkpoint("directory-synced")
+
+            let now = Date().timeIntervalSince1970
+            let result = try write("queueing \(metadata.filename)") { db -> EnqueueResult in
+                if let existing = try Int64.fetchOne(db, sql: """
+                    SELECT id FROM item WHERE kind = 'image' AND sha256 = ? AND case_id = ? ORDER BY id LIMIT 1
+                    """, arguments: [image.sha256, metadata.caseID]) {
+                    let previewID = try Int64.fetchOne(db, sql: "SELECT id FROM item WHERE parent_id = ? LIMIT 1",
+                                                       arguments: [existing])
+                    return EnqueueResult(imageID: existing, previewID: previewID, sha256: image.sha256, size: size,
+                                         alreadyQueued: true)
+                }
+                let imageID = try insert(db, kind: .image, parent: nil, metadata: metadata, file: imageName,
+                                         sha256: image.sha256, size: image.size, now: now)
+                var previewID: Int64?
+                if let previewHash {
+                    var m = metadata
+                    m.filename = (metadata.filename as NSString).deletingPathExtension + ".preview.jpg"
+                    previewID = try insert(db, kind: .preview, parent: imageID, metadata: m, file: previewName,
+                                           sha256: previewHash.sha256, size: previewHash.size, now: now)
+                }
+                return EnqueueResult(imageID: imageID, previewID: previewID, sha256: image.sha256, size: size,
+                                     alreadyQueued: false)
+            }
+            checkpoint("committed")
+            if result.alreadyQueued {
+                // The bytes are already queued for this case; keeping a second
+                // copy would upload the same image twice.
+                for name in written { try? FileOps.remove(directory + "/" + name) }
+                logger.notice("already queued; nothing new stored", metadata: [
+                    "item": "\(result.imageID)", "case": "\(metadata.caseID)", "sha256": "\(result.sha256)"])
+            } else {
+                logger.info("queued", metadata: [
+                    "item": "\(result.imageID)", "case": "\(metadata.caseID)", "bytes": "\(size)",
+                    "priority": "\(metadata.priority.rawValue)"])
+            }
+            return result
+        } catch {
+            for name in written { try? FileOps.remove(directory + "/" + name) }
+            throw error
+        }
+    }
+
+    private func insert(_ db: Database, kind: ItemKind, parent: Int64?, metadata: ItemMetadata, file: String,
+                        sha256: String, size: Int64, now: Double) throws -> Int64 {
+        try db.execute(sql: """
+            INSERT INTO item (kind, parent_id, case_id, site, note, priority, captured_at, filename, file, sha256, size,
+                              state, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
+            """, arguments: [kind.rawValue, parent, metadata.caseID, metadata.site, metadata.note,
+                             metadata.priority.rawValue, metadata.capturedAt.timeIntervalSince1970, metadata.filename,
+                             file, sha256, size, now, now])
+        let id = db.lastInsertedRowID
+        try addEvent(db, id: id, at: now, from: nil, to: .queued,
+                     detail: "queued \(kind.rawValue) \(metadata.filename) (\(size) bytes, sha256 \(sha256.prefix(12))…)")
+        return id
+    }
+
+    /// Refuses before any byte is written when the write would leave less
+    /// than `min_free`; first tries to make room by deleting uploaded files early.
+    private func ensureSpace(_ needed: Int64) throws(SpoolError) {
+        var available = try FileOps.availableBytes(directory)
+        if case let .refuse(shortBy) = diskGuard.check(available: available, needed: needed) {
+            let freed = try runRetention(now: Date(), bytesToFree: shortBy)
+            if !freed.deletedIDs.isEmpty {
+                available = try FileOps.availableBytes(directory)
+            }
+            if case .refuse = diskGuard.check(available: available, needed: needed) {
+                let error = diskGuard.refusal(available: available, needed: needed, directory: directory)
+                logger.error("\(error.message)")
+                throw error
+            }
+        }
+    }
+
+    // MARK: - Uploader
+
+    /// Takes the next item due for upload and leases it to `owner` for
+    /// `leaseSeconds`: urgent before routine, previews before full images,
+    /// then oldest first. Items retried later are skipped; an item whose
+    /// claimant died is taken over once its lease has expired. Returns nil
+    /// when nothing is due.
+    public func claimNext(owner: String, leaseSeconds: Double, now: Date = Date()) throws(SpoolError) -> SpoolItem? {
+        let t = now.timeIntervalSince1970
+        return try write("claiming the next item") { db -> SpoolItem? in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT * FROM item
+                WHERE state = 'queued'
+                   OR (state = 'failed' AND retry_at IS NOT NULL AND retry_at <= :now)
+                   OR (state = 'uploading' AND lease_expires <= :now)
+                ORDER BY \(Self.uploadOrder) LIMIT 1
+                """, arguments: ["now": t]) else { return nil }
+            return try self.apply(db, to: self.item(row),
+                                  .claim(owner: owner, until: now.addingTimeInterval(leaseSeconds), now: now), now: t)
+        }
+    }
+
+    /// Upload order, shared by `claimNext` and `status`.
+    static let uploadOrder = """
+        CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, CASE kind WHEN 'preview' THEN 0 ELSE 1 END, captured_at, id
+        """
+
+    /// Extends `owner`'s lease on an item it is still uploading.
+    public func renewLease(id: Int64, owner: String, leaseSeconds: Double, now: Date = Date()) throws(SpoolError) {
+        try update(id, .renew(owner: owner, until: now.addingTimeInterval(leaseSeconds)), now: now)
+    }
+
+    /// Persists the upload URL the hub created, before any byte is sent, so
+    /// an upload interrupted by a power cut resumes instead of starting over.
+    public func recordUploadURL(id: Int64, url: String?, owner: String? = nil) throws(SpoolError) {
+        try update(id, .uploadURL(url, owner: owner))
+    }
+
+    public func recordOffset(id: Int64, offset: Int64, owner: String? = nil) throws(SpoolError) {
+        try update(id, .progress(offset: offset, owner: owner))
+    }
+
+    public func markUploaded(id: Int64, owner: String? = nil) throws(SpoolError) {
+        try update(id, .uploaded(owner: owner))
+    }
+
+    /// Records a failed attempt. With a `retryAt` the item is claimed again
+    /// from then on; without one it waits for `release`.
+    public func markFailed(id: Int64, error: String, retryAt: Date?, owner: String? = nil) throws(SpoolError) {
+        try update(id, .fail(error: error, retryAt: retryAt, owner: owner))
+    }
+
+    /// Sets an item aside for a technician; it is never uploaded or deleted until released.
+    public func hold(id: Int64, reason: String) throws(SpoolError) {
+        try update(id, .hold(reason: reason))
+    }
+
+    /// Puts an item back in the queue: a held or failed one now, or one its
+    /// claimant stops uploading without a failure (e.g. at shutdown).
+    public func release(id: Int64, owner: String? = nil) throws(SpoolError) {
+        try update(id, .release(owner: owner))
+    }
+
+    @discardableResult
+    private func update(_ id: Int64, _ command: ItemLifecycle.Command, now: Date = Date()) throws(SpoolError) -> SpoolItem {
+        try write("updating item \(id)") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM item WHERE id = ?", arguments: [id]) else {
+                throw SpoolError(.notFound, "no item \(id) in the queue", nextStep: "see `telestation status` for the ids")
+            }
+            return try self.apply(db, to: self.item(row), command, now: now.timeIntervalSince1970)
+        }
+    }
+
+    /// Applies one state-machine command to a row inside the caller's transaction.
+    private func apply(_ db: Database, to item: SpoolItem, _ command: ItemLifecycle.Command,
+                       now: Double) throws -> SpoolItem {
+        var item = item
+        let outcome = try item.lifecycle.apply(command)
+        let l = item.lifecycle
+        let uploadedAt: Double? = outcome.to == .uploaded && outcome.from != .uploaded
+            ? now : item.uploadedAt?.timeIntervalSince1970
+        try db.execute(sql: """
+            UPDATE item SET state = ?, upload_url = ?, acked_offset = ?, attempts = ?, last_error = ?, retry_at = ?,
+                            lease_owner = ?, lease_expires = ?, updated_at = ?, uploaded_at = ?
+            WHERE id = ?
+            """, arguments: [l.state.rawValue, l.uploadURL, l.ackedOffset, l.attempts, l.lastError,
+                             l.retryAt?.timeIntervalSince1970, l.leaseOwner, l.leaseExpires?.timeIntervalSince1970,
+                             now, uploadedAt, item.id])
+        if outcome.recordsEvent {
+            try addEvent(db, id: item.id, at: now, from: outcome.from, to: outcome.to, detail: outcome.detail)
+        }
+        item.updatedAt = Date(timeIntervalSince1970: now)
+        item.uploadedAt = uploadedAt.map { Date(timeIntervalSince1970: $0) }
+        return item
+    }
+
+    private func addEvent(_ db: Database, id: Int64, at: Double, from: ItemState?, to: ItemState,
+                          detail: String) throws {
+        try db.execute(sql: "INSERT INTO event (item_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [id, at, from?.rawValue, to.rawValue, detail])
+    }
+
+    // MARK: - Reading
+
+    public func item(id: Int64) throws(SpoolError) -> SpoolItem? {
+        try read("reading item \(id)") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM item WHERE id = ?", arguments: [id]).map(self.item)
+        }
+    }
+
+    /// Every item in id order (for diagnostics and tests; the queue stays small).
+    public func allItems() throws(SpoolError) -> [SpoolItem] {
+        try read("listing items") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM item ORDER BY id").map(self.item)
+        }
+    }
+
+    /// Counts per state, bytes and age of what is pending, and every pending item in upload order.
+    public func status(now: Date = Date()) throws(SpoolError) -> SpoolStatus {
+        try read("reading the queue status") { db in
+            var counts = Dictionary(uniqueKeysWithValues: ItemState.allCases.map { ($0, 0) })
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM item GROUP BY state") {
+                if let state = ItemState(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            let pending = try Row.fetchAll(db, sql: """
+                SELECT * FROM item WHERE state != 'uploaded' ORDER BY \(Self.uploadOrder)
+                """).map(self.item)
+            let bytes = pending.reduce(Int64(0)) { $0 + ($1.size - $1.ackedOffset) }
+            let oldest = pending.map(\.createdAt).min().map { max(0, now.timeIntervalSince($0)) }
+            return SpoolStatus(counts: counts, bytesPending: bytes, oldestPendingAge: oldest, pending: pending)
+        }
+    }
+
+    /// The item's events, oldest first.
+    public func history(id: Int64) throws(SpoolError) -> [ItemHistoryEvent] {
+        try read("reading the history of item \(id)") { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM item WHERE id = ?", arguments: [id]) != nil else {
+                throw SpoolError(.notFound, "no item \(id) in the queue", nextStep: "see `telestation status` for the ids")
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM event WHERE item_id = ? ORDER BY id", arguments: [id]).map { row in
+                ItemHistoryEvent(at: Date(timeIntervalSince1970: row["at"]),
+                                 from: (row["from_state"] as String?).flatMap(ItemState.init(rawValue:)),
+                                 to: ItemState(rawValue: row["to_state"]) ?? .queued,
+                                 detail: row["detail"])
+            }
+        }
+    }
+
+    func item(_ row: Row) -> SpoolItem {
+        let date: (String) -> Date? = { key in (row[key] as Double?).map { Date(timeIntervalSince1970: $0) } }
+        let file: String = row["file"]
+        return SpoolItem(
+            id: row["id"],
+            kind: ItemKind(rawValue: row["kind"]) ?? .image,
+            parentID: row["parent_id"],
+            metadata: ItemMetadata(caseID: row["case_id"], site: row["site"], note: row["note"],
+                                   priority: Priority(rawValue: row["priority"]) ?? .routine,
+                                   capturedAt: date("captured_at") ?? Date(timeIntervalSince1970: 0),
+                                   filename: row["filename"]),
+            sha256: row["sha256"],
+            size: row["size"],
+            filePath: directory + "/" + file,
+            lifecycle: ItemLifecycle(state: ItemState(rawValue: row["state"]) ?? .failed, size: row["size"],
+                                     uploadURL: row["upload_url"], ackedOffset: row["acked_offset"],
+                                     attempts: row["attempts"], lastError: row["last_error"],
+                                     retryAt: date("retry_at"), leaseOwner: row["lease_owner"],
+                                     leaseExpires: date("lease_expires")),
+            createdAt: date("created_at") ?? Date(timeIntervalSince1970: 0),
+            updatedAt: date("updated_at") ?? Date(timeIntervalSince1970: 0),
+            uploadedAt: date("uploaded_at"),
+            fileDeletedAt: date("file_deleted_at"))
+    }
+
+    // MARK: - Plumbing
+
+    func write<T>(_ what: String, _ body: (Database) throws -> T) throws(SpoolError) -> T {
+        do {
+            return try db.write(body)
+        } catch {
+            throw SpoolError.database(error, doing: what)
+        }
+    }
+
+    func read<T>(_ what: String, _ body: (Database) throws -> T) throws(SpoolError) -> T {
+        do {
+            return try db.read(body)
+        } catch {
+            throw SpoolError.database(error, doing: what)
+        }
+    }
+}
+
+/// An advisory `flock(2)` on the spool directory's lock file. Enqueues hold
+/// it shared from their first byte to their commit; recovery holds it
+/// exclusively, so it never mistakes another process's write in flight
+/// for debris of a crash.
+struct SpoolLock {
+    private let fd: Int32
+
+    static let name = ".lock"
+
+    init(directory: String, exclusive: Bool) throws(SpoolError) {
+        let path = directory + "/" + Self.name
+        let fd = try FileOps.call("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640) }
+        do throws(SpoolError) {
+            try FileOps.call("flock", path) { flock(fd, exclusive ? LOCK_EX : LOCK_SH) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        self.fd = fd
+    }
+
+    /// Closing the descriptor drops the lock; so does the process dying.
+    func unlock() { close(fd) }
+}

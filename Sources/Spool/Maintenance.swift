@@ -1,0 +1,198 @@
+import Foundation
+import GRDB
+import Logging
+
+extension Spool {
+    /// Reconciles files and rows after a crash or power cut: removes the
+    /// temporary files of interrupted writes, marks pending items whose file
+    /// is gone as failed (loudly; never dropped), and adopts image files no
+    /// row accounts for as held items. Runs at open; safe to run any time,
+    /// also while another process enqueues.
+    @discardableResult
+    public func recover() throws(SpoolError) -> RecoveryReport {
+        try Self.recover(directory: directory, db: db, logger: logger)
+    }
+
+    static func recover(directory: String, db: DatabasePool, logger: Logger) throws(SpoolError) -> RecoveryReport {
+        let lock = try SpoolLock(directory: directory, exclusive: true)
+        defer { lock.unlock() }
+        var report = RecoveryReport()
+        let names = try FileOps.list(directory)
+        for name in names where name.hasPrefix(FileOps.tempPrefix) {
+            try FileOps.remove(directory + "/" + name)
+            report.removedTempFiles.append(name)
+            logger.warning("removed the partial file of an interrupted write", metadata: ["file": "\(directory)/\(name)"])
+        }
+        let present = Set(names.filter { !$0.hasPrefix(".") })
+        let now = Date()
+        let t = now.timeIntervalSince1970
+        do {
+            try db.write { db in
+                let rows = try Row.fetchAll(db, sql: "SELECT id, file, state, file_deleted_at, sha256 FROM item")
+                let known = Set(rows.map { $0["file"] as String })
+                for row in rows where row["file_deleted_at"] as Double? == nil && !present.contains(row["file"]) {
+                    let id: Int64 = row["id"]
+                    if row["state"] as String == ItemState.uploaded.rawValue {
+                        try db.execute(sql: "UPDATE item SET file_deleted_at = ?, updated_at = ? WHERE id = ?",
+                                       arguments: [t, t, id])
+                        try db.execute(sql: """
+                            INSERT INTO event (item_id, at, from_state, to_state, detail)
+                            VALUES (?, ?, 'uploaded', 'uploaded', 'file of the uploaded item found already deleted')
+                            """, arguments: [id, t])
+                        report.uploadedWithoutFile.append(id)
+                        continue
+                    }
+                    // Going through the state machine keeps this the one place states change.
+                    guard let full = try Row.fetchOne(db, sql: "SELECT * FROM item WHERE id = ?", arguments: [id]) else { continue }
+                    var lifecycle = Self.lifecycle(full)
+                    guard lifecycle.lastError != "the image file is missing from the spool" || lifecycle.state != .failed else {
+                        continue  // already reported by an earlier pass
+                    }
+                    let outcome = try lifecycle.apply(.fileMissing)
+                    try db.execute(sql: """
+                        UPDATE item SET state = ?, last_error = ?, retry_at = NULL, lease_owner = NULL, lease_expires = NULL,
+                                        updated_at = ? WHERE id = ?
+                        """, arguments: [lifecycle.state.rawValue, lifecycle.lastError, t, id])
+                    try db.execute(sql: "INSERT INTO event (item_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
+                                   arguments: [id, t, outcome.from.rawValue, outcome.to.rawValue, outcome.detail])
+                    report.missingFiles.append(id)
+                    logger.error("the file of a queued image is MISSING; item marked failed, not retried",
+                                 metadata: ["item": "\(id)", "file": "\(directory)/\(row["file"] as String)"])
+                }
+                for name in present.subtracting(known).sorted() {
+                    let path = directory + "/" + name
+                    guard let size = try FileOps.fileSize(path) else { continue }
+                    let sha = try FileOps.sha256(ofFile: path)
+                    if try Bool.fetchOne(db, sql: "SELECT 1 FROM item WHERE sha256 = ? AND file_deleted_at IS NULL",
+                                         arguments: [sha]) != nil {
+                        try FileOps.remove(path)
+                        report.removedDuplicates.append(name)
+                        logger.warning("removed a second copy of an already queued file", metadata: ["file": "\(path)"])
+                        continue
+                    }
+                    let kind: ItemKind = name.hasSuffix(".preview.jpg") ? .preview : .image
+                    let mtime = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? now
+                    let reason = "found in the spool without a queue record (its enqueue was interrupted); "
+                        + "the case id is unknown: check the image, then release or delete it"
+                    try db.execute(sql: """
+                        INSERT INTO item (kind, case_id, site, note, priority, captured_at, filename, file, sha256, size,
+                                          state, last_error, created_at, updated_at)
+                        VALUES (?, '', '', 'adopted by recovery', 'routine', ?, ?, ?, ?, ?, 'held', ?, ?, ?)
+                        """, arguments: [kind.rawValue, mtime.timeIntervalSince1970, name, name, sha, size, reason, t, t])
+                    let id = db.lastInsertedRowID
+                    try db.execute(sql: "INSERT INTO event (item_id, at, from_state, to_state, detail) VALUES (?, ?, NULL, 'held', ?)",
+                                   arguments: [id, t, "adopted: \(reason)"])
+                    report.adoptedFiles.append(id)
+                    logger.error("adopted an image file that had no queue record; held for a technician",
+                                 metadata: ["item": "\(id)", "file": "\(path)"])
+                }
+            }
+        } catch {
+            throw SpoolError.database(error, doing: "reconciling the spool directory with the queue")
+        }
+        if !report.removedTempFiles.isEmpty || !report.removedDuplicates.isEmpty {
+            try FileOps.syncDirectory(directory)
+        }
+        if !report.isClean {
+            logger.warning("recovery finished", metadata: [
+                "temp_removed": "\(report.removedTempFiles.count)", "missing": "\(report.missingFiles.count)",
+                "adopted": "\(report.adoptedFiles.count)", "duplicates_removed": "\(report.removedDuplicates.count)"])
+        }
+        return report
+    }
+
+    static func lifecycle(_ row: Row) -> ItemLifecycle {
+        let date: (String) -> Date? = { key in (row[key] as Double?).map { Date(timeIntervalSince1970: $0) } }
+        return ItemLifecycle(state: ItemState(rawValue: row["state"]) ?? .failed, size: row["size"],
+                             uploadURL: row["upload_url"], ackedOffset: row["acked_offset"], attempts: row["attempts"],
+                             lastError: row["last_error"], retryAt: date("retry_at"), leaseOwner: row["lease_owner"],
+                             leaseExpires: date("lease_expires"))
+    }
+
+    /// Deletes the files of uploaded items older than `keep_uploaded`, and
+    /// while `bytesToFree` is not covered, the oldest other uploaded files.
+    /// Items not yet uploaded are never touched. Rows stay, with their history.
+    @discardableResult
+    public func runRetention(now: Date = Date(), bytesToFree: Int64 = 0) throws(SpoolError) -> RetentionReport {
+        let candidates = try read("listing uploaded files") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, size, uploaded_at, updated_at, file FROM item
+                WHERE state = 'uploaded' AND file_deleted_at IS NULL
+                """).map { row -> (RetentionPlanner.Candidate, String) in
+                let at: Double = row["uploaded_at"] ?? row["updated_at"]
+                return (RetentionPlanner.Candidate(id: row["id"], size: row["size"],
+                                                   uploadedAt: Date(timeIntervalSince1970: at)), row["file"])
+            }
+        }
+        let chosen = retention.plan(candidates.map(\.0), now: now, bytesToFree: bytesToFree)
+        guard !chosen.isEmpty else { return RetentionReport() }
+        let byID = Dictionary(uniqueKeysWithValues: candidates.map { ($0.0.id, $0) })
+        var report = RetentionReport()
+        for id in chosen {
+            guard let (c, file) = byID[id] else { continue }
+            // File first, row second: a crash in between leaves an uploaded row
+            // without a file, which recovery simply marks as deleted.
+            try FileOps.remove(directory + "/" + file)
+            report.deletedIDs.append(id)
+            report.bytesFreed += c.size
+        }
+        let t = now.timeIntervalSince1970
+        let early = bytesToFree > 0
+        try write("recording deleted files") { db in
+            for id in report.deletedIDs {
+                // Guarded by state so a row changed meanwhile is never marked.
+                try db.execute(sql: """
+                    UPDATE item SET file_deleted_at = ?, updated_at = ? WHERE id = ? AND state = 'uploaded'
+                    """, arguments: [t, t, id])
+                try db.execute(sql: """
+                    INSERT INTO event (item_id, at, from_state, to_state, detail) VALUES (?, ?, 'uploaded', 'uploaded', ?)
+                    """, arguments: [id, t, early ? "file deleted early to make room" : "file deleted after keep_uploaded"])
+            }
+        }
+        logger.info("retention deleted uploaded files", metadata: [
+            "files": "\(report.deletedIDs.count)", "bytes": "\(report.bytesFreed)"])
+        return report
+    }
+
+    /// SQLite's `PRAGMA integrity_check` plus files against rows: every file
+    /// a row expects exists with the recorded size (and hash, when
+    /// `verifyHashes`), and every file in the directory belongs to a row.
+    public func integrityCheck(verifyHashes: Bool = false) throws(SpoolError) -> IntegrityReport {
+        let (lines, rows) = try read("checking the database") { db in
+            (try String.fetchAll(db, sql: "PRAGMA integrity_check"),
+             try Row.fetchAll(db, sql: "SELECT id, file, size, sha256 FROM item WHERE file_deleted_at IS NULL"))
+        }
+        let present = Set(try FileOps.list(directory).filter { $0 != SpoolLock.name })
+        var report = IntegrityReport(sqlite: lines, missingFiles: [], mismatchedFiles: [], unknownFiles: [])
+        var known = Set<String>()
+        for row in rows {
+            let id: Int64 = row["id"]
+            let file: String = row["file"]
+            known.insert(file)
+            let path = directory + "/" + file
+            guard let size = try FileOps.fileSize(path) else {
+                report.missingFiles.append(id)
+                continue
+            }
+            if size != row["size"] as Int64 {
+                report.mismatchedFiles.append(id)
+            } else if verifyHashes, try FileOps.sha256(ofFile: path) != row["sha256"] as String {
+                report.mismatchedFiles.append(id)
+            }
+        }
+        report.unknownFiles = present.subtracting(known).sorted()
+        return report
+    }
+}
+
+extension Spool {
+    /// Moves the write-ahead log into the main database file
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), so the file's size is the queue's size.
+    package func checkpointWAL() throws(SpoolError) {
+        do {
+            try db.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        } catch {
+            throw SpoolError.database(error, doing: "checkpointing the write-ahead log")
+        }
+    }
+}

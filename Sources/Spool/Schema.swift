@@ -1,0 +1,52 @@
+import GRDB
+
+/// The queue's schema, versioned from the first release so stations in the
+/// field upgrade in place. Never edit a registered migration; add a new one.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1: items and events") { db in
+            try db.execute(sql: """
+                CREATE TABLE item (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL CHECK (kind IN ('image', 'preview')),
+                    parent_id INTEGER REFERENCES item(id),
+                    case_id TEXT NOT NULL,
+                    site TEXT NOT NULL,
+                    note TEXT NOT NULL,
+                    priority TEXT NOT NULL CHECK (priority IN ('urgent', 'routine')),
+                    captured_at REAL NOT NULL,
+                    filename TEXT NOT NULL,
+                    file TEXT NOT NULL UNIQUE,
+                    sha256 TEXT NOT NULL,
+                    size INTEGER NOT NULL CHECK (size >= 0),
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'uploading', 'uploaded', 'failed', 'held')),
+                    upload_url TEXT,
+                    acked_offset INTEGER NOT NULL DEFAULT 0,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT,
+                    retry_at REAL,
+                    lease_owner TEXT,
+                    lease_expires REAL,
+                    created_at REAL NOT NULL,
+                    updated_at REAL NOT NULL,
+                    uploaded_at REAL,
+                    file_deleted_at REAL
+                );
+                CREATE INDEX item_state ON item(state);
+                CREATE INDEX item_sha256 ON item(sha256);
+                CREATE INDEX item_parent ON item(parent_id);
+                CREATE TABLE event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    item_id INTEGER NOT NULL REFERENCES item(id),
+                    at REAL NOT NULL,
+                    from_state TEXT,
+                    to_state TEXT NOT NULL,
+                    detail TEXT NOT NULL
+                );
+                CREATE INDEX event_item ON event(item_id);
+                """)
+        }
+        return m
+    }
+}

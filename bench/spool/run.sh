@@ -1,0 +1,34 @@
+#!/bin/sh
+# Spool benchmarks: enqueue throughput for 2 MB JPEG-sized images (every
+# file and directory fsync'ed, every commit with synchronous=FULL) and the
+# size of the queue database per 10,000 items.
+#
+#   bench/spool/run.sh [CONFIG]      CONFIG: release (default) or debug
+#   BENCH_DIR=/path  puts the scratch spool there (default /var/tmp/telestation-bench);
+#                    use the disk the station's state_dir lives on.
+set -eu
+cd "$(dirname "$0")/../.."
+config=${1:-release}
+dir=${BENCH_DIR:-/var/tmp/telestation-bench}
+
+swift build -c "$config" --target spool-stress >/dev/null
+bin=$(swift build -c "$config" --show-bin-path)/spool-stress
+
+fresh() { rm -rf "$dir"; mkdir -p "$dir"; }
+
+echo "## $(date -u +%Y-%m-%dT%H:%MZ) $(uname -srm), $(nproc) cores, $config build"
+echo "scratch: $dir on $(df -P "$dir" 2>/dev/null | awk 'NR==2 {print $1}' || echo '?')"
+
+echo "### 2 MB images with a 40 KB preview, 100 items"
+for run in 1 2 3; do
+    fresh
+    "$bin" bench --dir "$dir/spool" --db "$dir/queue.sqlite" --count 100 --size 2000000 --preview 40000
+done
+
+echo "### database size: 10,000 images with previews (20,000 rows), 1 KB files"
+fresh
+"$bin" bench --dir "$dir/spool" --db "$dir/queue.sqlite" --count 10000 --size 1000 --preview 200
+echo "### same, after every item went through claim, upload URL, offset, uploaded"
+fresh
+"$bin" bench --dir "$dir/spool" --db "$dir/queue.sqlite" --count 10000 --size 1000 --preview 200 --lifecycle
+rm -rf "$dir"
