@@ -65,6 +65,7 @@ let package = Package(
             dependencies: [
                 "Config",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -102,8 +103,16 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "Config"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "Config", "Imaging"]),
-        .testTarget(name: "UplinkTests", dependencies: ["Uplink", "Hub", "Config"]),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "Config"]),
+        .testTarget(
+            name: "UplinkTests",
+            dependencies: [
+                "Uplink", "Hub", "Config",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .testTarget(
+            name: "HubTests",
+            dependencies: ["Hub", "Config", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config"]),
         .testTarget(name: "StationTests", dependencies: ["Station", "Config"]),
         // Runs the built executables as a user would.
