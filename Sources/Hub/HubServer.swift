@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -34,12 +35,11 @@ public struct HubServer: Sendable {
         self.logger = logger
     }
 
-    /// Runs until the task is cancelled or a shutdown signal arrives;
+    /// Runs until the task is cancelled or SIGTERM/SIGINT arrives;
     /// `onReady` gets the bound port.
-    public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
-                    onReady: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    public func run(onReady: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = makeApplication(onReady: onReady)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: gracefulShutdownSignals,
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         try await group.run()
     }
@@ -215,7 +215,7 @@ struct TusResponder: HTTPResponder {
         if let raw = request.headers[.uploadMetadata] {
             switch TusMetadata.parse(raw) {
             case let .success(m): metadata = m
-            case let .failure(message): return reply(.badRequest, body: message)
+            case let .failure(invalid): return reply(.badRequest, body: invalid.message)
             }
         }
         if let sha = metadata["sha256"], !(sha.count == 64 && sha.allSatisfy(\.isHexDigit)) {
@@ -226,17 +226,18 @@ struct TusResponder: HTTPResponder {
         server.logger.info("created upload", metadata: ["id": "\(info.id)", "length": "\(length)",
                                                         "filename": "\(metadata["filename"] ?? "")"])
         var h = HTTPFields()
-        h[.location] = server.options.basePath + info.id
+        h[HTTPField.Name.location] = server.options.basePath + info.id
         h[.uploadExpires] = expires(info)
         if hasBody {
-            let result = try await receive(info: info, offset: 0, request: request)
-            if case let .failure(response) = result {
+            switch try await receive(info: info, offset: 0, request: request) {
+            case let .refused(response):
                 // The upload exists even though its first chunk failed; tell the client where.
                 var r = response
-                r.headers[.location] = h[.location]
+                r.headers[HTTPField.Name.location] = h[HTTPField.Name.location]
                 return r
+            case let .offset(offset):
+                h[.uploadOffset] = "\(offset)"
             }
-            h[.uploadOffset] = "\(try result.get())"
         } else {
             h[.uploadOffset] = "0"
             if length == 0, case let .checksumMismatch(e, a) = try await server.store.complete(info) {
@@ -263,13 +264,14 @@ struct TusResponder: HTTPResponder {
 
     private func delete(_ id: String) async throws -> Response {
         guard try await server.store.lookup(id) != nil else { return reply(.notFound) }
-        guard busy.withLock({ $0.insert(id).inserted }) else { return reply(.locked, body: "a PATCH is in progress") }
+        guard busy.withLock({ $0.insert(id).inserted }) else { return reply(Self.locked, body: "a PATCH is in progress") }
         defer { _ = busy.withLock { $0.remove(id) } }
         try await server.store.delete(id)
         return reply(.noContent)
     }
 
     static let checksumMismatch = HTTPResponse.Status(code: 460, reasonPhrase: "Checksum Mismatch")
+    static let locked = HTTPResponse.Status(code: 423, reasonPhrase: "Locked")
 
     private func patch(_ id: String, _ request: Request) async throws -> Response {
         guard request.headers[.contentType] == "application/offset+octet-stream" else {
@@ -279,7 +281,7 @@ struct TusResponder: HTTPResponder {
             return reply(.badRequest, body: "Upload-Offset is missing or not a non-negative integer")
         }
         guard busy.withLock({ $0.insert(id).inserted }) else {
-            return reply(.locked, body: "another PATCH to this upload is in progress")
+            return reply(Self.locked, body: "another PATCH to this upload is in progress")
         }
         defer { _ = busy.withLock { $0.remove(id) } }
         guard let (info, offset) = try await server.store.lookup(id) else { return reply(.notFound) }
@@ -295,8 +297,8 @@ struct TusResponder: HTTPResponder {
             return reply(.noContent, headers: [.uploadOffset: "\(offset)"])
         }
         switch try await receive(info: info, offset: offset, request: request) {
-        case let .failure(response): return response
-        case let .success(newOffset):
+        case let .refused(response): return response
+        case let .offset(newOffset):
             var h = HTTPFields()
             h[.uploadOffset] = "\(newOffset)"
             if newOffset < info.length { h[.uploadExpires] = expires(info) }
@@ -304,27 +306,30 @@ struct TusResponder: HTTPResponder {
         }
     }
 
-    private struct Refused: Error { let response: Response }
+    private enum Received {
+        case offset(Int64)
+        case refused(Response)
+    }
 
     /// Streams the body into the upload. Without a checksum, bytes are written
     /// as they arrive, so a connection dropped mid-body keeps what came; with
     /// one, the chunk is held until it verifies.
-    private func receive(info: UploadInfo, offset: Int64, request: Request) async throws -> Result<Int64, Response> {
+    private func receive(info: UploadInfo, offset: Int64, request: Request) async throws -> Received {
         var expectedChecksum: (String, [UInt8])?
         if let header = request.headers[.uploadChecksum] {
             let parts = header.split(separator: " ")
             guard parts.count == 2, let digest = Data(base64Encoded: String(parts[1])) else {
-                return .failure(reply(.badRequest, body: "Upload-Checksum must be '<algorithm> <base64 digest>'"))
+                return .refused(reply(.badRequest, body: "Upload-Checksum must be '<algorithm> <base64 digest>'"))
             }
             let algo = parts[0].lowercased()
             guard algo == "sha1" || algo == "sha256" else {
-                return .failure(reply(.badRequest, body: "unsupported checksum algorithm \(algo); use sha1 or sha256"))
+                return .refused(reply(.badRequest, body: "unsupported checksum algorithm \(algo); use sha1 or sha256"))
             }
             expectedChecksum = (algo, Array(digest))
         }
         let remaining = info.length - offset
         if let declared = request.headers[.contentLength].flatMap({ Self.number($0) }), declared > remaining {
-            return .failure(reply(.contentTooLarge, body: "the body (\(declared) bytes) goes past Upload-Length"))
+            return .refused(reply(.contentTooLarge, body: "the body (\(declared) bytes) goes past Upload-Length"))
         }
         var received: Int64 = 0
         var held: [UInt8] = []
@@ -334,11 +339,11 @@ struct TusResponder: HTTPResponder {
             for try await buffer in request.body {
                 received += Int64(buffer.readableBytes)
                 if received > remaining {
-                    return .failure(reply(.contentTooLarge, body: "the body goes past Upload-Length"))
+                    return .refused(reply(.contentTooLarge, body: "the body goes past Upload-Length"))
                 }
                 if expectedChecksum != nil {
                     if held.count + buffer.readableBytes > server.options.maxChecksummedChunk {
-                        return .failure(reply(.contentTooLarge, body: "checksummed chunks are limited to \(server.options.maxChecksummedChunk) bytes"))
+                        return .refused(reply(.contentTooLarge, body: "checksummed chunks are limited to \(server.options.maxChecksummedChunk) bytes"))
                     }
                     held.append(contentsOf: buffer.readableBytesView)
                 } else {
@@ -358,11 +363,11 @@ struct TusResponder: HTTPResponder {
         }
         if let (algo, digest) = expectedChecksum {
             if streamError != nil {
-                return .failure(reply(.badRequest, body: "the chunk was cut short"))
+                return .refused(reply(.badRequest, body: "the chunk was cut short"))
             }
             let actual: [UInt8] = algo == "sha1" ? Array(Insecure.SHA1.hash(data: held)) : Array(SHA256.hash(data: held))
             guard actual == digest else {
-                return .failure(reply(Self.checksumMismatch, body: "the chunk does not match its \(algo) Upload-Checksum"))
+                return .refused(reply(Self.checksumMismatch, body: "the chunk does not match its \(algo) Upload-Checksum"))
             }
             pending = held
         }
@@ -371,7 +376,7 @@ struct TusResponder: HTTPResponder {
         let newOffset = offset + (expectedChecksum != nil ? Int64(held.count) : received)
         if streamError != nil {
             server.logger.notice("PATCH cut short; partial bytes kept", metadata: ["id": "\(info.id)", "offset": "\(newOffset)"])
-            return .failure(reply(.badRequest, body: "the request body ended early"))
+            return .refused(reply(.badRequest, body: "the request body ended early"))
         }
         if newOffset == info.length {
             switch try await server.store.complete(info) {
@@ -380,11 +385,11 @@ struct TusResponder: HTTPResponder {
                                                                  "sha256_verified": "\(done.sha256Verified ?? false)"])
             case let .checksumMismatch(expected, actual):
                 server.logger.warning("upload discarded: sha256 mismatch", metadata: ["id": "\(info.id)"])
-                return .failure(reply(Self.checksumMismatch,
+                return .refused(reply(Self.checksumMismatch,
                                       body: "the whole file's sha256 is \(actual) but the metadata says \(expected); the upload was discarded, create a new one"))
             }
         }
-        return .success(newOffset)
+        return .offset(newOffset)
     }
 }
 

@@ -56,9 +56,10 @@ struct TelestationHub: AsyncParsableCommand {
         options.expiry = expiryHours * 3600
         let server = HubServer(store: hubStore, token: token, options: options)
         let storePath = URL(fileURLWithPath: store).standardizedFileURL.path
+        let basePath = options.basePath
         let auth = token == nil ? "no authentication" : "bearer token from \(tokenFile!)"
         try await server.run { bound in
-            let line = "telestation-hub: listening on http://\(host):\(bound)\(options.basePath), storing in \(storePath) (\(auth))\n"
+            let line = "telestation-hub: listening on http://\(host):\(bound)\(basePath), storing in \(storePath) (\(auth))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
     }
