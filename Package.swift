@@ -111,6 +111,7 @@ let package = Package(
             dependencies: [
                 "Uplink", "Hub", "Config",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(

@@ -91,7 +91,6 @@ public final class RunningHub: Sendable {
 
     public func stop() async {
         await group.triggerGracefulShutdown()
-        task.cancel()
         _ = try? await task.value
     }
 }

@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Testing
 @testable import Uplink
@@ -7,7 +8,7 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct StatusHandlingTests {
     let bytes = randomBytes(200_000, seed: 7)
 
-    func client(_ hub: ScriptedHub, token: String? = "s3cret-token", uplink: Config.StationConfig.Uplink = testUplink()) throws -> TusClient {
+    func client(_ hub: ScriptedHub, token: String? = "s3cret-token", uplink: StationConfig.Uplink = testUplink()) throws -> TusClient {
         try TusClient(hubURL: hub.url, token: token, uplink: uplink)
     }
 

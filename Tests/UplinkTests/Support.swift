@@ -1,6 +1,7 @@
 import Config
 import Crypto
 import Foundation
+import HTTPTypes
 import Hub
 import Hummingbird
 import ServiceLifecycle
