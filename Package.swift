@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        // Already in the graph through Hummingbird; named so Hub can import HTTPTypes directly.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
         // System libraries from Debian's -dev packages, each with a small shim
@@ -72,6 +74,8 @@ let package = Package(
             dependencies: [
                 "Config",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -109,8 +113,17 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "Config"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "Config", "Imaging"]),
-        .testTarget(name: "UplinkTests", dependencies: ["Uplink", "Hub", "Config"]),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "Config"]),
+        .testTarget(
+            name: "UplinkTests",
+            dependencies: [
+                "Uplink", "Hub", "Config",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .testTarget(
+            name: "HubTests",
+            dependencies: ["Hub", "Config", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config"]),
         .testTarget(name: "StationTests", dependencies: ["Station", "Config"]),
         // Runs the built executables as a user would.

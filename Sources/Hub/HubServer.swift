@@ -1,0 +1,405 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// A tus 1.0 server (core, creation, creation-with-upload, checksum with sha1
+/// and sha256, termination, expiration) storing into a `HubStore`.
+public struct HubServer: Sendable {
+    public struct Options: Sendable {
+        public var host: String = "127.0.0.1"
+        /// 0 picks a free port; `start()` reports it.
+        public var port: Int = 0
+        /// Path prefix of the creation endpoint.
+        public var basePath: String = "/files/"
+        public var maxSize: Int64 = 1 << 30
+        /// Seconds an incomplete upload is kept.
+        public var expiry: Double = 7 * 86400
+        /// Largest PATCH body kept in memory to check `Upload-Checksum`.
+        public var maxChecksummedChunk: Int = 64 << 20
+        public init() {}
+    }
+
+    public let store: HubStore
+    public let token: String?
+    public let options: Options
+    public let logger: Logger
+
+    public init(store: HubStore, token: String? = nil, options: Options = Options(),
+                logger: Logger = Logger(label: "telestation-hub")) {
+        self.store = store
+        self.token = token
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Runs until the task is cancelled or SIGTERM/SIGINT arrives;
+    /// `onReady` gets the bound port.
+    public func run(onReady: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = makeApplication(onReady: onReady)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
+    }
+
+    /// Starts the server in the background, for tests and embedding.
+    public func start() async throws -> RunningHub {
+        let (stream, cont) = AsyncStream<Int>.makeStream()
+        let app = makeApplication { port in cont.yield(port); cont.finish() }
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        let task = Task { try await group.run() }
+        var iterator = stream.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            task.cancel()
+            throw HubError(.startup, "the hub did not start listening on \(options.host)")
+        }
+        return RunningHub(port: port, host: options.host, basePath: options.basePath, group: group, task: task)
+    }
+
+    private func makeApplication(onReady: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+        let responder = TusResponder(server: self)
+        var log = logger
+        log.logLevel = max(logger.logLevel, .notice)
+        return Application(
+            responder: responder,
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
+            onServerRunning: { channel in await onReady(channel.localAddress?.port ?? 0) },
+            logger: log)
+    }
+}
+
+/// A hub started with `HubServer.start()`.
+public final class RunningHub: Sendable {
+    public let port: Int
+    public let host: String
+    public let basePath: String
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    init(port: Int, host: String, basePath: String, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.port = port
+        self.host = host
+        self.basePath = basePath
+        self.group = group
+        self.task = task
+    }
+
+    /// The creation endpoint, e.g. `http://127.0.0.1:PORT/files/`.
+    public var url: String { "http://\(host):\(port)\(basePath)" }
+
+    public func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+    }
+}
+
+extension HTTPField.Name {
+    static let tusResumable = Self("Tus-Resumable")!
+    static let tusVersion = Self("Tus-Version")!
+    static let tusExtension = Self("Tus-Extension")!
+    static let tusMaxSize = Self("Tus-Max-Size")!
+    static let tusChecksumAlgorithm = Self("Tus-Checksum-Algorithm")!
+    static let uploadOffset = Self("Upload-Offset")!
+    static let uploadLength = Self("Upload-Length")!
+    static let uploadMetadata = Self("Upload-Metadata")!
+    static let uploadChecksum = Self("Upload-Checksum")!
+    static let uploadExpires = Self("Upload-Expires")!
+    static let uploadDeferLength = Self("Upload-Defer-Length")!
+}
+
+/// Routes every request by method; tus needs OPTIONS, POST, HEAD, PATCH, DELETE.
+struct TusResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let server: HubServer
+    /// Uploads with a PATCH in progress; a second concurrent PATCH gets 423.
+    let busy = Locked<Set<String>>([])
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            return try await route(request)
+        } catch let error as HubError {
+            server.logger.error("\(error)")
+            return reply(.internalServerError, body: "the hub could not store the upload: \(error.message)")
+        }
+    }
+
+    private func route(_ request: Request) async throws -> Response {
+        let path = request.uri.path
+        let base = server.options.basePath
+        let trimmedBase = base.hasSuffix("/") ? String(base.dropLast()) : base
+        if request.method == .options && (path == base || path == trimmedBase || path.hasPrefix(base)) {
+            return options()
+        }
+        guard authorized(request) else {
+            return reply(.unauthorized, body: "missing or wrong bearer token")
+        }
+        if path != base && path != trimmedBase && request.method != .options {
+            guard path.hasPrefix(base) else { return reply(.notFound, body: "no such endpoint") }
+        }
+        if request.headers[.tusResumable] != "1.0.0" {
+            var r = reply(.preconditionFailed, body: "this server speaks tus 1.0.0 (send Tus-Resumable: 1.0.0)")
+            r.headers[.tusVersion] = "1.0.0"
+            return r
+        }
+        if path == base || path == trimmedBase {
+            guard request.method == .post else { return reply(.methodNotAllowed, body: "use POST to create an upload") }
+            return try await create(request)
+        }
+        let id = String(path.dropFirst(base.count))
+        switch request.method {
+        case .head: return try await head(id)
+        case .patch: return try await patch(id, request)
+        case .delete: return try await delete(id)
+        default: return reply(.methodNotAllowed, body: "use HEAD, PATCH or DELETE on an upload")
+        }
+    }
+
+    private func authorized(_ request: Request) -> Bool {
+        guard let token = server.token else { return true }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return false }
+        let given = Array(header.dropFirst("Bearer ".count).utf8)
+        let wanted = Array(token.utf8)
+        // Constant-time comparison: timing must not reveal how much matched.
+        var diff = given.count ^ wanted.count
+        for i in 0..<wanted.count { diff |= Int((i < given.count ? given[i] : 0) ^ wanted[i]) }
+        return diff == 0
+    }
+
+    private func reply(_ status: HTTPResponse.Status, body: String? = nil, headers: HTTPFields = [:]) -> Response {
+        var h = headers
+        h[.tusResumable] = "1.0.0"
+        if let body {
+            h[.contentType] = "text/plain; charset=utf-8"
+            return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
+        }
+        return Response(status: status, headers: h)
+    }
+
+    private func options() -> Response {
+        var h = HTTPFields()
+        h[.tusVersion] = "1.0.0"
+        h[.tusExtension] = "creation,creation-with-upload,checksum,termination,expiration"
+        h[.tusMaxSize] = "\(server.options.maxSize)"
+        h[.tusChecksumAlgorithm] = "sha1,sha256"
+        return reply(.noContent, headers: h)
+    }
+
+    private func expires(_ info: UploadInfo) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return f.string(from: info.expiresAt)
+    }
+
+    private static func number(_ s: String?) -> Int64? {
+        guard let s, !s.isEmpty, s.count <= 18, s.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int64(s)
+    }
+
+    private func create(_ request: Request) async throws -> Response {
+        try await server.store.sweepExpired()
+        if request.headers[.uploadDeferLength] != nil {
+            return reply(.badRequest, body: "Upload-Defer-Length is not supported; send Upload-Length")
+        }
+        guard let length = Self.number(request.headers[.uploadLength]) else {
+            return reply(.badRequest, body: "Upload-Length is missing or not a non-negative integer")
+        }
+        guard length <= server.options.maxSize else {
+            return reply(.contentTooLarge, body: "Upload-Length \(length) exceeds Tus-Max-Size \(server.options.maxSize)")
+        }
+        var metadata: [String: String] = [:]
+        if let raw = request.headers[.uploadMetadata] {
+            switch TusMetadata.parse(raw) {
+            case let .success(m): metadata = m
+            case let .failure(invalid): return reply(.badRequest, body: invalid.message)
+            }
+        }
+        if let sha = metadata["sha256"], !(sha.count == 64 && sha.allSatisfy(\.isHexDigit)) {
+            return reply(.badRequest, body: "metadata sha256 must be 64 hex digits")
+        }
+        let hasBody = request.headers[.contentType] == "application/offset+octet-stream"
+        let info = try await server.store.create(length: length, metadata: metadata, expiresIn: server.options.expiry)
+        server.logger.info("created upload", metadata: ["id": "\(info.id)", "length": "\(length)",
+                                                        "filename": "\(metadata["filename"] ?? "")"])
+        var h = HTTPFields()
+        h[HTTPField.Name.location] = server.options.basePath + info.id
+        h[.uploadExpires] = expires(info)
+        if hasBody {
+            switch try await receive(info: info, offset: 0, request: request) {
+            case let .refused(response):
+                // The upload exists even though its first chunk failed; tell the client where.
+                var r = response
+                r.headers[HTTPField.Name.location] = h[HTTPField.Name.location]
+                return r
+            case let .offset(offset):
+                h[.uploadOffset] = "\(offset)"
+            }
+        } else {
+            h[.uploadOffset] = "0"
+            if length == 0, case let .checksumMismatch(e, a) = try await server.store.complete(info) {
+                return reply(Self.checksumMismatch, body: "the file's sha256 is \(a), the metadata says \(e)")
+            }
+        }
+        return reply(.created, headers: h)
+    }
+
+    private func head(_ id: String) async throws -> Response {
+        guard let (info, offset) = try await server.store.lookup(id) else { return reply(.notFound) }
+        if info.storedAs == nil && info.expiresAt < Date() {
+            try await server.store.delete(id)
+            return reply(.gone)
+        }
+        var h = HTTPFields()
+        h[.uploadOffset] = "\(offset)"
+        h[.uploadLength] = "\(info.length)"
+        h[.cacheControl] = "no-store"
+        if !info.metadata.isEmpty { h[.uploadMetadata] = TusMetadata.encode(info.metadata) }
+        if info.storedAs == nil { h[.uploadExpires] = expires(info) }
+        return reply(.ok, headers: h)
+    }
+
+    private func delete(_ id: String) async throws -> Response {
+        guard try await server.store.lookup(id) != nil else { return reply(.notFound) }
+        guard busy.withLock({ $0.insert(id).inserted }) else { return reply(Self.locked, body: "a PATCH is in progress") }
+        defer { _ = busy.withLock { $0.remove(id) } }
+        try await server.store.delete(id)
+        return reply(.noContent)
+    }
+
+    static let checksumMismatch = HTTPResponse.Status(code: 460, reasonPhrase: "Checksum Mismatch")
+    static let locked = HTTPResponse.Status(code: 423, reasonPhrase: "Locked")
+
+    private func patch(_ id: String, _ request: Request) async throws -> Response {
+        guard request.headers[.contentType] == "application/offset+octet-stream" else {
+            return reply(.unsupportedMediaType, body: "PATCH needs Content-Type: application/offset+octet-stream")
+        }
+        guard let claimed = Self.number(request.headers[.uploadOffset]) else {
+            return reply(.badRequest, body: "Upload-Offset is missing or not a non-negative integer")
+        }
+        guard busy.withLock({ $0.insert(id).inserted }) else {
+            return reply(Self.locked, body: "another PATCH to this upload is in progress")
+        }
+        defer { _ = busy.withLock { $0.remove(id) } }
+        guard let (info, offset) = try await server.store.lookup(id) else { return reply(.notFound) }
+        if info.storedAs == nil && info.expiresAt < Date() {
+            try await server.store.delete(id)
+            return reply(.gone)
+        }
+        guard claimed == offset else {
+            return reply(.conflict, body: "Upload-Offset \(claimed) does not match the upload's offset \(offset)",
+                         headers: [.uploadOffset: "\(offset)"])
+        }
+        if info.storedAs != nil {
+            return reply(.noContent, headers: [.uploadOffset: "\(offset)"])
+        }
+        switch try await receive(info: info, offset: offset, request: request) {
+        case let .refused(response): return response
+        case let .offset(newOffset):
+            var h = HTTPFields()
+            h[.uploadOffset] = "\(newOffset)"
+            if newOffset < info.length { h[.uploadExpires] = expires(info) }
+            return reply(.noContent, headers: h)
+        }
+    }
+
+    private enum Received {
+        case offset(Int64)
+        case refused(Response)
+    }
+
+    /// Streams the body into the upload. Without a checksum, bytes are written
+    /// as they arrive, so a connection dropped mid-body keeps what came; with
+    /// one, the chunk is held until it verifies.
+    private func receive(info: UploadInfo, offset: Int64, request: Request) async throws -> Received {
+        var expectedChecksum: (String, [UInt8])?
+        if let header = request.headers[.uploadChecksum] {
+            let parts = header.split(separator: " ")
+            guard parts.count == 2, let digest = Data(base64Encoded: String(parts[1])) else {
+                return .refused(reply(.badRequest, body: "Upload-Checksum must be '<algorithm> <base64 digest>'"))
+            }
+            let algo = parts[0].lowercased()
+            guard algo == "sha1" || algo == "sha256" else {
+                return .refused(reply(.badRequest, body: "unsupported checksum algorithm \(algo); use sha1 or sha256"))
+            }
+            expectedChecksum = (algo, Array(digest))
+        }
+        let remaining = info.length - offset
+        if let declared = request.headers[.contentLength].flatMap({ Self.number($0) }), declared > remaining {
+            return .refused(reply(.contentTooLarge, body: "the body (\(declared) bytes) goes past Upload-Length"))
+        }
+        var received: Int64 = 0
+        var held: [UInt8] = []
+        var pending: [UInt8] = []
+        var streamError: (any Error)?
+        do {
+            for try await buffer in request.body {
+                received += Int64(buffer.readableBytes)
+                if received > remaining {
+                    return .refused(reply(.contentTooLarge, body: "the body goes past Upload-Length"))
+                }
+                if expectedChecksum != nil {
+                    if held.count + buffer.readableBytes > server.options.maxChecksummedChunk {
+                        return .refused(reply(.contentTooLarge, body: "checksummed chunks are limited to \(server.options.maxChecksummedChunk) bytes"))
+                    }
+                    held.append(contentsOf: buffer.readableBytesView)
+                } else {
+                    pending.append(contentsOf: buffer.readableBytesView)
+                    if pending.count >= 256 * 1024 {
+                        try await server.store.append(info.id, pending)
+                        pending.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
+        } catch let error as HubError {
+            throw error
+        } catch {
+            // The client went away mid-body: keep what arrived (tus lets the
+            // client resume from the offset a later HEAD reports).
+            streamError = error
+        }
+        if let (algo, digest) = expectedChecksum {
+            if streamError != nil {
+                return .refused(reply(.badRequest, body: "the chunk was cut short"))
+            }
+            let actual: [UInt8] = algo == "sha1" ? Array(Insecure.SHA1.hash(data: held)) : Array(SHA256.hash(data: held))
+            guard actual == digest else {
+                return .refused(reply(Self.checksumMismatch, body: "the chunk does not match its \(algo) Upload-Checksum"))
+            }
+            pending = held
+        }
+        if !pending.isEmpty { try await server.store.append(info.id, pending) }
+        try await server.store.sync(info.id)
+        let newOffset = offset + (expectedChecksum != nil ? Int64(held.count) : received)
+        if streamError != nil {
+            server.logger.notice("PATCH cut short; partial bytes kept", metadata: ["id": "\(info.id)", "offset": "\(newOffset)"])
+            return .refused(reply(.badRequest, body: "the request body ended early"))
+        }
+        if newOffset == info.length {
+            switch try await server.store.complete(info) {
+            case let .stored(done):
+                server.logger.info("upload complete", metadata: ["id": "\(info.id)", "stored_as": "\(done.storedAs ?? "")",
+                                                                 "sha256_verified": "\(done.sha256Verified ?? false)"])
+            case let .checksumMismatch(expected, actual):
+                server.logger.warning("upload discarded: sha256 mismatch", metadata: ["id": "\(info.id)"])
+                return .refused(reply(Self.checksumMismatch,
+                                      body: "the whole file's sha256 is \(actual) but the metadata says \(expected); the upload was discarded, create a new one"))
+            }
+        }
+        return .offset(newOffset)
+    }
+}
+
+/// A value behind a lock. `@unchecked Sendable`: `value` is only reached inside `withLock`.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

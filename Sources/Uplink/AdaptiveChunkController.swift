@@ -1,0 +1,85 @@
+import Config
+import Foundation
+
+/// Chooses the size of the next PATCH from how the last ones went. Small
+/// chunks waste round trips on a good link; large ones lose a lot when a bad
+/// link drops mid-chunk. The controller keeps a chunk's expected duration
+/// near `targetTime / 2`, so one drop costs at most one target time.
+///
+/// - grows ×2 while chunks finish in under a quarter of the target,
+///   and toward the size the measured rate allows when it can see it;
+/// - shrinks ×½ on a failure, or to what fits the target after a slow chunk;
+/// - always stays within `[minChunk, maxChunk]`.
+public struct AdaptiveChunkController: Sendable, Equatable {
+    public let minChunk: Int64
+    public let maxChunk: Int64
+    public let targetTime: Double
+    public private(set) var chunkSize: Int64
+
+    public init(minChunk: Int64 = 16 * 1024, maxChunk: Int64 = 8 * 1024 * 1024, targetTime: Double = 10,
+                initial: Int64 = 64 * 1024) {
+        let lo = max(1, minChunk)
+        let hi = max(lo, maxChunk)
+        self.minChunk = lo
+        self.maxChunk = hi
+        self.targetTime = max(0.1, targetTime)
+        self.chunkSize = Self.clamp(initial, lo, hi)
+    }
+
+    public init(uplink: StationConfig.Uplink) {
+        self.init(minChunk: uplink.minChunk, maxChunk: uplink.maxChunk, targetTime: uplink.targetChunkTime)
+    }
+
+    private static func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { min(hi, max(lo, v)) }
+
+    /// A chunk of `bytes` was acknowledged after `seconds`.
+    public mutating func chunkSucceeded(bytes: Int64, seconds: Double) {
+        guard bytes > 0 else { return }
+        let t = max(seconds, 0.001)
+        let rate = Double(bytes) / t
+        if t > targetTime {
+            // Slow: aim at half the target with the rate just measured.
+            chunkSize = Self.clamp(min(chunkSize / 2, Int64(rate * targetTime / 2)), minChunk, maxChunk)
+        } else if t < targetTime / 4 && bytes >= chunkSize / 2 {
+            // Fast and the chunk was a real sample (not a short tail).
+            chunkSize = Self.clamp(min(chunkSize * 2, max(chunkSize, Int64(rate * targetTime / 2))), minChunk, maxChunk)
+        }
+    }
+
+    /// The last chunk failed (reset, stall, 5xx).
+    public mutating func chunkFailed() {
+        chunkSize = Self.clamp(chunkSize / 2, minChunk, maxChunk)
+    }
+}
+
+/// Exponentially weighted moving averages of upload throughput and round-trip
+/// time, kept per hub for `status` and `diagnose`.
+public struct LinkEstimate: Sendable, Equatable, CustomStringConvertible {
+    /// Weight of a new sample.
+    public let alpha: Double
+    /// Bytes per second, nil before the first sample.
+    public private(set) var throughput: Double?
+    /// Seconds, nil before the first sample.
+    public private(set) var rtt: Double?
+    public private(set) var samples: Int = 0
+
+    public init(alpha: Double = 0.3) { self.alpha = min(1, max(0.01, alpha)) }
+
+    public mutating func addThroughput(bytes: Int64, seconds: Double) {
+        guard bytes > 0, seconds > 0, seconds.isFinite else { return }
+        let v = Double(bytes) / seconds
+        throughput = throughput.map { $0 + alpha * (v - $0) } ?? v
+        samples += 1
+    }
+
+    public mutating func addRTT(_ seconds: Double) {
+        guard seconds > 0, seconds.isFinite else { return }
+        rtt = rtt.map { $0 + alpha * (seconds - $0) } ?? seconds
+    }
+
+    public var description: String {
+        let t = throughput.map { String(format: "%.1f kbit/s", $0 * 8 / 1000) } ?? "unknown"
+        let r = rtt.map { String(format: "%.0f ms", $0 * 1000) } ?? "unknown"
+        return "throughput \(t), rtt \(r)"
+    }
+}

@@ -1,0 +1,330 @@
+import CCurl
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One HTTP exchange for the curl worker.
+struct CurlRequest: Sendable {
+    enum Method: String, Sendable { case options = "OPTIONS", post = "POST", patch = "PATCH", head = "HEAD", delete = "DELETE" }
+    var method: Method
+    var url: String
+    /// Full header lines ("Name: value"). May contain the token: never log.
+    var headers: [String]
+    /// Request body; nil sends none.
+    var body: [UInt8]?
+}
+
+/// Connection settings shared by every request to one hub.
+struct CurlSettings: Sendable {
+    var caFile: String?
+    var clientCert: String?
+    var clientKey: String?
+    var stallTimeout: Double
+    var connectTimeout: Double
+    /// Limits on what the hub may send back.
+    var maxHeaderBytes = 64 * 1024
+    var maxBodyBytes = 64 * 1024
+}
+
+struct CurlTimings: Sendable {
+    var connect: Double = 0
+    var pretransfer: Double = 0
+    var starttransfer: Double = 0
+    var total: Double = 0
+    var uploaded: Int64 = 0
+    var newConnections: Int = 0
+}
+
+enum CurlResult: Sendable {
+    case response(TusResponse, CurlTimings)
+    case failed(UplinkError, CurlTimings, AbortReason?)
+}
+
+enum AbortReason: Sendable, Equatable { case paused, rateLowered, cancelled }
+
+/// Flags the transfer callbacks read on the curl thread and async code sets.
+/// `@unchecked Sendable`: every field is only touched under `lock`.
+final class TransferControl: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _cancelled = false
+    func cancel() { lock.withLock { _cancelled = true } }
+    var cancelled: Bool { lock.withLock { _cancelled } }
+}
+
+/// Per-request state the C callbacks reach through their user pointer. It is
+/// created, used and dropped on the worker thread only.
+private final class TransferContext {
+    let body: [UInt8]
+    var readPosition = 0
+    var headerLines: [String] = []
+    var headerBytes = 0
+    var responseBody: [UInt8] = []
+    var overflow: String?
+    let settings: CurlSettings
+    let abortCheck: () -> AbortReason?
+    var aborted: AbortReason?
+
+    init(body: [UInt8], settings: CurlSettings, abortCheck: @escaping () -> AbortReason?) {
+        self.body = body
+        self.settings = settings
+        self.abortCheck = abortCheck
+    }
+}
+
+private func context(_ p: UnsafeMutableRawPointer?) -> TransferContext {
+    Unmanaged<TransferContext>.fromOpaque(p!).takeUnretainedValue()
+}
+
+private let readCallback: curl_read_callback = { buffer, size, nitems, userdata in
+    let ctx = context(userdata)
+    let room = size * nitems
+    let n = min(room, ctx.body.count - ctx.readPosition)
+    if n > 0, let buffer {
+        ctx.body.withUnsafeBytes { raw in
+            UnsafeMutableRawPointer(buffer).copyMemory(from: raw.baseAddress! + ctx.readPosition, byteCount: n)
+        }
+        ctx.readPosition += n
+    }
+    return n
+}
+
+private let headerCallback: curl_write_callback = { buffer, size, nitems, userdata in
+    let ctx = context(userdata)
+    let n = size * nitems
+    ctx.headerBytes += n
+    if ctx.headerBytes > ctx.settings.maxHeaderBytes {
+        ctx.overflow = "the hub sent more than \(ctx.settings.maxHeaderBytes) bytes of headers"
+        return 0
+    }
+    if let buffer {
+        let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: n), as: UTF8.self)
+        ctx.headerLines.append(line)
+    }
+    return n
+}
+
+private let writeCallback: curl_write_callback = { buffer, size, nitems, userdata in
+    let ctx = context(userdata)
+    let n = size * nitems
+    if ctx.responseBody.count + n > ctx.settings.maxBodyBytes {
+        ctx.overflow = "the hub sent a response body larger than \(ctx.settings.maxBodyBytes) bytes"
+        return 0
+    }
+    if let buffer { ctx.responseBody.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: n)) }
+    return n
+}
+
+private let progressCallback: curl_xferinfo_callback = { clientp, _, _, _, _ in
+    let ctx = context(clientp)
+    if let reason = ctx.abortCheck() {
+        ctx.aborted = reason
+        return 1
+    }
+    return 0
+}
+
+private let sockoptCallback: curl_sockopt_callback = { clientp, fd, purpose in
+    let ctx = context(clientp)
+    if purpose == CURLSOCKTYPE_IPCXN {
+        // Without this a dead peer keeps unacknowledged data queued for the
+        // kernel's ~15 minutes of retransmissions before the socket errors.
+        var ms = UInt32(max(1000, min(Double(UInt32.max), ctx.settings.stallTimeout * 1000)))
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TS_TCP_USER_TIMEOUT, &ms, socklen_t(MemoryLayout<UInt32>.size))
+    }
+    return Int32(TS_CURL_SOCKOPT_OK)
+}
+
+/// Owns one libcurl easy handle and a dedicated thread that runs
+/// `curl_easy_perform` on it, so blocking transfers never occupy Swift's
+/// cooperative pool. Requests run one at a time in submission order; reusing
+/// the handle keeps the connection (and TLS session) to the hub alive, which
+/// saves whole round trips on a 1 s link.
+final class CurlWorker: @unchecked Sendable {
+    // @unchecked Sendable: `queue` and `stopping` are guarded by `condition`;
+    // `handle` is used only by the worker thread after init.
+    private let condition = NSCondition()
+    private var queue: [(CurlRequest, Int64, TransferControl, @Sendable (CurlResult) -> Void)] = []
+    private var stopping = false
+    private let handle: UnsafeMutableRawPointer
+    private let settings: CurlSettings
+    private let abortCheck: @Sendable (Int64) -> AbortReason?
+
+    /// - Parameter abortCheck: called about once a second during a transfer
+    ///   with the rate limit the transfer started with; a non-nil reason aborts it.
+    init(settings: CurlSettings, abortCheck: @escaping @Sendable (Int64) -> AbortReason?) throws(UplinkError) {
+        CurlWorker.globalInit
+        guard let h = curl_easy_init() else {
+            throw UplinkError(.transport, "curl_easy_init failed", fix: "the system may be out of memory")
+        }
+        handle = h
+        self.settings = settings
+        self.abortCheck = abortCheck
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "uplink-curl"
+        thread.start()
+    }
+
+    /// `curl_global_init` must run once before any handle exists.
+    private static let globalInit: Void = { _ = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+
+    /// Stops the thread after the queued requests; the handle is freed there.
+    func shutdown() {
+        condition.withLock {
+            stopping = true
+            condition.signal()
+        }
+    }
+
+    /// Runs `request` with `maxRate` bytes/s (0: unlimited) on the worker thread.
+    func perform(_ request: CurlRequest, maxRate: Int64, control: TransferControl) async -> CurlResult {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (cont: CheckedContinuation<CurlResult, Never>) in
+                condition.withLock {
+                    if stopping {
+                        cont.resume(returning: .failed(UplinkError(.transport, "the uplink was shut down"), CurlTimings(), .cancelled))
+                        return
+                    }
+                    queue.append((request, maxRate, control, { cont.resume(returning: $0) }))
+                    condition.signal()
+                }
+            }
+        } onCancel: {
+            control.cancel()
+        }
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping { condition.wait() }
+            if queue.isEmpty && stopping {
+                condition.unlock()
+                curl_easy_cleanup(handle)
+                return
+            }
+            let (request, rate, control, done) = queue.removeFirst()
+            condition.unlock()
+            done(run(request, maxRate: rate, control: control))
+        }
+    }
+
+    private func check(_ code: CURLcode, _ what: String) throws(UplinkError) {
+        guard code == CURLE_OK else {
+            throw UplinkError(.configuration, "curl_easy_setopt(\(what)) failed: \(String(cString: curl_easy_strerror(code)))")
+        }
+    }
+
+    private func run(_ request: CurlRequest, maxRate: Int64, control: TransferControl) -> CurlResult {
+        if control.cancelled { return .failed(UplinkError(.transport, "cancelled"), CurlTimings(), .cancelled) }
+        let h = handle
+        // Reset options but keep live connections, DNS and TLS session caches.
+        curl_easy_reset(h)
+        let abortCheck = self.abortCheck
+        let ctx = TransferContext(body: request.body ?? [], settings: settings) {
+            control.cancelled ? .cancelled : abortCheck(maxRate)
+        }
+        let ctxPtr = Unmanaged.passUnretained(ctx).toOpaque()
+        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        var slist: UnsafeMutablePointer<curl_slist>? = nil
+        defer { curl_slist_free_all(slist) }
+
+        do throws(UplinkError) {
+            try check(ts_curl_setopt_str(h, CURLOPT_URL, request.url), "URL")
+            try check(ts_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
+            try check(ts_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0), "FOLLOWLOCATION")
+            try check(ts_curl_setopt_str(h, CURLOPT_PROTOCOLS_STR, "http,https"), "PROTOCOLS_STR")
+            try check(ts_curl_setopt_long(h, CURLOPT_HTTP_VERSION, TS_CURL_HTTP_VERSION_1_1), "HTTP_VERSION")
+            try check(ts_curl_setopt_long(h, CURLOPT_SSLVERSION, TS_CURL_SSLVERSION_TLSv1_2), "SSLVERSION")
+            try check(ts_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 1), "SSL_VERIFYPEER")
+            try check(ts_curl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 2), "SSL_VERIFYHOST")
+            if let ca = settings.caFile { try check(ts_curl_setopt_str(h, CURLOPT_CAINFO, ca), "CAINFO") }
+            if let cert = settings.clientCert { try check(ts_curl_setopt_str(h, CURLOPT_SSLCERT, cert), "SSLCERT") }
+            if let key = settings.clientKey { try check(ts_curl_setopt_str(h, CURLOPT_SSLKEY, key), "SSLKEY") }
+            try check(ts_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(settings.connectTimeout * 1000)), "CONNECTTIMEOUT_MS")
+            // Abort when fewer than 1 byte/s moved for stall_timeout seconds.
+            try check(ts_curl_setopt_long(h, CURLOPT_LOW_SPEED_LIMIT, 1), "LOW_SPEED_LIMIT")
+            try check(ts_curl_setopt_long(h, CURLOPT_LOW_SPEED_TIME, max(1, Int(settings.stallTimeout.rounded(.up)))), "LOW_SPEED_TIME")
+            try check(ts_curl_setopt_long(h, CURLOPT_TCP_KEEPALIVE, 1), "TCP_KEEPALIVE")
+            if maxRate > 0 {
+                try check(ts_curl_setopt_off(h, CURLOPT_MAX_SEND_SPEED_LARGE, curl_off_t(maxRate)), "MAX_SEND_SPEED_LARGE")
+            }
+            try check(ts_curl_setopt_ptr(h, CURLOPT_ERRORBUFFER, &errorBuffer), "ERRORBUFFER")
+            try check(ts_curl_setopt_sockopt(h, sockoptCallback), "SOCKOPTFUNCTION")
+            try check(ts_curl_setopt_ptr(h, CURLOPT_SOCKOPTDATA, ctxPtr), "SOCKOPTDATA")
+            try check(ts_curl_setopt_write(h, CURLOPT_HEADERFUNCTION, headerCallback), "HEADERFUNCTION")
+            try check(ts_curl_setopt_ptr(h, CURLOPT_HEADERDATA, ctxPtr), "HEADERDATA")
+            try check(ts_curl_setopt_write(h, CURLOPT_WRITEFUNCTION, writeCallback), "WRITEFUNCTION")
+            try check(ts_curl_setopt_ptr(h, CURLOPT_WRITEDATA, ctxPtr), "WRITEDATA")
+            try check(ts_curl_setopt_long(h, CURLOPT_NOPROGRESS, 0), "NOPROGRESS")
+            try check(ts_curl_setopt_xferinfo(h, progressCallback), "XFERINFOFUNCTION")
+            try check(ts_curl_setopt_ptr(h, CURLOPT_XFERINFODATA, ctxPtr), "XFERINFODATA")
+
+            switch request.method {
+            case .head:
+                try check(ts_curl_setopt_long(h, CURLOPT_NOBODY, 1), "NOBODY")
+            case .options, .delete:
+                try check(ts_curl_setopt_str(h, CURLOPT_CUSTOMREQUEST, request.method.rawValue), "CUSTOMREQUEST")
+            case .post, .patch:
+                // UPLOAD streams the body through the read callback with a
+                // Content-Length; CUSTOMREQUEST turns curl's PUT into the verb.
+                try check(ts_curl_setopt_long(h, CURLOPT_UPLOAD, 1), "UPLOAD")
+                try check(ts_curl_setopt_off(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(ctx.body.count)), "INFILESIZE_LARGE")
+                try check(ts_curl_setopt_read(h, readCallback), "READFUNCTION")
+                try check(ts_curl_setopt_ptr(h, CURLOPT_READDATA, ctxPtr), "READDATA")
+                try check(ts_curl_setopt_str(h, CURLOPT_CUSTOMREQUEST, request.method.rawValue), "CUSTOMREQUEST")
+            }
+            // An empty Expect suppresses 100-continue, which costs a round trip.
+            for line in request.headers + ["Expect:"] { slist = curl_slist_append(slist, line) }
+            try check(ts_curl_setopt_slist(h, CURLOPT_HTTPHEADER, slist), "HTTPHEADER")
+        } catch {
+            return .failed(error, CurlTimings(), nil)
+        }
+
+        let code = withExtendedLifetime(ctx) { curl_easy_perform(h) }
+        let timings = readTimings(h)
+        if code != CURLE_OK {
+            if let reason = ctx.aborted, code == CURLE_ABORTED_BY_CALLBACK {
+                return .failed(UplinkError(.transport, "transfer stopped (\(reason))"), timings, reason)
+            }
+            if let overflow = ctx.overflow {
+                return .failed(UplinkError(.protocolViolation, overflow), timings, nil)
+            }
+            let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            var message = "curl_easy_perform: \(String(cString: curl_easy_strerror(code)))"
+            if !detail.isEmpty { message += " (\(detail))" }
+            let fix: String? = switch code {
+            case CURLE_OPERATION_TIMEDOUT: "the link stalled; the upload resumes when it recovers"
+            case CURLE_COULDNT_RESOLVE_HOST: "check DNS and hub.url"
+            case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE: "check hub.ca_file and the hub's certificate"
+            case CURLE_SSL_CERTPROBLEM: "check hub.client_cert and hub.client_key"
+            default: nil
+            }
+            return .failed(UplinkError(.transport, message, fix: fix), timings, nil)
+        }
+        var status = 0
+        _ = ts_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
+        let response = TusResponse(status: status, headers: TusResponse.headers(fromLines: ctx.headerLines), body: ctx.responseBody)
+        return .response(response, timings)
+    }
+
+    private func readTimings(_ h: UnsafeMutableRawPointer) -> CurlTimings {
+        func micros(_ info: CURLINFO) -> Double {
+            var v: curl_off_t = 0
+            _ = ts_curl_getinfo_off(h, info, &v)
+            return Double(v) / 1_000_000
+        }
+        var t = CurlTimings()
+        t.connect = micros(CURLINFO_CONNECT_TIME_T)
+        t.pretransfer = micros(CURLINFO_PRETRANSFER_TIME_T)
+        t.starttransfer = micros(CURLINFO_STARTTRANSFER_TIME_T)
+        t.total = micros(CURLINFO_TOTAL_TIME_T)
+        var up: curl_off_t = 0
+        _ = ts_curl_getinfo_off(h, CURLINFO_SIZE_UPLOAD_T, &up)
+        t.uploaded = Int64(up)
+        var connects = 0
+        _ = ts_curl_getinfo_long(h, CURLINFO_NUM_CONNECTS, &connects)
+        t.newConnections = connects
+        return t
+    }
+}

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""A TCP proxy that imitates a bad rural uplink between a station and its hub.
+
+- rate: both directions share one token bucket of RATE bytes/s (the link);
+- latency: every piece of data is delivered LATENCY seconds after it was read;
+- resets: after every RESET_EVERY bytes read from clients, the connection that
+  crossed the mark is aborted with an RST (both sides);
+- outages: every OUTAGE_EVERY seconds, nothing moves for OUTAGE_FOR seconds
+  (connections stay open, as when a radio link fades).
+
+Bytes read from clients ("upstream", what the station put on the link) are
+counted and written as JSON to STATS on exit (SIGTERM) and every second.
+Prints "READY <port>" once listening.
+
+usage: impaired_proxy.py --target HOST:PORT --stats FILE [--rate B/s]
+       [--latency S] [--reset-every BYTES] [--outage-every S] [--outage-for S]
+       [--log FILE]
+"""
+import argparse
+import asyncio
+import json
+import signal
+import socket
+import struct
+import time
+
+
+class Link:
+    def __init__(self, a):
+        self.a = a
+        self.tokens = 0.0
+        self.last = time.monotonic()
+        self.start = time.monotonic()
+        self.upstream = 0
+        self.downstream = 0
+        self.resets = 0
+        self.connections = 0
+        self.next_reset = a.reset_every if a.reset_every > 0 else None
+        self.timeline = []  # (seconds since start, upstream bytes)
+
+    def in_outage(self):
+        if self.a.outage_every <= 0:
+            return False
+        t = (time.monotonic() - self.start) % self.a.outage_every
+        return t >= self.a.outage_every - self.a.outage_for
+
+    async def take(self, want):
+        """Waits for link capacity and returns how many bytes may move now."""
+        while True:
+            if self.in_outage():
+                await asyncio.sleep(0.05)
+                continue
+            now = time.monotonic()
+            self.tokens = min(self.a.rate * 0.05, self.tokens + (now - self.last) * self.a.rate)
+            self.last = now
+            if self.tokens >= 1:
+                n = int(min(want, self.tokens))
+                self.tokens -= n
+                return n
+            await asyncio.sleep(max(0.005, (1 - self.tokens) / self.a.rate))
+
+    def stats(self):
+        return {"upstream_bytes": self.upstream, "downstream_bytes": self.downstream,
+                "resets": self.resets, "connections": self.connections,
+                "elapsed": time.monotonic() - self.start}
+
+
+def abort(writer):
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    writer.transport.abort()
+
+
+async def pump(link, reader, writer, upstream, conn):
+    queue = asyncio.Queue()
+
+    async def deliver():
+        while True:
+            due, data = await queue.get()
+            if data is None:
+                return
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            while link.in_outage():
+                await asyncio.sleep(0.05)
+            writer.write(data)
+            await writer.drain()
+
+    sender = asyncio.create_task(deliver())
+    try:
+        while not conn["dead"]:
+            n = await link.take(16384)
+            data = await reader.read(n)
+            if not data:
+                break
+            # Unused capacity goes back: the read may return less than granted.
+            link.tokens += n - len(data)
+            if upstream:
+                link.upstream += len(data)
+                link.timeline.append((round(time.monotonic() - link.start, 3), link.upstream))
+                if link.next_reset is not None and link.upstream >= link.next_reset:
+                    link.next_reset += link.a.reset_every
+                    link.resets += 1
+                    conn["dead"] = True
+                    abort(conn["client"])
+                    abort(conn["server"])
+                    break
+            else:
+                link.downstream += len(data)
+            await queue.put((time.monotonic() + link.a.latency, data))
+        await queue.put((0, None))
+        await sender
+        if not conn["dead"]:
+            writer.write_eof()
+    except (ConnectionError, OSError, asyncio.CancelledError):
+        pass
+    finally:
+        sender.cancel()
+
+
+async def handle(link, a, client_reader, client_writer):
+    link.connections += 1
+    host, port = a.target.rsplit(":", 1)
+    try:
+        server_reader, server_writer = await asyncio.open_connection(host, int(port))
+    except OSError:
+        abort(client_writer)
+        return
+    conn = {"dead": False, "client": client_writer, "server": server_writer}
+    await asyncio.gather(pump(link, client_reader, server_writer, True, conn),
+                         pump(link, server_reader, client_writer, False, conn),
+                         return_exceptions=True)
+    for w in (client_writer, server_writer):
+        try:
+            w.close()
+        except Exception:
+            pass
+
+
+async def main(a):
+    link = Link(a)
+    server = await asyncio.start_server(lambda r, w: handle(link, a, r, w), "127.0.0.1", a.listen_port)
+    port = server.sockets[0].getsockname()[1]
+
+    def dump():
+        s = link.stats()
+        if a.timeline:
+            s["timeline"] = link.timeline
+        with open(a.stats + ".tmp", "w") as f:
+            json.dump(s, f)
+        import os
+        os.replace(a.stats + ".tmp", a.stats)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    print(f"READY {port}", flush=True)
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), 1.0)
+        except asyncio.TimeoutError:
+            pass
+        dump()
+    dump()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--target", required=True)
+    p.add_argument("--stats", required=True)
+    p.add_argument("--listen-port", type=int, default=0)
+    p.add_argument("--rate", type=float, default=16000)
+    p.add_argument("--latency", type=float, default=0.3)
+    p.add_argument("--reset-every", type=int, default=200_000)
+    p.add_argument("--outage-every", type=float, default=0)
+    p.add_argument("--outage-for", type=float, default=0)
+    p.add_argument("--timeline", action="store_true")
+    asyncio.run(main(p.parse_args()))
