@@ -17,6 +17,8 @@ public struct CapturedStill: Sendable {
     public var warnings: [QualityFloor.Warning]
     public var stream: StreamFormat
     public var capturedAt: Date
+    /// The frame's number in its stream (0 is the first after opening).
+    public var sequence: UInt64
 }
 
 /// A small image of the live stream for the kiosk's viewfinder.
@@ -258,7 +260,8 @@ public final class CaptureEngine: Sendable {
                 let p = try process(frame, processor: processor)
                 result = .success(CapturedStill(jpeg: p.jpeg, preview: p.preview, width: p.info.width, height: p.info.height,
                                                 sourceFormat: frame.fourcc, cameraEncoded: p.cameraEncoded, metrics: p.metrics,
-                                                warnings: p.warnings, stream: format, capturedAt: Date()))
+                                                warnings: p.warnings, stream: format, capturedAt: Date(),
+                                                sequence: frame.sequence))
             } catch {
                 result = .failure(CaptureError(.imaging, "the captured frame could not be made into a JPEG: \(error)",
                                                nextStep: "capture again"))
