@@ -1,6 +1,7 @@
 #ifndef TELESTATION_CV4L2_SHIM_H
 #define TELESTATION_CV4L2_SHIM_H
 #include <stddef.h>
+#include <string.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -11,6 +12,9 @@
 /* v4l2_ioctl is variadic; every V4L2 request takes one pointer argument. */
 static inline int ts_v4l2_ioctl(int fd, unsigned long request, void *arg) { return v4l2_ioctl(fd, request, arg); }
 static inline int ts_v4l2_open(const char *path, int flags) { return v4l2_open(path, flags); }
+/* Plain kernel calls, for listing devices without libv4l2's emulated formats. */
+static inline int ts_sys_ioctl(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
+static inline int ts_sys_open(const char *path, int flags) { return open(path, flags); }
 
 /* The VIDIOC_* request numbers are built by _IOWR(...sizeof...) macros that
  * Swift cannot import. */
@@ -34,6 +38,7 @@ static const unsigned long TS_VIDIOC_G_CTRL = VIDIOC_G_CTRL;
 static const unsigned long TS_VIDIOC_S_CTRL = VIDIOC_S_CTRL;
 static const unsigned long TS_VIDIOC_S_PARM = VIDIOC_S_PARM;
 static const unsigned long TS_VIDIOC_G_PARM = VIDIOC_G_PARM;
+static const unsigned long TS_VIDIOC_G_EXT_CTRLS = VIDIOC_G_EXT_CTRLS;
 static const unsigned long TS_VIDIOC_G_INPUT = VIDIOC_G_INPUT;
 static const unsigned long TS_VIDIOC_S_INPUT = VIDIOC_S_INPUT;
 
@@ -52,4 +57,8 @@ static inline void ts_fmt_set_pix(struct v4l2_format *f, unsigned int w, unsigne
     f->fmt.pix.pixelformat = fourcc; f->fmt.pix.field = V4L2_FIELD_ANY;
 }
 static inline unsigned int ts_buf_offset(const struct v4l2_buffer *b) { return b->m.offset; }
+/* v4l2_querymenu is packed; copy out rather than take member addresses. */
+static inline void ts_querymenu_name(const struct v4l2_querymenu *m, char out[33]) { memcpy(out, m->name, 32); out[32] = 0; }
+static inline long long ts_querymenu_value(const struct v4l2_querymenu *m) { long long v; memcpy(&v, &m->value, sizeof v); return v; }
+static inline double ts_buf_timestamp(const struct v4l2_buffer *b) { return (double)b->timestamp.tv_sec + (double)b->timestamp.tv_usec / 1e6; }
 #endif

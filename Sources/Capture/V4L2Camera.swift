@@ -1,0 +1,211 @@
+import CV4L2
+import Foundation
+
+/// A real camera through libv4l2: mmap streaming with several buffers and
+/// `poll` with a timeout.
+public final class V4L2Camera: CameraSource {
+    public struct Settings: Sendable, Equatable {
+        /// A device path, or "auto" for the first capture device.
+        public var device: String
+        public var negotiation: FormatNegotiation
+        public var controls: [String: Int]
+        public var bufferCount: Int
+        /// Consecutive error-flagged buffers tolerated before giving up.
+        public var maxBadFrames: Int
+
+        public init(device: String, negotiation: FormatNegotiation, controls: [String: Int] = [:],
+                    bufferCount: Int = 4, maxBadFrames: Int = 30) {
+            self.device = device
+            self.negotiation = negotiation
+            self.controls = controls
+            self.bufferCount = bufferCount
+            self.maxBadFrames = maxBadFrames
+        }
+    }
+
+    public let settings: Settings
+    public let discovery: DeviceDiscovery
+    private var handle: V4L2Handle?
+    private var buffers: [(start: UnsafeMutableRawPointer, length: Int)] = []
+    private var format: StreamFormat?
+    private var streaming = false
+
+    public init(settings: Settings, discovery: DeviceDiscovery = DeviceDiscovery()) {
+        self.settings = settings
+        self.discovery = discovery
+    }
+
+    deinit { close() }
+
+    public func open() throws(CaptureError) -> StreamFormat {
+        close()
+        let path = settings.device == "auto" ? try discovery.firstCaptureDevice() : settings.device
+        let h = try V4L2Handle.open(path, viaLibv4l2: true)
+        handle = h
+        do {
+            return try start(h)
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    private func start(_ h: V4L2Handle) throws(CaptureError) -> StreamFormat {
+        let cap = try DeviceDiscovery.querycap(h)
+        let card = cString(cap.card)
+        let choice = try settings.negotiation.choose(from: DeviceDiscovery.formats(h), device: "\(h.path) (\(card))")
+
+        // VIDIOC_S_FMT; the driver may adjust the size, and says so in the reply.
+        var f = v4l2_format()
+        ts_fmt_set_pix(&f, UInt32(choice.width), UInt32(choice.height), choice.fourcc.rawValue)
+        try h.ioctl("VIDIOC_S_FMT", TS_VIDIOC_S_FMT, &f)
+        let granted = FourCC(rawValue: ts_fmt_pix_pixelformat(&f))
+        guard granted == choice.fourcc else {
+            throw CaptureError(.formatUnsupported, "\(h.path) was asked for \(choice.fourcc) but granted \(granted)",
+                               nextStep: "set camera.format to one `telestation devices` lists for this camera")
+        }
+        let width = Int(ts_fmt_pix_width(&f)), height = Int(ts_fmt_pix_height(&f))
+        let bpl = Int(ts_fmt_pix_bytesperline(&f))
+
+        let controlResults = applyControls(h)
+
+        var req = v4l2_requestbuffers()
+        req.count = UInt32(settings.bufferCount)
+        req.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
+        req.memory = V4L2_MEMORY_MMAP.rawValue
+        try h.ioctl("VIDIOC_REQBUFS", TS_VIDIOC_REQBUFS, &req)
+        guard req.count >= 2 else {
+            throw CaptureError(.driverError, "\(h.path) granted only \(req.count) capture buffer(s)",
+                               nextStep: "close other camera programs, or unplug and replug the camera", function: "VIDIOC_REQBUFS")
+        }
+        for i in 0..<req.count {
+            var b = v4l2_buffer()
+            b.index = i
+            b.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
+            b.memory = V4L2_MEMORY_MMAP.rawValue
+            try h.ioctl("VIDIOC_QUERYBUF", TS_VIDIOC_QUERYBUF, &b)
+            // v4l2_mmap returns MAP_FAILED ((void *)-1), not nil, on failure.
+            let p = v4l2_mmap(nil, Int(b.length), PROT_READ | PROT_WRITE, MAP_SHARED, h.fd, Int64(ts_buf_offset(&b)))
+            guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else {
+                throw CaptureError.classify(function: "v4l2_mmap", errno: errno, device: h.path)
+            }
+            buffers.append((p, Int(b.length)))
+        }
+        for i in 0..<buffers.count { try queue(h, index: UInt32(i)) }
+        var type = Int32(V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue)
+        try h.ioctl("VIDIOC_STREAMON", TS_VIDIOC_STREAMON, &type)
+        streaming = true
+
+        let fmt = StreamFormat(device: h.path, card: card, requested: choice, fourcc: granted, width: width, height: height,
+                               bytesPerLine: bpl, bufferCount: buffers.count, controls: controlResults)
+        format = fmt
+        return fmt
+    }
+
+    private func queue(_ h: V4L2Handle, index: UInt32) throws(CaptureError) {
+        var b = v4l2_buffer()
+        b.index = index
+        b.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
+        b.memory = V4L2_MEMORY_MMAP.rawValue
+        try h.ioctl("VIDIOC_QBUF", TS_VIDIOC_QBUF, &b)
+    }
+
+    /// Sets each `[camera.controls]` entry with VIDIOC_S_CTRL; never throws,
+    /// a rejected control is reported and capture goes on.
+    private func applyControls(_ h: V4L2Handle) -> [ControlResult] {
+        guard !settings.controls.isEmpty else { return [] }
+        let known = DeviceDiscovery.controls(h)
+        return settings.controls.sorted { $0.key < $1.key }.map { name, value in
+            guard let c = known.first(where: { $0.name == name }) else {
+                return ControlResult(name: name, requested: value, applied: false, reason: "this camera has no control named \(name)")
+            }
+            if c.flags.contains("read-only") {
+                return ControlResult(name: name, requested: value, applied: false, reason: "\(name) is read-only on this camera")
+            }
+            if c.type != "button", !(c.minimum...c.maximum).contains(Int64(value)) {
+                return ControlResult(name: name, requested: value, applied: false,
+                                     reason: "\(value) is outside \(name)'s range \(c.minimum)...\(c.maximum)")
+            }
+            var ctrl = v4l2_control()
+            ctrl.id = c.id
+            ctrl.value = Int32(value)
+            let e = h.tryIoctl(TS_VIDIOC_S_CTRL, &ctrl)
+            return e == 0 ? ControlResult(name: name, requested: value, applied: true, reason: nil)
+                : ControlResult(name: name, requested: value, applied: false, reason: "VIDIOC_S_CTRL failed: \(CaptureError.errnoText(e))")
+        }
+    }
+
+    public func nextFrame(timeout: Double, _ body: (CameraFrame) -> Void) throws(CaptureError) {
+        guard let h = handle, let format, streaming else {
+            throw CaptureError(.driverError, "the camera is not streaming", function: "nextFrame")
+        }
+        let deadline = monotonicNow() + timeout
+        var bad = 0
+        while true {
+            let remaining = deadline - monotonicNow()
+            guard remaining > 0 else {
+                throw CaptureError(.timeout, String(format: "no frame from %@ within %.1f s", h.path, timeout),
+                                   nextStep: "check the camera's cable and lighting; unplug and replug it if this persists")
+            }
+            var p = pollfd(fd: h.fd, events: Int16(POLLIN), revents: 0)
+            let rc = poll(&p, 1, Int32(min(remaining * 1000, 60_000).rounded(.up)))
+            if rc < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                throw CaptureError.classify(function: "poll", errno: e, device: h.path)
+            }
+            if rc == 0 { continue }
+            // POLLERR: fall through to DQBUF, whose errno says what happened.
+            var b = v4l2_buffer()
+            b.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
+            b.memory = V4L2_MEMORY_MMAP.rawValue
+            let e = h.tryIoctl(TS_VIDIOC_DQBUF, &b)
+            if e == EAGAIN { continue }
+            if e != 0 { throw CaptureError.classify(function: "VIDIOC_DQBUF", errno: e, device: h.path) }
+
+            let flagged = b.flags & UInt32(V4L2_BUF_FLAG_ERROR) != 0
+            if flagged || b.bytesused == 0 || Int(b.index) >= buffers.count {
+                try queue(h, index: b.index)
+                bad += 1
+                if bad > settings.maxBadFrames {
+                    throw CaptureError(.corruptFrames, "\(h.path) delivered \(bad) damaged frames in a row",
+                                       nextStep: "unplug and replug the camera; try camera.format = \"mjpeg\" or a smaller size",
+                                       function: "VIDIOC_DQBUF")
+                }
+                continue
+            }
+            let monotonic = b.flags & UInt32(V4L2_BUF_FLAG_TIMESTAMP_MASK) == UInt32(V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC)
+            let buf = buffers[Int(b.index)]
+            let frame = CameraFrame(fourcc: format.fourcc, width: format.width, height: format.height,
+                                    bytesPerLine: format.bytesPerLine,
+                                    bytes: UnsafeRawBufferPointer(start: buf.start, count: min(Int(b.bytesused), buf.length)),
+                                    sequence: UInt64(b.sequence),
+                                    timestamp: monotonic ? ts_buf_timestamp(&b) : monotonicNow())
+            body(frame)
+            try queue(h, index: b.index)
+            return
+        }
+    }
+
+    /// Calls VIDIOC_STREAMOFF, `v4l2_munmap`, VIDIOC_REQBUFS(0) and `v4l2_close`,
+    /// ignoring errors: after an unplug every one of them fails.
+    public func close() {
+        guard let h = handle else { return }
+        if streaming {
+            var type = Int32(V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue)
+            _ = h.tryIoctl(TS_VIDIOC_STREAMOFF, &type)
+        }
+        for b in buffers { _ = v4l2_munmap(b.start, b.length) }
+        if !buffers.isEmpty {
+            var req = v4l2_requestbuffers()
+            req.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
+            req.memory = V4L2_MEMORY_MMAP.rawValue
+            _ = h.tryIoctl(TS_VIDIOC_REQBUFS, &req)
+        }
+        buffers = []
+        streaming = false
+        format = nil
+        h.close()
+        handle = nil
+    }
+}

@@ -1,0 +1,171 @@
+#!/bin/sh
+# Runs inside the virtme-ng guest (see run.sh): loads vivid and checks the
+# telestation binary against it. Every check appends a PASS/FAIL line to
+# $OUT/results.md; the overall status goes to $OUT/status (0 = all passed).
+#
+# usage: inside-vm.sh TELESTATION_BINARY OUTDIR
+BIN=$1
+OUT=$2
+HERE=$(dirname "$0")
+RES=$OUT/results.md
+FAILED=0
+VIVID="vivid n_devs=1"
+DEV=/dev/video0
+
+: > "$RES"
+echo 1 > "$OUT/status"   # until proven otherwise
+log() { echo "$*" >> "$RES"; echo "$*"; }
+pass() { log "- PASS $1"; }
+fail() { log "- FAIL $1"; FAILED=1; }
+now() { date +%s; }
+
+# Waits up to $1 seconds for the shell condition $2.
+wait_for() {
+    limit=$(( $(now) + $1 ))
+    while ! eval "$2"; do
+        [ "$(now)" -ge "$limit" ] && return 1
+        sleep 0.5
+    done
+    return 0
+}
+
+load_vivid() {
+    modprobe $VIVID || return 1
+    wait_for 60 "[ -c $DEV ]"
+}
+
+log "# telestation on vivid ($(uname -r))"
+log ""
+log "binary: $BIN"
+log ""
+
+if load_vivid; then pass "vivid loaded, $DEV present"; else fail "vivid did not load"; echo 1 > "$OUT/status"; exit 1; fi
+
+cat > "$OUT/station.toml" <<TOML
+[station]
+id = "ps-vm-test"
+state_dir = "$OUT/state"
+
+[camera]
+device = "$DEV"
+warmup_frames = 2
+TOML
+
+# --- devices --json ---------------------------------------------------------
+if "$BIN" devices --json > "$OUT/devices.json" 2> "$OUT/devices.err" && python3 - "$OUT/devices.json" <<'PY'
+import json, sys
+devs = json.load(open(sys.argv[1]))
+v = [d for d in devs if d["driver"] == "vivid"]
+assert v, f"no vivid device in {[d['path'] for d in devs]}"
+d = v[0]
+fmts = {f["fourcc"]: f for f in d["formats"]}
+for need in ("YUYV", "NV12", "YU12"):
+    assert need in fmts, f"{need} missing from {sorted(fmts)}"
+sizes = {(s["width"], s["height"]) for s in fmts["YUYV"]["sizes"]}
+assert (1920, 1080) in sizes and (3840, 2160) in sizes, f"YUYV sizes {sorted(sizes)}"
+assert any(s["intervals"] for s in fmts["YUYV"]["sizes"]), "no frame intervals"
+ctrls = {c["name"]: c for c in d["controls"]}
+for need in ("brightness", "test_pattern"):
+    assert need in ctrls, f"control {need} missing"
+tp = ctrls["test_pattern"]
+assert tp["value"] == 0 and any("100% Black" in m for m in tp["menu"]), tp
+print(f"{d['path']} {d['card']} bus {d['bus']}: {len(d['formats'])} formats, {len(d['controls'])} controls")
+PY
+then pass "devices --json lists vivid with YUYV/NV12/YU12 up to 3840x2160, intervals and controls ($(python3 -c "import json;print(len(json.load(open('$OUT/devices.json'))))") capture nodes)"
+else fail "devices --json: $(tail -n 3 "$OUT/devices.err")"; fi
+"$BIN" devices > "$OUT/devices.txt" 2>&1 && grep -q "test_pattern (menu)" "$OUT/devices.txt" \
+    && pass "devices (text) prints formats and controls" || fail "devices (text) output incomplete"
+
+# --- stills -----------------------------------------------------------------
+still() {  # format WxH
+    f=$1; size=$2; w=${size%x*}; h=${size#*x}
+    name="still-$f-$size"
+    if "$BIN" capture --config "$OUT/station.toml" --format "$f" --size "$size" --timeout 60 --json \
+            -o "$OUT/$name.jpg" --preview "$OUT/$name-preview.jpg" > "$OUT/$name.json" 2> "$OUT/$name.err" \
+        && python3 "$HERE/check_jpeg.py" "$OUT/$name.jpg" "$w" "$h" --bars > "$OUT/$name.check" 2>&1 \
+        && python3 "$HERE/check_jpeg.py" "$OUT/$name-preview.jpg" 480 $(( h * 480 / w )) >> "$OUT/$name.check" 2>&1 \
+        && grep -q "\"sourceFormat\":\"$(echo "$f" | tr a-z A-Z)\"" "$OUT/$name.json"; then
+        pass "still $f $size: valid JPEG of $(stat -c %s "$OUT/$name.jpg") bytes, colour bars where expected, 480 px preview of $(stat -c %s "$OUT/$name-preview.jpg") bytes"
+    else
+        fail "still $f $size: $(cat "$OUT/$name.err" "$OUT/$name.check" 2>/dev/null | tail -n 3)"
+    fi
+}
+still yuyv 1920x1080
+still yu12 1920x1080
+still nv12 1920x1080
+still yuyv 3840x2160
+still yu12 3840x2160
+
+# --- exposure flags through [camera.controls] --------------------------------
+pattern() {  # menu index, expected flag
+    { cat "$OUT/station.toml"; printf '\n[camera.controls]\ntest_pattern = %s\nno_such_control = 1\n' "$1"; } > "$OUT/pattern-$1.toml"
+    if "$BIN" capture --config "$OUT/pattern-$1.toml" --format yuyv --size 640x480 --timeout 60 --json \
+            -o "$OUT/pattern-$1.jpg" > "$OUT/pattern-$1.json" 2> "$OUT/pattern-$1.err" \
+        && python3 - "$OUT/pattern-$1.json" "$2" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+flag = sys.argv[2]
+assert r["ok"], r
+assert flag in r["flags"], f"{flag} not in {r['flags']} (mean luminance {r['metrics']['meanLuminance']:.1f})"
+other = {"tooDark": "overexposed", "overexposed": "tooDark"}[flag]
+assert other not in r["flags"], r["flags"]
+rej = {c["name"]: c for c in r["rejectedControls"]}
+assert "test_pattern" not in rej, rej
+assert "no_such_control" in rej and "no control named" in rej["no_such_control"]["reason"], rej
+print(f"mean luminance {r['metrics']['meanLuminance']:.1f}, flags {r['flags']}")
+PY
+    then pass "test_pattern=$1 set from [camera.controls] fires $2 ($(python3 -c "import json;r=json.loads(open('$OUT/pattern-$1.json').read().splitlines()[-1]);print('mean luminance %.1f' % r['metrics']['meanLuminance'])")); unknown control reported as rejected"
+    else fail "test_pattern=$1 did not fire $2: $(tail -n 3 "$OUT/pattern-$1.err")"; fi
+}
+pattern 5 tooDark
+pattern 6 overexposed
+v4l2-ctl -d $DEV -c test_pattern=0
+
+# --- STREAMON error injection -----------------------------------------------
+v4l2-ctl -d $DEV -c inject_vidioc_streamon_error=1
+"$BIN" capture --config "$OUT/station.toml" --format yuyv --size 640x480 --timeout 30 -o "$OUT/streamon.jpg" > "$OUT/streamon.out" 2> "$OUT/streamon.err"
+rc=$?
+if [ $rc -ne 0 ] && grep -q "capture failed: .*VIDIOC_STREAMON on $DEV failed" "$OUT/streamon.err" && [ ! -e "$OUT/streamon.jpg" ]; then
+    pass "injected STREAMON error: exit $rc, \"$(grep 'capture failed' "$OUT/streamon.err" | head -n 1)\""
+else
+    fail "injected STREAMON error: exit $rc, $(tail -n 2 "$OUT/streamon.err")"
+fi
+"$BIN" capture --config "$OUT/station.toml" --format yuyv --size 640x480 --timeout 30 -o "$OUT/after-streamon.jpg" > /dev/null 2>&1 \
+    && pass "next capture after the STREAMON error succeeds" || fail "capture after the STREAMON error failed"
+
+# --- busy device, unplug mid-stream, recovery after reload ------------------
+"$BIN" capture --config "$OUT/station.toml" --format yuyv --size 640x480 --timeout 20 --json \
+    --count 400 --interval 0.5 -o "$OUT/run-{n}.jpg" > "$OUT/run.jsonl" 2> "$OUT/run.err" &
+RUN=$!
+if wait_for 120 "grep -q '\"ok\":true' '$OUT/run.jsonl'"; then pass "long-running capture streams"; else fail "long-running capture produced no still"; fi
+
+"$BIN" capture --config "$OUT/station.toml" --format yuyv --size 640x480 --timeout 20 -o "$OUT/busy.jpg" > /dev/null 2> "$OUT/busy.err"
+rc=$?
+if [ $rc -eq 75 ] && grep -q "is busy: telestation (pid $RUN) is using it" "$OUT/busy.err"; then
+    pass "second capture while streaming: exit 75, \"$(grep 'capture failed' "$OUT/busy.err")\""
+else
+    fail "second capture while streaming: exit $rc, $(tail -n 2 "$OUT/busy.err")"
+fi
+
+v4l2-ctl -d $DEV -c disconnect=1
+if wait_for 60 "grep -q '\"code\":\"unplugged\"' '$OUT/run.jsonl'"; then
+    pass "Disconnect mid-stream: $(grep -m1 '"code":"unplugged"' "$OUT/run.jsonl" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["error"]["message"])')"
+else
+    fail "Disconnect mid-stream: no unplugged error; last lines: $(tail -n 2 "$OUT/run.jsonl")"
+fi
+# The engine must have let go of the device, or the module cannot be removed.
+if wait_for 60 "rmmod vivid 2>/dev/null"; then pass "vivid removed (the engine released the device)"; else fail "rmmod vivid: module still in use"; fi
+before=$(wc -l < "$OUT/run.jsonl")
+load_vivid && v4l2-ctl -d $DEV -c test_pattern=0 >/dev/null 2>&1
+if wait_for 120 "tail -n +$((before + 1)) '$OUT/run.jsonl' | grep -q '\"ok\":true'"; then
+    pass "same process captures again after vivid is reloaded"
+else
+    fail "no capture after reload; last lines: $(tail -n 2 "$OUT/run.jsonl")"
+fi
+kill $RUN 2>/dev/null
+wait $RUN 2>/dev/null
+
+log ""
+if [ $FAILED -eq 0 ]; then log "All checks passed."; else log "Some checks FAILED."; fi
+echo $FAILED > "$OUT/status"
+exit $FAILED

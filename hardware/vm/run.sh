@@ -1,0 +1,50 @@
+#!/bin/sh
+# Proves the capture path on a real V4L2 driver: boots Debian's kernel in a
+# virtme-ng VM (no KVM needed), loads vivid and runs inside-vm.sh against an
+# already-built telestation binary. Installs qemu, the kernel, v4l-utils,
+# libjpeg-turbo-progs and virtme-ng first if they are missing.
+#
+# usage: hardware/vm/run.sh [TELESTATION_BINARY] [OUTDIR]
+#   defaults: .build/debug/telestation and .build/vm-results
+# Exit status 0 when every check passed; the report is OUTDIR/results.md.
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BIN=$(realpath "${1:-$ROOT/.build/debug/telestation}")
+OUT=${2:-$ROOT/.build/vm-results}
+
+if [ ! -x "$BIN" ]; then
+    echo "run.sh: $BIN is not built; run 'swift build' first" >&2
+    exit 2
+fi
+
+need_apt=""
+command -v qemu-system-x86_64 >/dev/null || need_apt="$need_apt qemu-system-x86"
+command -v v4l2-ctl >/dev/null || need_apt="$need_apt v4l-utils"
+command -v djpeg >/dev/null || need_apt="$need_apt libjpeg-turbo-progs"
+ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || need_apt="$need_apt linux-image-amd64"
+# virtme-ng needs a static busybox for its init.
+[ -e /bin/busybox ] || [ -e /usr/bin/busybox ] || need_apt="$need_apt busybox-static"
+if [ -n "$need_apt" ]; then
+    echo "run.sh: installing$need_apt" >&2
+    apt-get install -y $need_apt >&2
+fi
+command -v vng >/dev/null || { echo "run.sh: installing virtme-ng" >&2; pip install virtme-ng >&2; }
+
+K=$(ls /boot/vmlinuz-*-amd64 | grep -v cloud | sort -V | tail -n 1)
+mkdir -p "$OUT"
+OUT=$(realpath "$OUT")
+rm -f "$OUT/status" "$OUT/results.md"
+
+echo "run.sh: booting $K (software emulation, a few minutes)" >&2
+# The guest sees the host's files read-only, except OUT (--rwdir).
+timeout 1500 vng --run "$K" --disable-kvm --memory 2G --rwdir "$OUT" \
+    --exec "sh $HERE/inside-vm.sh $BIN $OUT > $OUT/guest.log 2>&1" >&2 || true
+
+if [ ! -f "$OUT/status" ]; then
+    echo "run.sh: the VM did not run the checks; see $OUT/guest.log" >&2
+    exit 1
+fi
+cat "$OUT/results.md"
+exit "$(cat "$OUT/status")"
