@@ -90,3 +90,6 @@ example-config: build
 clean:
 	$(SWIFT) package clean
 	rm -rf bench/out hardware/vm/out
+
+# Per-module targets and test dependencies (included last so `all` stays the default goal).
+-include mk/*.mk
