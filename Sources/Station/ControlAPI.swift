@@ -97,9 +97,8 @@ public struct ControlAPI: Sendable {
             try await api.handle(request) {
                 let name = try context.parameters.require("name")
                 let body = try await api.body(request)
-                guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-                      let number = object["value"] as? NSNumber, !(object["value"] is Bool),
-                      let value = Int(exactly: number.doubleValue) else {
+                struct Setting: Decodable { var value: Int }
+                guard let value = try? JSONDecoder().decode(Setting.self, from: body).value else {
                     throw StationError(.badRequest, "the body must be {\"value\": <integer>}")
                 }
                 let controls = try await api.backend.cameraControls()
@@ -188,8 +187,6 @@ public struct ControlAPI: Sendable {
                 logger.error("\(request.method) \(request.uri.path): \(error)")
             }
             return errorResponse(error)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            return errorResponse(StationError(.payloadTooLarge, "the request body is larger than \(CaptureRequestValidator.maxBodyBytes) bytes"))
         } catch is CancellationError {
             throw CancellationError()
         } catch {
@@ -215,10 +212,17 @@ public struct ControlAPI: Sendable {
         }
     }
 
+    /// The request body, refused past `CaptureRequestValidator.maxBodyBytes`.
     func body(_ request: Request) async throws -> Data {
-        var request = request
-        let buffer = try await request.collectBody(upTo: CaptureRequestValidator.maxBodyBytes)
-        return Data(buffer.readableBytesView)
+        var data = Data()
+        for try await chunk in request.body {
+            guard data.count + chunk.readableBytes <= CaptureRequestValidator.maxBodyBytes else {
+                throw StationError(.payloadTooLarge, "the request body is larger than \(CaptureRequestValidator.maxBodyBytes) bytes",
+                                   fix: "send only the documented fields")
+            }
+            data.append(contentsOf: chunk.readableBytesView)
+        }
+        return data
     }
 
     static let encoder: JSONEncoder = {

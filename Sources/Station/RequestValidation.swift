@@ -134,25 +134,38 @@ public struct CaptureRequestValidator: Sendable {
 
     /// Parses `{"action": "pause"|"resume"|"limit", "rate": "64kbit" | bytesPerSecond}`.
     public static func uploadControl(json body: Data) throws(StationError) -> UploadControl {
-        guard body.count <= maxBodyBytes,
-              let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
-            throw StationError(.badRequest, "the request body must be a small JSON object",
-                               fix: #"send {"action": "pause"}, {"action": "resume"} or {"action": "limit", "rate": "64kbit"}"#)
+        enum Rate: Decodable {
+            case bytes(Int64), text(String)
+            init(from decoder: any Decoder) throws {
+                let c = try decoder.singleValueContainer()
+                // JSONDecoder refuses `true` for an integer, which JSONSerialization's NSNumber would not.
+                if let n = try? c.decode(Int64.self) { self = .bytes(n) } else { self = .text(try c.decode(String.self)) }
+            }
         }
-        switch object["action"] as? String {
+        struct Body: Decodable { var action: String; var rate: Rate? }
+        let usage = #"send {"action": "pause"}, {"action": "resume"} or {"action": "limit", "rate": "64kbit"}"#
+        guard body.count <= maxBodyBytes else {
+            throw StationError(.payloadTooLarge, "the request body is larger than \(maxBodyBytes) bytes", fix: usage)
+        }
+        let request: Body
+        do {
+            request = try JSONDecoder().decode(Body.self, from: body)
+        } catch {
+            throw StationError(.badRequest, "the request body must be a JSON object with an action and, for limit, a rate", fix: usage)
+        }
+        switch request.action {
         case "pause": return .pause
         case "resume": return .resume
         case "limit":
-            if let n = object["rate"] as? NSNumber, n.int64Value >= 0, !(object["rate"] is Bool) {
-                return .limit(bytesPerSecond: n.int64Value)
-            }
-            if let s = object["rate"] as? String, let r = Units.parseRate(s) {
-                return .limit(bytesPerSecond: r)
+            switch request.rate {
+            case .bytes(let n) where n >= 0: return .limit(bytesPerSecond: n)
+            case .text(let s): if let r = Units.parseRate(s) { return .limit(bytesPerSecond: r) }
+            default: break
             }
             throw StationError(.badRequest, "rate is missing or not a rate",
                                fix: #"give bytes per second or a rate such as "64kbit", "16KiB/s" or "unlimited""#)
         default:
-            throw StationError(.badRequest, "action must be \"pause\", \"resume\" or \"limit\"")
+            throw StationError(.badRequest, "action must be \"pause\", \"resume\" or \"limit\"", fix: usage)
         }
     }
 }

@@ -7,19 +7,19 @@ public struct StationError: Error, Sendable, Equatable, CustomStringConvertible 
         /// A system call failed; the message names it and carries errno's text.
         case system
         /// `$NOTIFY_SOCKET` is set but unusable.
-        case notifySocket
+        case notifySocket = "notify_socket"
         /// A control API request was malformed or out of range.
-        case badRequest
-        case invalidCaseId
-        case notFound
+        case badRequest = "bad_request"
+        case invalidCaseId = "invalid_case_id"
+        case notFound = "not_found"
         /// The request is valid but the station cannot act on it right now
         /// (for example a capture while the camera is missing).
         case unavailable
-        case cameraMissing
+        case cameraMissing = "camera_missing"
         case conflict
-        case payloadTooLarge
+        case payloadTooLarge = "payload_too_large"
         case forbidden
-        case internalFailure
+        case internalFailure = "internal_failure"
     }
 
     public var code: Code
