@@ -46,9 +46,9 @@ button { font:inherit; color:inherit; border:0; border-radius:14px; min-height:5
 button:active { transform:scale(0.97); filter:brightness(1.2); }
 button:disabled { opacity:.5; }
 #app { display:flex; flex-direction:column; height:100%; }
-header { display:flex; align-items:center; gap:10px; padding:6px 10px; background:#0b0f14; border-bottom:2px solid var(--line); }
+header { display:flex; align-items:center; gap:10px; padding:4px 8px; background:#0b0f14; border-bottom:2px solid var(--line); }
 header .tabs { display:flex; gap:8px; }
-header .tab { font-weight:700; }
+header .tab { font-weight:700; min-height:52px; }
 header .tab.active { background:var(--accent); border-color:var(--accent); }
 .badge { display:inline-block; min-width:32px; padding:0 8px; margin-left:6px; border-radius:16px; background:var(--warn); color:#000; font-size:18px; line-height:30px; text-align:center; }
 .badge:empty { display:none; }
@@ -58,23 +58,24 @@ header .tab.active { background:var(--accent); border-color:var(--accent); }
 #problems { display:none; background:var(--bad); color:#fff; font-weight:700; padding:8px 14px; font-size:21px; }
 #problems.show { display:block; }
 main { flex:1; min-height:0; position:relative; }
-.screen { position:absolute; inset:0; display:none; padding:10px; gap:10px; }
+.screen { position:absolute; inset:0; display:none; padding:8px; gap:8px; }
 .screen.show { display:flex; }
 #capture-screen .preview { flex:1.35; min-width:0; position:relative; background:#000; border-radius:14px; overflow:hidden; display:flex; align-items:center; justify-content:center; }
 .preview img { width:100%; height:100%; object-fit:contain; }
 .preview .msg { position:absolute; inset:auto 0 0 0; padding:10px; background:rgba(0,0,0,.7); text-align:center; font-size:20px; }
 .preview .msg:empty { display:none; }
 .form { flex:1; min-width:290px; max-width:430px; display:flex; flex-direction:column; gap:8px; }
-.field label { display:block; color:var(--dim); font-size:18px; margin:0 0 2px 4px; }
-.bigfield { width:100%; text-align:left; font-size:26px; font-weight:700; letter-spacing:1px; background:#0d1218; }
-.bigfield.empty { color:var(--dim); font-weight:400; font-size:20px; letter-spacing:0; }
+.bigfield { width:100%; min-height:68px; text-align:left; padding:4px 14px; background:#0d1218; display:flex; flex-direction:column; justify-content:center; }
+.bigfield small { color:var(--dim); font-size:16px; line-height:1.2; }
+.bigfield span { font-size:26px; font-weight:700; letter-spacing:1px; line-height:1.25; }
+.bigfield.empty span { color:var(--dim); font-weight:400; font-size:21px; letter-spacing:0; }
 .bigfield.invalid { border-color:var(--bad); }
 .row { display:flex; gap:8px; }
-.row > * { flex:1; }
+.row > button { flex:1; }
 .toggle.on { background:var(--urgent); border-color:var(--urgent); font-weight:700; }
 .toggle.off-on { background:var(--accent); border-color:var(--accent); }
-textarea { width:100%; height:56px; font:inherit; font-size:20px; color:var(--text); background:#0d1218; border:2px solid var(--line); border-radius:14px; padding:8px 10px; resize:none; }
-#capture-btn { margin-top:auto; min-height:96px; font-size:34px; font-weight:800; letter-spacing:2px; background:var(--ok); border-color:var(--ok); color:#04140a; }
+textarea { flex:1.6; min-width:0; height:60px; font:inherit; font-size:20px; color:var(--text); background:#0d1218; border:2px solid var(--line); border-radius:14px; padding:8px 10px; resize:none; }
+#capture-btn { flex:1; max-height:220px; min-height:80px; font-size:34px; font-weight:800; letter-spacing:2px; background:var(--ok); border-color:var(--ok); color:#04140a; }
 #form-error { color:#ffb4b4; font-size:19px; min-height:0; }
 #form-error:empty { display:none; }
 #review-screen img { flex:1.6; min-width:0; height:100%; object-fit:contain; background:#000; border-radius:14px; }
@@ -114,7 +115,8 @@ textarea { width:100%; height:56px; font:inherit; font-size:20px; color:var(--te
 #keypad button { min-height:64px; font-size:30px; font-weight:700; }
 #keypad .wide { grid-column:span 2; font-size:22px; }
 #keypad .done { background:var(--ok); border-color:var(--ok); color:#04140a; }
-@media (max-height:520px) { html,body { font-size:20px; } #capture-btn { min-height:80px; } #review-screen .actions button { min-height:80px; } textarea { height:56px; } #keypad button { min-height:58px; } }
+@media (max-height:520px) { html,body { font-size:20px; } #review-screen .actions button { min-height:80px; } #keypad button { min-height:56px; } #keypad-value { min-height:48px; margin-bottom:6px; } .bigfield { min-height:64px; } }
+@media (max-width:860px) { #sites-grid { grid-template-columns:repeat(6, minmax(100px, 1fr)); } #sites-grid button { font-size:18px; } .form { min-width:300px; } }
 </style>
 </head>
 <body>
@@ -131,10 +133,9 @@ textarea { width:100%; height:56px; font:inherit; font-size:20px; color:var(--te
     <section class="screen show" id="capture-screen">
       <div class="preview"><img id="preview" alt=""><div class="msg" id="preview-msg"></div></div>
       <div class="form">
-        <div class="field"><label data-t="case_id"></label><button class="bigfield empty" id="case-field"></button></div>
-        <div class="field"><label data-t="site"></label><button class="bigfield empty" id="site-field"></button></div>
-        <div class="field"><label data-t="note"></label><textarea id="note" maxlength="1000"></textarea></div>
-        <div class="row"><button class="toggle" id="urgent-toggle"></button></div>
+        <button class="bigfield empty" id="case-field"><small data-t="case_id"></small><span></span></button>
+        <button class="bigfield empty" id="site-field"><small data-t="site"></small><span></span></button>
+        <div class="row"><textarea id="note" maxlength="1000"></textarea><button class="toggle" id="urgent-toggle"></button></div>
         <div id="form-error" role="alert"></div>
         <button id="capture-btn"></button>
       </div>
@@ -167,6 +168,7 @@ function t(key) { return T[key] || key; }
 document.querySelectorAll("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
 $("tab-capture").textContent = t("tab_capture");
 $("capture-btn").textContent = t("capture");
+$("note").placeholder = t("note");
 
 function show(id) {
   document.querySelectorAll(".screen").forEach(s => s.classList.toggle("show", s.id === id));
@@ -207,7 +209,7 @@ function startPreview() {
 const KEYS = ["1","2","3","H","C","4","5","6","E","-","7","8","9","0","⌫"];
 function renderCase() {
   const f = $("case-field");
-  f.textContent = state.caseId || t("case_placeholder");
+  f.querySelector("span").textContent = state.caseId || t("case_placeholder");
   f.classList.toggle("empty", !state.caseId);
   $("keypad-value").textContent = state.caseId || "\u00a0";
 }
@@ -216,6 +218,7 @@ function buildKeypad() {
   KEYS.forEach(k => {
     const b = document.createElement("button"); b.textContent = k; b.dataset.key = k;
     b.addEventListener("click", () => {
+      $("form-error").textContent = "";
       if (k === "⌫") state.caseId = state.caseId.slice(0, -1);
       else if (state.caseId.length < 20) state.caseId += k;
       renderCase();
@@ -233,22 +236,24 @@ $("case-field").addEventListener("click", () => { $("case-field").classList.remo
 
 function renderSite() {
   const f = $("site-field");
-  f.textContent = state.site ? t("site_" + state.site) : t("site_choose");
+  f.querySelector("span").textContent = state.site ? t("site_" + state.site) : t("site_choose");
   f.classList.toggle("empty", !state.site);
   document.querySelectorAll("#sites-grid button").forEach(b => b.classList.toggle("chosen", b.dataset.site === state.site));
 }
 function buildSites() {
   SITES.forEach(s => {
     const b = document.createElement("button"); b.textContent = t("site_" + s); b.dataset.site = s;
-    b.addEventListener("click", () => { state.site = s; renderSite(); $("sites-overlay").classList.remove("show"); });
+    b.addEventListener("click", () => { state.site = s; $("form-error").textContent = ""; renderSite(); $("sites-overlay").classList.remove("show"); });
     $("sites-grid").appendChild(b);
   });
 }
 $("site-field").addEventListener("click", () => $("sites-overlay").classList.add("show"));
+/* A tap beside a sheet closes it, as on a phone. */
+document.querySelectorAll(".overlay").forEach(o => o.addEventListener("click", (e) => { if (e.target === o) o.classList.remove("show"); }));
 
 function renderUrgent() {
   const b = $("urgent-toggle");
-  b.textContent = (state.urgent ? "● " : "○ ") + (state.urgent ? t("urgent") : t("routine") + " · " + t("urgent") + "?");
+  b.textContent = (state.urgent ? "● " : "○ ") + t("urgent");
   b.classList.toggle("on", state.urgent);
 }
 $("urgent-toggle").addEventListener("click", () => { state.urgent = !state.urgent; renderUrgent(); });
