@@ -226,3 +226,33 @@ extension JSONDecoder {
         return d
     }()
 }
+
+@Suite(.timeLimit(.minutes(3))) struct ControlClientTests {
+    @Test func capturesThroughARunningDaemon() async throws {
+        try await RunningStation.withStation { s in
+            let client = try ControlClient(listen: "0.0.0.0:\(s.base.port!)")
+            let status = try #require(await client.status())
+            #expect(status.status == "queue empty, camera ok")
+
+            let (item, queued) = try await client.capture(
+                CaptureRequest(caseId: "45871236", site: "chest", note: "cli", priority: .urgent), accept: true)
+            #expect(item.request.caseId == "45871236")
+            #expect(queued?.id == item.id)
+            #expect(try await client.queue().items.map(\.id) == [item.id])
+
+            // The daemon's error comes back whole, code and fix included.
+            await #expect {
+                _ = try await client.capture(CaptureRequest(caseId: "nope", site: "chest"), accept: true)
+            } throws: { error in
+                (error as? StationError)?.code == .invalidCaseId && (error as? StationError)?.fix?.contains("DNI") == true
+            }
+        }
+    }
+
+    @Test func nothingListeningMeansNoStatus() async throws {
+        // Port 1 (tcpmux) is privileged and unused on these machines: the connection is refused.
+        let client = try ControlClient(listen: "127.0.0.1:1", timeout: 10)
+        #expect(await client.status() == nil)
+        await #expect(throws: StationError.self) { _ = try await client.queue() }
+    }
+}
