@@ -1,5 +1,5 @@
 # Station: the kiosk page in a real browser (headless Chromium over WebDriver).
-APT_TEST += chromium chromium-driver
+APT_TEST += chromium chromium-driver cage
 PIP_TEST += selenium
 
 KIOSK_ARTIFACTS ?= .build/artifacts

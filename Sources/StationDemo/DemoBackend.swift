@@ -198,12 +198,12 @@ public final class DemoBackend: StationBackend {
     /// The services the demo daemon runs: the simulated upload loop, and a
     /// camera keeper that starts and stops the demo camera with the daemon.
     /// A file at `wedgePath` freezes the upload loop, as a hung connection would.
-    public func services(roundInterval: Duration = .milliseconds(250), wedgePath: String? = nil) -> [ManagedService] {
+    /// With `camera: false` the demo camera stays off, for measuring the daemon's own idle cost.
+    public func services(roundInterval: Duration = .milliseconds(250), wedgePath: String? = nil,
+                         camera runCamera: Bool = true) -> [ManagedService] {
         let camera = self.camera
-        return [
-            ManagedService(name: "camera") {
-                CameraKeeper(camera: camera)
-            },
+        if !runCamera { monitor.unregister(.capture) }
+        return (runCamera ? [ManagedService(name: "camera") { CameraKeeper(camera: camera) }] : []) + [
             ManagedService(name: "upload") { [self] in
                 DemoUploadLoop(backend: self, interval: roundInterval, wedgePath: wedgePath)
             },

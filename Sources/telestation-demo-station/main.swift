@@ -9,6 +9,7 @@
 //   TELESTATION_DEMO_RECOVERY_MS=N         time queue recovery takes
 //   TELESTATION_DEMO_WARNINGS=blurry,...   warnings for every capture
 //   TELESTATION_DEMO_ROUND_MS=N            upload loop round (default 250)
+//   TELESTATION_DEMO_CAMERA=off            no synthetic camera (idle benchmarks)
 // It prints `listening http://HOST:PORT/` on stdout once the port is bound.
 import Config
 import Foundation
@@ -56,7 +57,8 @@ if let w = env["TELESTATION_DEMO_WARNINGS"] {
 }
 let round = Duration.milliseconds(env["TELESTATION_DEMO_ROUND_MS"].flatMap(Int.init) ?? 250)
 var daemon = StationDaemon(config: config, backend: backend, monitor: monitor,
-                           services: backend.services(roundInterval: round, wedgePath: env["TELESTATION_DEMO_WEDGE"]),
+                           services: backend.services(roundInterval: round, wedgePath: env["TELESTATION_DEMO_WEDGE"],
+                                                                      camera: env["TELESTATION_DEMO_CAMERA"] != "off"),
                            logger: logger)
 daemon.onListening = { host, port in
     FileHandle.standardOutput.write(Data("listening http://\(host):\(port)/\n".utf8))
