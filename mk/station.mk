@@ -16,3 +16,5 @@ test-kiosk: build
 	  --artifacts $(KIOSK_ARTIFACTS) --size 1024x600
 	TELESTATION_DEMO_RATE=20000 python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) --args "$(KIOSK_ARGS)" \
 	  --artifacts $(KIOSK_ARTIFACTS)/800x480 --size 800x480
+	TELESTATION_DEMO_PROBLEMS=disk,token,camera python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) \
+	  --args "$(KIOSK_ARGS)" --artifacts $(KIOSK_ARTIFACTS) --problems

@@ -114,8 +114,22 @@ public struct ControlAPI: Sendable {
         }
         router.get("/api/v1/preview.jpg") { request, _ in
             try await api.handle(request) {
-                var frames = api.backend.previewFrames().makeAsyncIterator()
-                guard let frame = await frames.next() else {
+                // A missing camera sends no frames at all: give up after a few seconds.
+                let backend = api.backend
+                let first = await withTaskGroup(of: Data?.self) { group in
+                    group.addTask {
+                        var frames = backend.previewFrames().makeAsyncIterator()
+                        return await frames.next()
+                    }
+                    group.addTask {
+                        try? await Task.sleep(for: .seconds(5))
+                        return nil
+                    }
+                    let frame = await group.next() ?? nil
+                    group.cancelAll()
+                    return frame
+                }
+                guard let frame = first else {
                     throw StationError(.cameraMissing, "no preview frame: the camera is not delivering images",
                                        fix: "check the camera cable; the station retries on its own")
                 }

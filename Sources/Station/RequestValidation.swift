@@ -117,7 +117,7 @@ public struct CaptureRequestValidator: Sendable {
                 throw StationError(.badRequest, "the note has \(note.count) characters, more than \(Self.maxNoteCharacters)",
                                    fix: "shorten it; details belong in the referral")
             }
-            guard !note.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" }) else {
+            guard !note.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" }) else {
                 throw StationError(.badRequest, "the note contains control characters", fix: "send plain text")
             }
         }

@@ -156,8 +156,8 @@ public struct StationDaemon: Service {
         }
         configs.append(.init(service: RecoveryService(backend: backend, logger: logger) { daemon.mark(.queueRecovered) },
                              successTerminationBehavior: .ignore))
-        configs.append(.init(service: ShutdownTrip(signal: shutdown)))
         configs.append(.init(service: RestartingService(name: "http", logger: logger) { app }))
+        configs.append(.init(service: ShutdownTrip(signal: shutdown)))
         let backend = self.backend
         configs.append(.init(service: NotifyService(notifier: notifier, monitor: monitor, logger: logger) {
             await backend.statusLine().render()
@@ -220,7 +220,7 @@ struct RecoveryService: Service {
 }
 
 /// Trips the shutdown signal that ends long-lived HTTP responses; placed
-/// before the HTTP server so it runs first on shutdown.
+/// after the HTTP server in the group so it is told first on shutdown.
 struct ShutdownTrip: Service {
     let signal: ShutdownSignal
     func run() async throws {

@@ -10,6 +10,7 @@
 //   TELESTATION_DEMO_WARNINGS=blurry,...   warnings for every capture
 //   TELESTATION_DEMO_ROUND_MS=N            upload loop round (default 250)
 //   TELESTATION_DEMO_CAMERA=off            no synthetic camera (idle benchmarks)
+//   TELESTATION_DEMO_PROBLEMS=disk,token,camera   report these health problems
 // It prints `listening http://HOST:PORT/` on stdout once the port is bound.
 import Config
 import Foundation
@@ -54,6 +55,14 @@ let backend = DemoBackend(
     recoveryDelay: .milliseconds(env["TELESTATION_DEMO_RECOVERY_MS"].flatMap(Int.init) ?? 0))
 if let w = env["TELESTATION_DEMO_WARNINGS"] {
     backend.setWarningsForEveryCapture(w.split(separator: ",").compactMap { CaptureWarning(rawValue: String($0)) })
+}
+for problem in (env["TELESTATION_DEMO_PROBLEMS"] ?? "").split(separator: ",") {
+    switch problem {
+    case "disk": backend.setDiskNearlyFull(true)
+    case "token": backend.setHub(.rejectedToken)
+    case "camera": backend.camera.isMissing = true
+    default: break
+    }
 }
 let round = Duration.milliseconds(env["TELESTATION_DEMO_ROUND_MS"].flatMap(Int.init) ?? 250)
 var daemon = StationDaemon(config: config, backend: backend, monitor: monitor,

@@ -51,15 +51,32 @@ import Testing
         unlink(wedge)
         #expect(await notify.wait { msgs in msgs.filter { $0.fields.contains("WATCHDOG=1") }.count > pingsWhenWedged })
 
-        // SIGTERM: STOPPING=1 and a clean exit well inside TimeoutStopSec.
+        // A kiosk holds the live preview open, as it always does on a station.
+        let url = try #require(daemon.stdout.split(separator: "\n").first { $0.hasPrefix("listening ") }?.dropFirst("listening ".count))
+        let viewer = Process()
+        viewer.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        let received = NSTemporaryDirectory() + "telestation-preview-\(UUID().uuidString)"
+        viewer.arguments = ["-s", "-N", "-o", received, "--max-time", "120", "\(url)api/v1/preview.mjpeg"]
+        try viewer.run()
+        defer {
+            if viewer.isRunning { viewer.terminate() }
+            unlink(received)
+        }
+        // Frames are flowing once the file grows.
+        #expect(await daemon.waitForOutput { _ in
+            ((try? FileManager.default.attributesOfItem(atPath: received))?[.size] as? Int ?? 0) > 0
+        })
+
+        // SIGTERM: STOPPING=1 and a clean exit well inside TimeoutStopSec,
+        // and before the daemon's own 20 s limit would force it.
         let termAt = ContinuousClock.now
         daemon.signal(SIGTERM)
         let status = await daemon.waitForExit(timeout: .seconds(25))
         #expect(status == 0, "exit status \(String(describing: status)); stderr: \(daemon.stderr)")
+        #expect(ContinuousClock.now - termAt < .seconds(15), "shutdown waited for the open preview")
         #expect(notify.count("STOPPING=1") == 1)
         let stopping = try #require(notify.all.first { $0.fields.contains("STOPPING=1") })
         #expect(stopping.at >= termAt)
-        #expect(ContinuousClock.now - termAt < .seconds(25))
         // Status lines came along the way.
         #expect(notify.fields.filter { $0.hasPrefix("STATUS=") }.count >= 2)
     }

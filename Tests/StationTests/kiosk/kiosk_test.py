@@ -92,6 +92,8 @@ def main():
     ap.add_argument("--url")
     ap.add_argument("--artifacts", default=".build/artifacts")
     ap.add_argument("--size", default="1024x600", help="screen size; 7-inch panels are 800x480 or 1024x600")
+    ap.add_argument("--problems", action="store_true",
+                    help="the daemon reports a missing camera, a rejected token and a full disk: check the page says so")
     a = ap.parse_args()
     os.makedirs(a.artifacts, exist_ok=True)
     proc = None
@@ -101,7 +103,7 @@ def main():
     width, height = (int(x) for x in a.size.split("x"))
     driver = browser(width, height)
     try:
-        run(Kiosk(driver, a.artifacts), url)
+        (run_problems if a.problems else run)(Kiosk(driver, a.artifacts), url)
     finally:
         driver.quit()
         if proc:
@@ -186,6 +188,28 @@ def run(k, url):
     k.tap(k.by_id("another-btn"))
     k.until("capture screen", lambda: k.visible_screen() == "capture-screen")
     assert k.by_id("case-field").text.endswith("HC-004512")
+
+
+def run_problems(k, url):
+    """Health problems are shown, in Spanish, never as a silent stall."""
+    d = k.d
+    d.get(url)
+    k.until("problem banner", lambda: k.by_id("problems").is_displayed())
+    text = k.by_id("problems").text
+    for expected in ["Disco casi lleno", "rechazó la clave", "Cámara no disponible"]:
+        assert expected in text, text
+    k.until("preview says the camera is missing", lambda: "Cámara no disponible" in k.by_id("preview-msg").text)
+    k.until("link indicator", lambda: "rechazó" in k.by_id("link-text").text)
+    # Capturing with no camera fails with a message, not a hang.
+    k.tap(k.by_id("case-field"))
+    for key in "45871236":
+        k.tap(d.find_element(By.CSS_SELECTOR, f'#keypad button[data-key="{key}"]'))
+    k.tap(k.by_id("keypad-done"))
+    k.tap(k.by_id("site-field"))
+    k.tap(d.find_element(By.CSS_SELECTOR, '#sites-grid button[data-site="face"]'))
+    k.tap(k.by_id("capture-btn"))
+    k.until("camera error", lambda: "cámara no responde" in k.by_id("form-error").text)
+    k.shot("problems")
 
 
 if __name__ == "__main__":
