@@ -48,8 +48,8 @@ test-swift:
 test-units:
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	$(MAKE) --no-print-directory install-files BIN_DIR=$(DEBUG_BIN) DESTDIR=$$tmp >/dev/null || exit 1; \
-	for u in telestation.service; do \
-	  sed "s|/usr/bin/|$$tmp$(PREFIX)/bin/|g" $$tmp$(UNITDIR)/$$u > $$tmp/$$u; \
+	for u in telestation.service telestation-kiosk.service; do \
+	  sed "s|/usr/bin/telestation|$$tmp$(PREFIX)/bin/telestation|g" $$tmp$(UNITDIR)/$$u > $$tmp/$$u; \
 	  SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no $$tmp/$$u || exit 1; \
 	done; \
 	score=$$(systemd-analyze security --offline=true $$tmp$(UNITDIR)/telestation.service | awk '/Overall exposure level/ {print $$(NF-2)}'); \
@@ -104,3 +104,6 @@ test-deb: deb
 clean:
 	$(SWIFT) package clean
 	rm -rf bench/out hardware/vm/out
+
+# Per-module targets and test dependencies (included last so `all` stays the default goal).
+-include mk/*.mk

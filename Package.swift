@@ -91,8 +91,25 @@ let package = Package(
                 "Config", "Capture", "Imaging", "Spool", "Uplink",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Test and development support: an in-memory backend with a
+        // synthetic camera, and a daemon that runs on it.
+        .target(
+            name: "StationDemo",
+            dependencies: [
+                "Station", "CTurboJPEG",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .executableTarget(
+            name: "telestation-demo-station",
+            dependencies: [
+                "Station", "StationDemo", "Config",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/telestation-demo-station"),
         .executableTarget(
             name: "telestation",
             dependencies: [
@@ -125,7 +142,10 @@ let package = Package(
             name: "HubTests",
             dependencies: ["Hub", "Config", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config"]),
-        .testTarget(name: "StationTests", dependencies: ["Station", "Config"]),
+        .testTarget(
+            name: "StationTests", dependencies: ["Station", "StationDemo", "Config"],
+            // The browser test is Python, run by `make test-kiosk`.
+            exclude: ["kiosk"]),
         // Runs the built executables as a user would.
         .testTarget(name: "CLITests", dependencies: ["Config"]),
     ]

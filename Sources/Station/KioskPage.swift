@@ -1,0 +1,379 @@
+import Config
+import Foundation
+
+/// The kiosk page: one self-contained document (markup, style, script)
+/// rendered with one language's strings. Built for a 7-inch touchscreen
+/// (800×480 up to 1024×600) used with gloves: every control is at least
+/// 56 px, text reads at arm's length, nothing needs a mouse or a keyboard —
+/// the case id has its own keypad.
+public enum KioskPage {
+    public static func render(language: StationConfig.Language, caseFormats: String) -> String {
+        let strings = KioskStrings.table(language)
+        let stringsJSON = jsonText(strings)
+        let sitesJSON = jsonText(BodySite.allCases.map(\.rawValue))
+        return template
+            .replacingOccurrences(of: "{{LANG}}", with: language.rawValue)
+            .replacingOccurrences(of: "{{TITLE}}", with: escape(strings["title"] ?? "Telestation"))
+            .replacingOccurrences(of: "{{STRINGS}}", with: stringsJSON)
+            .replacingOccurrences(of: "{{SITES}}", with: sitesJSON)
+    }
+
+    private static func jsonText<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let text = String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+        // Inside <script>, "</" could close the element early.
+        return text.replacingOccurrences(of: "</", with: "<\\/")
+    }
+
+    private static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static let template = #"""
+<!doctype html>
+<html lang="{{LANG}}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, user-scalable=no">
+<title>{{TITLE}}</title>
+<style>
+:root { --bg:#10151c; --panel:#1b232e; --line:#2c3846; --text:#f2f5f8; --dim:#a9b6c4; --ok:#2fb36d; --warn:#f2b233; --bad:#e5484d; --accent:#2f7de1; --urgent:#d9381e; }
+* { box-sizing:border-box; -webkit-tap-highlight-color:transparent; }
+html,body { margin:0; height:100%; background:var(--bg); color:var(--text); font:22px/1.3 system-ui, "DejaVu Sans", sans-serif; overflow:hidden; user-select:none; }
+button { font:inherit; color:inherit; border:0; border-radius:14px; min-height:56px; min-width:56px; padding:0 18px; cursor:pointer; background:var(--panel); border:2px solid var(--line); }
+button:active { transform:scale(0.97); filter:brightness(1.2); }
+button:disabled { opacity:.5; }
+#app { display:flex; flex-direction:column; height:100%; }
+header { display:flex; align-items:center; gap:10px; padding:4px 8px; background:#0b0f14; border-bottom:2px solid var(--line); }
+header .tabs { display:flex; gap:8px; }
+header .tab { font-weight:700; min-height:52px; }
+header .tab.active { background:var(--accent); border-color:var(--accent); }
+.badge { display:inline-block; min-width:32px; padding:0 8px; margin-left:6px; border-radius:16px; background:var(--warn); color:#000; font-size:18px; line-height:30px; text-align:center; }
+.badge:empty { display:none; }
+#link { margin-left:auto; display:flex; align-items:center; gap:10px; font-size:20px; color:var(--dim); }
+#link .dot { width:22px; height:22px; border-radius:50%; background:var(--bad); }
+#link.online .dot { background:var(--ok); } #link.paused .dot, #link.disabled .dot { background:var(--warn); }
+#problems { display:none; background:var(--bad); color:#fff; font-weight:700; padding:8px 14px; font-size:21px; }
+#problems.show { display:block; }
+main { flex:1; min-height:0; position:relative; }
+.screen { position:absolute; inset:0; display:none; padding:8px; gap:8px; }
+.screen.show { display:flex; }
+#capture-screen .preview { flex:1.35; min-width:0; position:relative; background:#000; border-radius:14px; overflow:hidden; display:flex; align-items:center; justify-content:center; }
+.preview img { width:100%; height:100%; object-fit:contain; }
+.preview .msg { position:absolute; inset:auto 0 0 0; padding:10px; background:rgba(0,0,0,.7); text-align:center; font-size:20px; }
+.preview .msg:empty { display:none; }
+.form { flex:1; min-width:290px; max-width:430px; display:flex; flex-direction:column; gap:8px; }
+.bigfield { width:100%; min-height:68px; text-align:left; padding:4px 14px; background:#0d1218; display:flex; flex-direction:column; justify-content:center; }
+.bigfield small { color:var(--dim); font-size:16px; line-height:1.2; }
+.bigfield span { font-size:26px; font-weight:700; letter-spacing:1px; line-height:1.25; }
+.bigfield.empty span { color:var(--dim); font-weight:400; font-size:21px; letter-spacing:0; }
+.bigfield.invalid { border-color:var(--bad); }
+.row { display:flex; gap:8px; }
+.row > button { flex:1; }
+.toggle.on { background:var(--urgent); border-color:var(--urgent); font-weight:700; }
+.toggle.off-on { background:var(--accent); border-color:var(--accent); }
+textarea { flex:1.6; min-width:0; height:60px; font:inherit; font-size:20px; color:var(--text); background:#0d1218; border:2px solid var(--line); border-radius:14px; padding:8px 10px; resize:none; }
+#capture-btn { flex:1; max-height:220px; min-height:80px; font-size:34px; font-weight:800; letter-spacing:2px; background:var(--ok); border-color:var(--ok); color:#04140a; }
+#form-error { color:#ffb4b4; font-size:19px; min-height:0; }
+#form-error:empty { display:none; }
+#review-screen img { flex:1.6; min-width:0; height:100%; object-fit:contain; background:#000; border-radius:14px; }
+#review-screen .side { flex:1; display:flex; flex-direction:column; gap:10px; }
+#review-screen h2 { margin:0; font-size:28px; }
+.meta { color:var(--dim); font-size:20px; }
+.warnings { list-style:none; margin:0; padding:0; display:flex; flex-direction:column; gap:8px; }
+.warnings li { background:#3a2c05; border:2px solid var(--warn); color:#ffe2a3; border-radius:12px; padding:8px 12px; font-size:21px; }
+.warnings li.ok { background:#0d2e1b; border-color:var(--ok); color:#b9f0cf; }
+#review-screen .actions { margin-top:auto; display:flex; gap:10px; }
+#review-screen .actions button { flex:1; min-height:96px; font-size:30px; font-weight:800; }
+#send-btn { background:var(--ok); border-color:var(--ok); color:#04140a; }
+#queue-screen { flex-direction:column; }
+#queue-screen .bar { display:flex; gap:10px; align-items:center; }
+#toast { flex:1; color:#b9f0cf; font-size:21px; }
+#queue-list { flex:1; overflow-y:auto; display:flex; flex-direction:column; gap:8px; -webkit-overflow-scrolling:touch; }
+.item { display:flex; align-items:center; gap:12px; background:var(--panel); border:2px solid var(--line); border-radius:14px; padding:8px; }
+.item.fresh { border-color:var(--ok); }
+.item img { width:96px; height:72px; object-fit:cover; border-radius:8px; background:#000; flex:none; }
+.item .body { flex:1; min-width:0; }
+.item .top { display:flex; gap:10px; align-items:baseline; }
+.item .case { font-weight:800; font-size:24px; }
+.item .urgent { background:var(--urgent); border-radius:8px; padding:0 8px; font-size:17px; font-weight:700; }
+.item .state { margin-left:auto; font-size:19px; color:var(--dim); white-space:nowrap; }
+.progress { height:18px; border-radius:9px; background:#0d1218; border:1px solid var(--line); overflow:hidden; margin-top:6px; }
+.progress > div { height:100%; background:var(--accent); width:0; transition:width .5s; }
+.item.uploaded .progress > div { background:var(--ok); }
+.empty-note { color:var(--dim); text-align:center; padding:40px; }
+.overlay { position:fixed; inset:0; background:rgba(5,8,12,.92); display:none; align-items:center; justify-content:center; z-index:10; }
+.overlay.show { display:flex; }
+.sheet { background:var(--panel); border:2px solid var(--line); border-radius:18px; padding:14px; max-width:98vw; max-height:98vh; overflow:auto; }
+#sites-grid { display:grid; grid-template-columns:repeat(6, minmax(118px, 1fr)); gap:8px; }
+#sites-grid button { min-height:64px; font-size:20px; padding:0 6px; }
+#sites-grid button.chosen { background:var(--accent); border-color:var(--accent); }
+#keypad-value { font-size:34px; font-weight:800; min-height:56px; padding:6px 12px; background:#0d1218; border-radius:12px; margin-bottom:10px; letter-spacing:2px; text-align:center; }
+#keypad { display:grid; grid-template-columns:repeat(5, 92px); gap:8px; }
+#keypad button { min-height:64px; font-size:30px; font-weight:700; }
+#keypad .wide { grid-column:span 2; font-size:22px; }
+#keypad .done { background:var(--ok); border-color:var(--ok); color:#04140a; }
+@media (max-height:520px) { html,body { font-size:20px; } #review-screen .actions button { min-height:80px; } #keypad button { min-height:56px; } #keypad-value { min-height:48px; margin-bottom:6px; } .bigfield { min-height:64px; } }
+@media (max-width:860px) { #sites-grid { grid-template-columns:repeat(6, minmax(100px, 1fr)); } #sites-grid button { font-size:18px; } .form { min-width:300px; } }
+</style>
+</head>
+<body>
+<div id="app">
+  <header>
+    <div class="tabs">
+      <button class="tab active" id="tab-capture" data-screen="capture-screen"></button>
+      <button class="tab" id="tab-queue" data-screen="queue-screen"><span data-t="tab_queue"></span><span class="badge" id="queue-count"></span></button>
+    </div>
+    <div id="link"><span id="link-text"></span><span class="dot"></span></div>
+  </header>
+  <div id="problems"></div>
+  <main>
+    <section class="screen show" id="capture-screen">
+      <div class="preview"><img id="preview" alt=""><div class="msg" id="preview-msg"></div></div>
+      <div class="form">
+        <button class="bigfield empty" id="case-field"><small data-t="case_id"></small><span></span></button>
+        <button class="bigfield empty" id="site-field"><small data-t="site"></small><span></span></button>
+        <div class="row"><textarea id="note" maxlength="1000"></textarea><button class="toggle" id="urgent-toggle"></button></div>
+        <div id="form-error" role="alert"></div>
+        <button id="capture-btn"></button>
+      </div>
+    </section>
+    <section class="screen" id="review-screen">
+      <img id="review-image" alt="">
+      <div class="side">
+        <h2 data-t="review_title"></h2>
+        <div class="meta" id="review-meta"></div>
+        <ul class="warnings" id="review-warnings"></ul>
+        <div class="actions"><button id="retake-btn" data-t="retake"></button><button id="send-btn" data-t="send"></button></div>
+      </div>
+    </section>
+    <section class="screen" id="queue-screen">
+      <div class="bar"><div id="toast"></div><button id="pause-btn"></button><button id="another-btn" data-t="another"></button></div>
+      <div id="queue-list"></div>
+    </section>
+  </main>
+</div>
+<div class="overlay" id="sites-overlay"><div class="sheet"><div id="sites-grid"></div></div></div>
+<div class="overlay" id="keypad-overlay"><div class="sheet"><div id="keypad-value"></div><div id="keypad"></div></div></div>
+<script>
+"use strict";
+const T = {{STRINGS}};
+const SITES = {{SITES}};
+const $ = (id) => document.getElementById(id);
+const state = { caseId: "", site: "", urgent: false, review: null, fresh: null, link: null, previewRetry: null };
+
+function t(key) { return T[key] || key; }
+document.querySelectorAll("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
+$("tab-capture").textContent = t("tab_capture");
+$("capture-btn").textContent = t("capture");
+$("note").placeholder = t("note");
+
+function show(id) {
+  document.querySelectorAll(".screen").forEach(s => s.classList.toggle("show", s.id === id));
+  document.querySelectorAll(".tab").forEach(b => b.classList.toggle("active", b.dataset.screen === id || (id === "review-screen" && b.id === "tab-capture")));
+  if (id === "queue-screen") refreshQueue();
+}
+document.querySelectorAll(".tab").forEach(b => b.addEventListener("click", () => show(b.dataset.screen)));
+
+async function api(method, path, body) {
+  const opts = { method, headers: {} };
+  if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+  const r = await fetch(path, opts);
+  if (r.status === 204) return null;
+  const data = await r.json().catch(() => null);
+  if (!r.ok) { const e = new Error((data && data.error && data.error.message) || r.statusText); e.code = data && data.error && data.error.code; throw e; }
+  return data;
+}
+function errorText(e) {
+  if (e.code === "invalid_case_id") return t("err_invalid_case_id");
+  if (e.code === "camera_missing") return t("err_camera_missing");
+  return t("err_generic") + " " + e.message;
+}
+
+/* Live preview: MJPEG in an <img>; on a broken stream retry, and say why nothing shows. */
+function startPreview() {
+  const img = $("preview");
+  $("preview-msg").textContent = t("preview_waiting");
+  img.onload = () => { $("preview-msg").textContent = ""; };
+  img.onerror = () => {
+    $("preview-msg").textContent = t("preview_missing");
+    clearTimeout(state.previewRetry);
+    state.previewRetry = setTimeout(startPreview, 3000);
+  };
+  img.src = "/api/v1/preview.mjpeg?t=" + Date.now();
+}
+
+/* Case id keypad: digits plus the letters and dash the accepted formats use. */
+const KEYS = ["1","2","3","H","C","4","5","6","E","-","7","8","9","0","⌫"];
+function renderCase() {
+  const f = $("case-field");
+  f.querySelector("span").textContent = state.caseId || t("case_placeholder");
+  f.classList.toggle("empty", !state.caseId);
+  $("keypad-value").textContent = state.caseId || "\u00a0";
+}
+function buildKeypad() {
+  const pad = $("keypad");
+  KEYS.forEach(k => {
+    const b = document.createElement("button"); b.textContent = k; b.dataset.key = k;
+    b.addEventListener("click", () => {
+      $("form-error").textContent = "";
+      if (k === "⌫") state.caseId = state.caseId.slice(0, -1);
+      else if (state.caseId.length < 20) state.caseId += k;
+      renderCase();
+    });
+    pad.appendChild(b);
+  });
+  const clear = document.createElement("button"); clear.className = "wide"; clear.textContent = t("keypad_clear");
+  clear.addEventListener("click", () => { state.caseId = ""; renderCase(); });
+  const done = document.createElement("button"); done.className = "wide done"; done.id = "keypad-done"; done.textContent = t("keypad_done");
+  done.addEventListener("click", () => $("keypad-overlay").classList.remove("show"));
+  const spacer = document.createElement("div");
+  pad.append(clear, spacer, done);
+}
+$("case-field").addEventListener("click", () => { $("case-field").classList.remove("invalid"); $("keypad-overlay").classList.add("show"); });
+
+function renderSite() {
+  const f = $("site-field");
+  f.querySelector("span").textContent = state.site ? t("site_" + state.site) : t("site_choose");
+  f.classList.toggle("empty", !state.site);
+  document.querySelectorAll("#sites-grid button").forEach(b => b.classList.toggle("chosen", b.dataset.site === state.site));
+}
+function buildSites() {
+  SITES.forEach(s => {
+    const b = document.createElement("button"); b.textContent = t("site_" + s); b.dataset.site = s;
+    b.addEventListener("click", () => { state.site = s; $("form-error").textContent = ""; renderSite(); $("sites-overlay").classList.remove("show"); });
+    $("sites-grid").appendChild(b);
+  });
+}
+$("site-field").addEventListener("click", () => $("sites-overlay").classList.add("show"));
+/* A tap beside a sheet closes it, as on a phone. */
+document.querySelectorAll(".overlay").forEach(o => o.addEventListener("click", (e) => { if (e.target === o) o.classList.remove("show"); }));
+
+function renderUrgent() {
+  const b = $("urgent-toggle");
+  b.textContent = (state.urgent ? "● " : "○ ") + t("urgent");
+  b.classList.toggle("on", state.urgent);
+}
+$("urgent-toggle").addEventListener("click", () => { state.urgent = !state.urgent; renderUrgent(); });
+
+/* Capture talks only to the station: it never waits for the network. */
+$("capture-btn").addEventListener("click", async () => {
+  const err = $("form-error"); err.textContent = "";
+  if (!state.caseId) { err.textContent = t("err_invalid_case_id"); $("case-field").classList.add("invalid"); return; }
+  if (!state.site) { err.textContent = t("err_site"); return; }
+  const btn = $("capture-btn"); btn.disabled = true; btn.textContent = t("capturing");
+  try {
+    const item = await api("POST", "/api/v1/captures", { case_id: state.caseId, site: state.site, note: $("note").value, priority: state.urgent ? "urgent" : "routine" });
+    showReview(item);
+  } catch (e) {
+    err.textContent = errorText(e);
+    if (e.code === "invalid_case_id") $("case-field").classList.add("invalid");
+  } finally { btn.disabled = false; btn.textContent = t("capture"); }
+});
+
+function showReview(item) {
+  state.review = item;
+  $("review-image").src = "/api/v1/captures/" + encodeURIComponent(item.id) + "/image";
+  $("review-meta").textContent = item.request.case_id + " · " + t("site_" + item.request.site) + (item.request.priority === "urgent" ? " · " + t("urgent") : "") + " · " + item.width + "×" + item.height;
+  const list = $("review-warnings"); list.innerHTML = "";
+  (item.warnings.length ? item.warnings : [null]).forEach(w => {
+    const li = document.createElement("li");
+    if (w) li.textContent = t("warn_" + w); else { li.textContent = t("review_ok"); li.className = "ok"; }
+    list.appendChild(li);
+  });
+  show("review-screen");
+}
+$("retake-btn").addEventListener("click", async () => {
+  const item = state.review; state.review = null;
+  show("capture-screen");
+  if (item) { try { await api("POST", "/api/v1/captures/" + encodeURIComponent(item.id) + "/retake"); } catch (e) { $("form-error").textContent = errorText(e); } }
+});
+$("send-btn").addEventListener("click", async () => {
+  const item = state.review; if (!item) return;
+  $("send-btn").disabled = true;
+  try {
+    const q = await api("POST", "/api/v1/captures/" + encodeURIComponent(item.id) + "/accept");
+    state.review = null; state.fresh = q.id;
+    $("note").value = ""; state.urgent = false; renderUrgent();
+    $("toast").textContent = t("sent_toast");
+    show("queue-screen");
+  } catch (e) { $("review-meta").textContent = errorText(e); }
+  finally { $("send-btn").disabled = false; }
+});
+$("another-btn").addEventListener("click", () => { $("toast").textContent = ""; show("capture-screen"); });
+$("pause-btn").addEventListener("click", async () => {
+  const paused = state.link && state.link.paused;
+  try { state.link = await api("POST", "/api/v1/uploads", { action: paused ? "resume" : "pause" }); renderLink(); } catch (e) { $("toast").textContent = errorText(e); }
+});
+
+function fmtBytes(b) { return b < 1e3 ? b + " B" : b < 1e6 ? (b / 1e3).toFixed(1) + " KB" : (b / 1e6).toFixed(1) + " MB"; }
+function fmtEta(s) { if (s == null) return t("eta_unknown"); s = Math.round(s); return s < 60 ? s + " s" : s < 3600 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h"; }
+
+function renderQueue(snap) {
+  $("queue-count").textContent = snap.pending_count ? String(snap.pending_count) : "";
+  const list = $("queue-list");
+  if (!$("queue-screen").classList.contains("show")) return;
+  if (!snap.items.length) { list.innerHTML = '<div class="empty-note"></div>'; list.firstChild.textContent = t("queue_empty"); return; }
+  const seen = new Set();
+  snap.items.forEach(it => {
+    seen.add(it.id);
+    let row = list.querySelector('[data-id="' + CSS.escape(it.id) + '"]');
+    if (!row) {
+      row = document.createElement("div"); row.className = "item"; row.dataset.id = it.id;
+      row.innerHTML = '<img alt=""><div class="body"><div class="top"><span class="case"></span><span class="urgent"></span><span class="state"></span></div><div class="progress"><div></div></div></div>';
+      row.querySelector("img").src = "/api/v1/queue/" + encodeURIComponent(it.id) + "/thumbnail";
+      list.appendChild(row);
+    }
+    row.classList.toggle("fresh", it.id === state.fresh);
+    row.classList.toggle("uploaded", it.state === "uploaded");
+    row.querySelector(".case").textContent = it.case_id + " · " + t("site_" + it.site);
+    const u = row.querySelector(".urgent"); u.textContent = it.priority === "urgent" ? t("urgent") : ""; u.style.display = it.priority === "urgent" ? "" : "none";
+    const pct = it.bytes_total > 0 ? Math.min(100, Math.round(100 * it.bytes_sent / it.bytes_total)) : 0;
+    let st = t("state_" + it.state) + " · " + pct + "%";
+    if (it.state !== "uploaded") st += " · " + fmtBytes(it.bytes_total - it.bytes_sent) + " · " + t("eta") + " " + fmtEta(it.eta_seconds);
+    row.querySelector(".state").textContent = st;
+    row.querySelector(".progress > div").style.width = pct + "%";
+  });
+  list.querySelectorAll(".empty-note").forEach(n => n.remove());
+  list.querySelectorAll(".item").forEach(r => { if (!seen.has(r.dataset.id)) r.remove(); });
+  snap.items.forEach(it => list.appendChild(list.querySelector('[data-id="' + CSS.escape(it.id) + '"]')));
+}
+async function refreshQueue() { try { renderQueue(await api("GET", "/api/v1/queue")); } catch (e) { /* shown by the link indicator */ } }
+
+function renderLink() {
+  const l = state.link; if (!l) return;
+  const el = $("link"); el.className = "";
+  let text;
+  if (l.hub === "not_configured") { text = t("link_disabled"); el.classList.add("disabled"); }
+  else if (l.hub === "rejected_token") { text = t("link_rejected"); }
+  else if (l.paused) { text = t("link_paused"); el.classList.add("paused"); }
+  else if (l.online) { text = t("link_online") + (l.rate_bytes_per_second > 0 ? " · " + fmtBytes(l.rate_bytes_per_second) + "/s" : ""); el.classList.add("online"); }
+  else { text = t("link_offline"); }
+  $("link-text").textContent = text;
+  $("pause-btn").textContent = l.paused ? t("resume") : t("pause");
+}
+async function refreshStatus() {
+  try {
+    const s = await api("GET", "/api/v1/status");
+    state.link = s.link; renderLink();
+    const p = [];
+    if (s.health.disk_nearly_full) p.push(t("problem_disk"));
+    if (s.link.hub === "rejected_token") p.push(t("problem_token"));
+    if (s.health.camera === "missing" || s.health.camera === "failed") p.push(t("problem_camera"));
+    $("problems").textContent = p.join("  ·  "); $("problems").classList.toggle("show", p.length > 0);
+    $("queue-count").textContent = s.pending_count ? String(s.pending_count) : "";
+  } catch (e) {
+    $("link-text").textContent = "—"; $("link").className = "";
+  }
+}
+
+buildKeypad(); buildSites(); renderCase(); renderSite(); renderUrgent(); startPreview();
+refreshStatus(); setInterval(refreshStatus, 2000);
+setInterval(() => { if ($("queue-screen").classList.contains("show")) refreshQueue(); }, 1000);
+</script>
+</body>
+</html>
+"""#
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+@testable import Station
+
+@Suite struct CaseIdPolicyTests {
+    @Test(arguments: [
+        ("45871236", "45871236"),          // DNI
+        ("hc 004512", "HC004512"),
+        ("HC-004512", "HC-004512"),
+        ("004512-2023", "004512-2023"),
+        ("12", "12"),
+        ("CE-001234567", "CE-001234567"),
+        (" ce A1234567B ", "CEA1234567B"),
+    ])
+    func acceptsTheFormatsHealthPostsUse(raw: String, normalized: String) throws {
+        #expect(try CaseIdPolicy.peru.normalize(raw) == normalized)
+    }
+
+    @Test(arguments: ["", "   ", "ABC", "4587123X", "HC-", "12345678901", "HC-12-", "DNI45871236", "1234;DROP", "CE12"])
+    func rejectsEverythingElseWithTheAcceptedFormats(raw: String) {
+        #expect {
+            try CaseIdPolicy.peru.normalize(raw)
+        } throws: { error in
+            guard let e = error as? StationError else { return false }
+            return e.code == .invalidCaseId && (e.fix ?? "").contains("DNI")
+        }
+    }
+
+    @Test func aCustomPatternReplacesTheDefault() throws {
+        let policy = try CaseIdPolicy(pattern: #"^TC-\d{6}$"#, formats: "TC-nnnnnn")
+        #expect(try policy.normalize("tc-123456") == "TC-123456")
+        #expect(throws: StationError.self) { try policy.normalize("45871236") }
+    }
+
+    @Test func aBrokenPatternIsReportedAtStart() {
+        #expect(throws: StationError.self) { try CaseIdPolicy(pattern: "([") }
+    }
+}
+
+@Suite struct CaptureRequestValidatorTests {
+    let v = CaptureRequestValidator()
+
+    func error(_ json: String) -> StationError? {
+        do {
+            _ = try v.validate(json: Data(json.utf8))
+            return nil
+        } catch { return error }
+    }
+
+    @Test func aCompleteRequest() throws {
+        let r = try v.validate(json: Data(#"{"case_id":"hc-004512","site":"arm_left","note":"  lesión 2 cm \n","priority":"urgent"}"#.utf8))
+        #expect(r == CaptureRequest(caseId: "HC-004512", site: "arm_left", note: "lesión 2 cm", priority: .urgent))
+    }
+
+    @Test func noteAndPriorityAreOptional() throws {
+        let r = try v.validate(json: Data(#"{"case_id":"45871236","site":"face","note":null}"#.utf8))
+        #expect(r.priority == .routine)
+        #expect(r.note == "")
+    }
+
+    @Test func eachMistakeIsNamed() {
+        #expect(error("not json")?.message == "the request body is not valid JSON")
+        #expect(error("[1]")?.message == "the request body must be a JSON object")
+        #expect(error(#"{"site":"face"}"#)?.message == "case_id is missing")
+        #expect(error(#"{"case_id":45871236,"site":"face"}"#)?.message == "case_id must be a string")
+        #expect(error(#"{"case_id":"x","site":"face"}"#)?.code == .invalidCaseId)
+        #expect(error(#"{"case_id":"45871236"}"#)?.message == "site is missing")
+        #expect(error(#"{"case_id":"45871236","site":"elbow"}"#)?.message == #"unknown body site "elbow""#)
+        #expect(error(#"{"case_id":"45871236","site":"face","priority":"asap"}"#)?.message == #"priority must be "routine" or "urgent""#)
+        #expect(error(#"{"case_id":"45871236","site":"face","patient_name":"x"}"#)?.message == #"unknown field "patient_name""#)
+        #expect(error(#"{"case_id":"45871236","site":"face","note":"a\u0007b"}"#)?.message == "the note contains control characters")
+        let longNote = String(repeating: "a", count: CaptureRequestValidator.maxNoteCharacters + 1)
+        #expect(error(#"{"case_id":"45871236","site":"face","note":"\#(longNote)"}"#)?.message.hasPrefix("the note has 1001 characters") == true)
+        let huge = #"{"case_id":"45871236","site":"face","note":""# + String(repeating: "a", count: 20_000) + #""}"#
+        #expect(error(huge)?.code == .payloadTooLarge)
+    }
+
+    @Test func uploadControls() throws {
+        #expect(try CaptureRequestValidator.uploadControl(json: Data(#"{"action":"pause"}"#.utf8)) == .pause)
+        #expect(try CaptureRequestValidator.uploadControl(json: Data(#"{"action":"resume"}"#.utf8)) == .resume)
+        #expect(try CaptureRequestValidator.uploadControl(json: Data(#"{"action":"limit","rate":"64kbit"}"#.utf8)) == .limit(bytesPerSecond: 8000))
+        #expect(try CaptureRequestValidator.uploadControl(json: Data(#"{"action":"limit","rate":4096}"#.utf8)) == .limit(bytesPerSecond: 4096))
+        #expect(try CaptureRequestValidator.uploadControl(json: Data(#"{"action":"limit","rate":"unlimited"}"#.utf8)) == .limit(bytesPerSecond: 0))
+        #expect(throws: StationError.self) { try CaptureRequestValidator.uploadControl(json: Data(#"{"action":"limit","rate":"fast"}"#.utf8)) }
+        #expect(throws: StationError.self) { try CaptureRequestValidator.uploadControl(json: Data(#"{"action":"limit","rate":true}"#.utf8)) }
+        #expect(throws: StationError.self) { try CaptureRequestValidator.uploadControl(json: Data(#"{"action":"stop"}"#.utf8)) }
+    }
+}
+
+@Suite struct KioskStringsTests {
+    @Test func everyLanguageHasTheSameKeys() {
+        #expect(Set(KioskStrings.es.keys) == Set(KioskStrings.en.keys))
+    }
+
+    @Test func everyValueTheCodeNamesHasAString() {
+        for table in [KioskStrings.es, KioskStrings.en] {
+            for site in BodySite.allCases { #expect(table["site_" + site.rawValue] != nil, "site_\(site.rawValue)") }
+            for w in CaptureWarning.allCases { #expect(table["warn_" + w.rawValue] != nil, "warn_\(w.rawValue)") }
+            for s in QueueState.allCases { #expect(table["state_" + s.rawValue] != nil, "state_\(s.rawValue)") }
+        }
+    }
+
+    @Test func thePageUsesOnlyKeysThatExist() throws {
+        let page = KioskPage.template
+        let pattern = try NSRegularExpression(pattern: #"(?:data-t="|\bt\(")([a-z_]*[a-z])""#)
+        let keys = pattern.matches(in: page, range: NSRange(page.startIndex..., in: page)).map {
+            String(page[Range($0.range(at: 1), in: page)!])
+        }
+        #expect(keys.count > 20)
+        for key in keys { #expect(KioskStrings.es[key] != nil, "missing string \(key)") }
+    }
+
+    @Test func thePageIsRenderedInTheConfiguredLanguage() {
+        let es = KioskPage.render(language: .es, caseFormats: "")
+        #expect(es.contains(#"<html lang="es">"#))
+        #expect(es.contains(#""capture":"CAPTURAR""#))
+        let en = KioskPage.render(language: .en, caseFormats: "")
+        #expect(en.contains(#""capture":"CAPTURE""#))
+        #expect(!en.contains("{{"))
+    }
+}

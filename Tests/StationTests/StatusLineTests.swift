@@ -1,0 +1,26 @@
+import Testing
+@testable import Station
+
+@Suite struct StatusLineTests {
+    @Test func uploadingWithACameraThatWorks() {
+        let s = StatusLine(pendingCount: 3, pendingBytes: 4_100_000, link: .uploading(bytesPerSecond: 11_000), camera: .ok)
+        #expect(s.render() == "3 pending (4.1 MB), uploading at 11.0 KB/s, camera ok")
+        #expect(s.problems.isEmpty)
+    }
+
+    @Test func problemsComeFirst() {
+        let s = StatusLine(pendingCount: 2, pendingBytes: 900, link: .offline, camera: .missing,
+                           hubRejectedToken: true, diskNearlyFull: true)
+        #expect(s.render() == "disk nearly full, hub rejected token, camera missing, 2 pending (900 B), offline")
+        #expect(s.problems == ["disk nearly full", "hub rejected token", "camera missing"])
+    }
+
+    @Test func idleStates() {
+        #expect(StatusLine().render() == "queue empty, camera ok")
+        #expect(StatusLine(pendingCount: 1, pendingBytes: 2_000_000, link: .idle).render()
+                == "1 pending (2.0 MB), waiting to upload, camera ok")
+        #expect(StatusLine(pendingCount: 1, pendingBytes: 10, link: .paused, camera: .starting).render()
+                == "1 pending (10 B), uploads paused, camera starting")
+        #expect(StatusLine(link: .disabled).render() == "queue empty, uploads off (no hub configured), camera ok")
+    }
+}

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Real-browser test of the kiosk page: headless Chromium (Debian's chromium
+and chromium-driver) driven over WebDriver with Selenium.
+
+    kiosk_test.py --daemon .build/debug/telestation-demo-station [--args "..."] [--artifacts DIR]
+    kiosk_test.py --url http://127.0.0.1:8080/          # against a daemon already running
+
+Walks the path staff take — preview, case id on the keypad, body site,
+capture, review, send, queue — asserting each step and saving a screenshot
+of each screen as DIR/kiosk-*.png. Exits non-zero on the first failure.
+"""
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+TIMEOUT = 60  # generous: a loaded 2-core machine runs Chromium slowly
+
+
+def start_daemon(binary, extra_args):
+    args = [binary] + (shlex.split(extra_args) if extra_args else ["--listen", "127.0.0.1:0"])
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        m = re.search(r"listening (http://\S+)", line)
+        if m:
+            return proc, m.group(1)
+    proc.kill()
+    raise SystemExit("daemon did not report its address")
+
+
+def browser(width, height):
+    opts = Options()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              f"--window-size={width},{height}", "--lang=es-PE", "--hide-scrollbars"]:
+        opts.add_argument(a)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    # The window size includes browser chrome; the panel is all page.
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    return driver
+
+
+class Kiosk:
+    def __init__(self, driver, artifacts):
+        self.d = driver
+        self.artifacts = artifacts
+        self.wait = WebDriverWait(driver, TIMEOUT)
+
+    def by_id(self, i):
+        return self.d.find_element(By.ID, i)
+
+    def until(self, what, fn):
+        try:
+            return self.wait.until(lambda d: fn())
+        except Exception:
+            self.shot("failure")
+            raise AssertionError(f"timed out waiting for: {what}")
+
+    def shot(self, name):
+        path = os.path.join(self.artifacts, f"kiosk-{name}.png")
+        self.d.save_screenshot(path)
+        print(f"screenshot {path}")
+
+    def visible_screen(self):
+        return self.d.execute_script("return document.querySelector('.screen.show').id")
+
+    def tap(self, element):
+        # Touch targets must be big enough for a gloved finger.
+        w, h = element.size["width"], element.size["height"]
+        assert w >= 48 and h >= 48, f"touch target {element.get_attribute('id') or element.text!r} is {w}x{h}"
+        element.click()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--daemon")
+    ap.add_argument("--args", default="")
+    ap.add_argument("--url")
+    ap.add_argument("--artifacts", default=".build/artifacts")
+    ap.add_argument("--size", default="1024x600", help="screen size; 7-inch panels are 800x480 or 1024x600")
+    ap.add_argument("--problems", action="store_true",
+                    help="the daemon reports a missing camera, a rejected token and a full disk: check the page says so")
+    a = ap.parse_args()
+    os.makedirs(a.artifacts, exist_ok=True)
+    proc = None
+    url = a.url
+    if not url:
+        proc, url = start_daemon(a.daemon, a.args)
+    width, height = (int(x) for x in a.size.split("x"))
+    driver = browser(width, height)
+    try:
+        (run_problems if a.problems else run)(Kiosk(driver, a.artifacts), url)
+    finally:
+        driver.quit()
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print("kiosk test passed")
+
+
+def run(k, url):
+    d = k.d
+    d.get(url)
+    # Spanish by default.
+    k.until("page script ran", lambda: k.by_id("capture-btn").text == "CAPTURAR")
+    assert d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es"
+    assert k.by_id("tab-capture").text == "Capturar"
+
+    # The preview shows frames, and they change.
+    k.until("preview frame", lambda: d.execute_script("return document.getElementById('preview').naturalWidth") > 0)
+    grab = """const i = document.getElementById('preview'); const c = document.createElement('canvas');
+              c.width = i.naturalWidth; c.height = i.naturalHeight; c.getContext('2d').drawImage(i, 0, 0);
+              return c.toDataURL('image/png');"""
+    first = d.execute_script(grab)
+    k.until("a different preview frame", lambda: d.execute_script(grab) != first)
+    k.until("link indicator", lambda: k.by_id("link-text").text.startswith("En línea"))
+    # Everything on the capture screen fits on the panel, no scrolling.
+    overflow = d.execute_script("""return [...document.querySelectorAll('#capture-screen button, #capture-screen textarea, header button')]
+        .filter(e => e.getBoundingClientRect().bottom > window.innerHeight + 0.5 || e.getBoundingClientRect().right > window.innerWidth + 0.5)
+        .map(e => e.id || e.textContent)""")
+    assert not overflow, f"cut off at this screen size: {overflow}"
+    k.shot("1-capture")
+
+    # Capture without a case id: a clear Spanish error, nothing captured.
+    k.tap(k.by_id("capture-btn"))
+    k.until("missing case error", lambda: "DNI" in k.by_id("form-error").text)
+    assert k.visible_screen() == "capture-screen"
+
+    # Case id on the on-screen keypad.
+    k.tap(k.by_id("case-field"))
+    k.until("keypad", lambda: k.by_id("keypad-overlay").is_displayed())
+    for key in "HC-004512":
+        k.tap(d.find_element(By.CSS_SELECTOR, f'#keypad button[data-key="{key}"]'))
+    assert k.by_id("keypad-value").text == "HC-004512", k.by_id("keypad-value").text
+    k.shot("2-keypad")
+    k.tap(k.by_id("keypad-done"))
+    k.until("keypad closed", lambda: not k.by_id("keypad-overlay").is_displayed())
+
+    # Body site picker.
+    k.tap(k.by_id("site-field"))
+    k.until("site picker", lambda: k.by_id("sites-overlay").is_displayed())
+    k.shot("3-sites")
+    k.tap(d.find_element(By.CSS_SELECTOR, '#sites-grid button[data-site="arm_left"]'))
+    k.until("site chosen", lambda: k.by_id("site-field").text.endswith("Brazo izq."))
+    k.by_id("note").send_keys("Lesión pigmentada, 8 mm")
+    k.tap(k.by_id("urgent-toggle"))
+    assert "on" in k.by_id("urgent-toggle").get_attribute("class")
+
+    # Capture: the review screen with the image and the warnings.
+    k.tap(k.by_id("capture-btn"))
+    k.until("review screen", lambda: k.visible_screen() == "review-screen")
+    k.until("review image", lambda: d.execute_script("return document.getElementById('review-image').naturalWidth") > 0)
+    warnings = [li.text for li in d.find_elements(By.CSS_SELECTOR, "#review-warnings li")]
+    assert warnings, "no warnings or confirmation shown"
+    assert "HC-004512" in k.by_id("review-meta").text
+    assert k.by_id("send-btn").text == "ENVIAR" and k.by_id("retake-btn").text == "Repetir"
+    k.shot("4-review")
+
+    # Send: the queue panel with the item and a progress bar that fills.
+    k.tap(k.by_id("send-btn"))
+    k.until("queue screen", lambda: k.visible_screen() == "queue-screen")
+    k.until("queue item", lambda: len(d.find_elements(By.CSS_SELECTOR, "#queue-list .item")) == 1)
+    item = d.find_element(By.CSS_SELECTOR, "#queue-list .item")
+    assert "HC-004512" in item.text and "Urgente" in item.text, item.text
+    k.until("thumbnail", lambda: d.execute_script("return document.querySelector('#queue-list .item img').naturalWidth") > 0)
+    bar = lambda: d.execute_script("return parseFloat(document.querySelector('#queue-list .progress > div').style.width) || 0")
+    k.until("progress bar moving", lambda: bar() > 0)
+    k.shot("5-queue")
+    k.until("uploaded", lambda: "Enviada" in d.find_element(By.CSS_SELECTOR, "#queue-list .item .state").text)
+    assert bar() == 100
+    k.shot("6-queue-done")
+
+    # Back to capture for another photo of the same case.
+    k.tap(k.by_id("another-btn"))
+    k.until("capture screen", lambda: k.visible_screen() == "capture-screen")
+    assert k.by_id("case-field").text.endswith("HC-004512")
+
+
+def run_problems(k, url):
+    """Health problems are shown, in Spanish, never as a silent stall."""
+    d = k.d
+    d.get(url)
+    k.until("problem banner", lambda: k.by_id("problems").is_displayed())
+    text = k.by_id("problems").text
+    for expected in ["Disco casi lleno", "rechazó la clave", "Cámara no disponible"]:
+        assert expected in text, text
+    k.until("preview says the camera is missing", lambda: "Cámara no disponible" in k.by_id("preview-msg").text)
+    k.until("link indicator", lambda: "rechazó" in k.by_id("link-text").text)
+    # Capturing with no camera fails with a message, not a hang.
+    k.tap(k.by_id("case-field"))
+    for key in "45871236":
+        k.tap(d.find_element(By.CSS_SELECTOR, f'#keypad button[data-key="{key}"]'))
+    k.tap(k.by_id("keypad-done"))
+    k.tap(k.by_id("site-field"))
+    k.tap(d.find_element(By.CSS_SELECTOR, '#sites-grid button[data-site="face"]'))
+    k.tap(k.by_id("capture-btn"))
+    k.until("camera error", lambda: "cámara no responde" in k.by_id("form-error").text)
+    k.shot("problems")
+
+
+if __name__ == "__main__":
+    main()
