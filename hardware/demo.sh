@@ -35,9 +35,9 @@ HUB=$!
 trap 'kill $HUB 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -s -o /dev/null -X OPTIONS "http://127.0.0.1:$PORT/files/" && break; sleep 0.2; done
 
-echo "== capture two stills from the synthetic camera (case DEMO-0001)"
-"$BIN/telestation" capture --case DEMO-0001 --site "antebrazo izquierdo" --priority urgent
-"$BIN/telestation" capture --case DEMO-0001 --site "antebrazo izquierdo" --note "control"
+echo "== capture two stills from the synthetic camera (case 40123456)"
+"$BIN/telestation" capture --case 40123456 --site arm_left --urgent
+"$BIN/telestation" capture --case 40123456 --site arm_left --note "control a los 30 días"
 
 echo "== queue"
 "$BIN/telestation" status

@@ -3,22 +3,38 @@ import Capture
 import Config
 import Foundation
 import Imaging
+import Station
 
 struct Capture: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capture",
-        abstract: "Capture a still from the camera and write it as a JPEG.",
+        abstract: "Capture a still from the camera and queue it for upload (or write it to a file).",
         discussion: """
-            Opens the configured camera, lets exposure settle for camera.warmup_frames \
-            frames, takes a still and writes the JPEG and its preview. Prints the size, \
-            the camera format and any quality warnings (too dark, overexposed, blurred, \
-            below the diagnostic floor).
+            With --case, the still and its preview join the upload queue. When the daemon \
+            runs it owns the camera, so the capture goes through its control API on \
+            kiosk.listen; otherwise this command opens the camera itself. With --output, \
+            the JPEG (and --preview) are written to files instead. Either way the camera \
+            settles for camera.warmup_frames frames first, and the size, the camera format \
+            and any quality warnings (too dark, overexposed, blurred, below the diagnostic \
+            floor) are printed.
             """)
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the JPEG. With --count, a {n} in the name is replaced by the shot number.", valueName: "file.jpg"))
-    var output: String
+    @Option(name: .customLong("case"), help: ArgumentHelp("Queue the still for upload under this case id: DNI (8 digits), historia clínica or CE number.", valueName: "id"))
+    var caseID: String?
+
+    @Option(help: ArgumentHelp("Body site (with --case): \(BodySite.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "site"))
+    var site: String = BodySite.other.rawValue
+
+    @Option(help: "A short note for the specialist (with --case).")
+    var note: String = ""
+
+    @Flag(help: "Send ahead of routine cases (with --case).")
+    var urgent = false
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write the JPEG to this file instead of queueing it. With --count, a {n} in the name is replaced by the shot number.", valueName: "file.jpg"))
+    var output: String?
 
     @Option(help: ArgumentHelp("Where to write the preview JPEG (camera.preview_width wide).", valueName: "file.jpg"))
     var preview: String?
@@ -74,16 +90,11 @@ struct Capture: AsyncParsableCommand {
     func run() async throws {
         do {
             let config = try options.load()
-            var selection = CameraSelection(config.camera)
-            if let device { selection.device = device }
-            if let format { selection.preference = FormatPreference(rawValue: format)! }
-            if let size { (selection.width, selection.height) = Self.parseSize(size)! }
-            selection.pattern = SyntheticCamera.Pattern(rawValue: pattern)!
-            var settings = CaptureEngine.Settings(config.camera)
-            if let warmupFrames { settings.warmupFrames = warmupFrames }
-            settings.frameTimeout = timeout
-
-            let engine = CaptureEngine(settings: settings, source: selection.sourceFactory())
+            guard let output else {
+                try await captureToQueue(config)
+                return
+            }
+            let engine = makeEngine(config)
             engine.start()
             var failures = 0
             var lastError: CaptureError?
@@ -91,7 +102,7 @@ struct Capture: AsyncParsableCommand {
                 if shot > 1 { try await Task.sleep(for: .seconds(interval)) }
                 do {
                     // Generous: warm-up at a slow frame rate can take a while.
-                    let still = try await engine.captureStill(timeout: timeout * 2 + Double(settings.warmupFrames) * 2)
+                    let still = try await engine.captureStill(timeout: timeout * 2 + Double(engine.settings.warmupFrames) * 2)
                     try write(still, shot: shot)
                 } catch let e as CaptureError {
                     failures += 1
@@ -109,6 +120,20 @@ struct Capture: AsyncParsableCommand {
         } catch {
             Self.report(error)
         }
+    }
+
+    /// The capture engine on the configured camera, with this command's overrides.
+    func makeEngine(_ config: StationConfig) -> CaptureEngine {
+        var selection = CameraSelection(config.camera)
+        if let device { selection.device = device }
+        if let format { selection.preference = FormatPreference(rawValue: format)! }
+        if let size { (selection.width, selection.height) = Self.parseSize(size)! }
+        selection.pattern = SyntheticCamera.Pattern(rawValue: pattern)!
+        var settings = CaptureEngine.Settings(config.camera)
+        if let warmupFrames { settings.warmupFrames = warmupFrames }
+        settings.frameTimeout = timeout
+
+        return CaptureEngine(settings: settings, source: selection.sourceFactory())
     }
 
     static func exitCode(_ e: CaptureError) -> Int32 {
@@ -130,7 +155,7 @@ struct Capture: AsyncParsableCommand {
     }
 
     func write(_ still: CapturedStill, shot: Int) throws {
-        let out = path(output, shot: shot)
+        let out = path(output ?? "capture.jpg", shot: shot)
         try writeFile(still.jpeg, to: out)
         let previewPath = preview.map { path($0, shot: shot) }
         if let previewPath { try writeFile(still.preview, to: previewPath) }

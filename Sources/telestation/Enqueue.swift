@@ -1,19 +1,90 @@
 import ArgumentParser
 import Config
+import Foundation
+import Imaging
+import Spool
+import Station
 
 struct Enqueue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enqueue",
-        abstract: "Queue existing JPEG files for upload.")
+        abstract: "Queue existing JPEG files for upload.",
+        discussion: "Each file is checked to be a JPEG, copied into the queue crash-safely with a preview for early triage, and its new item id printed. Files that are not JPEGs are refused and nothing of them is queued.")
 
     @OptionGroup var options: GlobalOptions
 
+    @Argument(help: ArgumentHelp("JPEG files to queue.", valueName: "file"))
+    var files: [String]
+
+    @Option(name: .customLong("case"), help: ArgumentHelp("Case id: DNI (8 digits), historia clínica or CE number.", valueName: "id"))
+    var caseID: String
+
+    @Option(help: ArgumentHelp("Body site: \(BodySite.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "site"))
+    var site: String = BodySite.other.rawValue
+
+    @Option(help: "A short note for the specialist.")
+    var note: String = ""
+
+    @Option(help: "urgent or routine.")
+    var priority: Priority = .routine
+
     func run() async throws {
         do {
-            _ = try options.load()
-            throw notImplemented("telestation enqueue")
+            let config = try options.load()
+            let caseID = try validatedCaseID(caseID)
+            guard BodySite(rawValue: site) != nil else {
+                throw CommandFailure(message: "--site: unknown body site \"\(site)\"; use one of \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))", code: 64)
+            }
+            let spool = try config.openSpool()
+            var refused = 0
+            for file in files {
+                do {
+                    let result = try enqueue(file, caseID: caseID, config: config, spool: spool)
+                    print(result)
+                } catch let failure as CommandFailure {
+                    refused += 1
+                    FileHandle.standardError.write(Data("telestation: \(failure.message)\n".utf8))
+                }
+            }
+            if refused > 0 {
+                throw CommandFailure(message: "\(refused) of \(files.count) file(s) refused; the others are queued", code: 65)
+            }
         } catch {
             Self.report(error)
         }
     }
+
+    func enqueue(_ file: String, caseID: String, config: StationConfig, spool: Spool) throws -> String {
+        let url = URL(fileURLWithPath: file)
+        let data: Data
+        do {
+            data = try Data(contentsOf: url, options: .alwaysMapped)
+        } catch {
+            throw CommandFailure(message: "\(file): cannot read it: \((error as NSError).localizedDescription)", code: 66)
+        }
+        let info: JPEGInfo
+        let preview: Data
+        do {
+            info = try JPEG.validate(data)
+            preview = try Preview.make(fromJPEG: data, width: config.camera.previewWidth)
+        } catch {
+            throw CommandFailure(message: "\(file): not queued: \(error)", code: 65)
+        }
+        let capturedAt = (try? FileManager.default.attributesOfItem(atPath: file)[.modificationDate] as? Date) ?? Date()
+        let metadata = ItemMetadata(caseID: caseID, site: site, note: note, priority: priority, capturedAt: capturedAt,
+                                    filename: url.lastPathComponent)
+        let result: EnqueueResult
+        do {
+            result = try spool.enqueue(imageFile: url, preview: preview, metadata: metadata)
+        } catch {
+            throw CommandFailure(message: "\(file): not queued: \(error)", code: 73)
+        }
+        let what = "\(file): \(info.width)x\(info.height), \(Units.formatBytes(result.size))"
+        if result.alreadyQueued {
+            return "\(what): already queued as item \(result.imageID) (same sha256), not queued twice"
+        }
+        return "\(what): queued as item \(result.imageID)" + (result.previewID.map { ", preview item \($0)" } ?? "")
+    }
 }
+
+extension Priority: ExpressibleByArgument {}
