@@ -1,19 +1,63 @@
 import ArgumentParser
+import Capture
 import Config
+import Foundation
+import Logging
+import Spool
+import Station
+import Uplink
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run the station daemon (camera, kiosk page, background uploads); systemd starts this.")
+        abstract: "Run the station daemon (camera, kiosk page, background uploads); systemd starts this.",
+        discussion: """
+            Serves the kiosk page and control API on kiosk.listen, keeps the camera streaming for the live \
+            preview, and uploads the queue in the background. Under systemd (Type=notify) it reports READY \
+            once the queue is recovered and the port is bound, pets the watchdog while its capture and \
+            upload loops make their rounds, and stops cleanly on SIGTERM.
+            """)
 
     @OptionGroup var options: GlobalOptions
 
     func run() async throws {
         do {
-            _ = try options.load()
-            throw notImplemented("telestation run")
+            let config = try options.load()
+            let logger = Logger(label: "telestation")
+            // Opening the spool runs its recovery pass: READY comes after it.
+            let spool = try config.openSpool()
+            let worker = config.hub.url == nil ? nil : try config.makeUploadWorker(spool: spool)
+            if worker == nil { logger.warning("hub.url is not set: images are captured and queued but not uploaded") }
+
+            let camera = config.camera(with: Self.profile(for: config, logger: logger))
+            var settings = CaptureEngine.Settings(camera)
+            settings.livePreviewInterval = 0.2
+            let engine = CaptureEngine(settings: settings, source: CameraSelection(camera).sourceFactory())
+
+            let monitor = LoopMonitor(loops: [.capture, .upload])
+            let backend = LiveBackend(config: config, spool: spool, engine: engine, worker: worker, monitor: monitor, logger: logger)
+            var daemon = StationDaemon(config: config, backend: backend, monitor: monitor, services: backend.services(), logger: logger)
+            daemon.onListening = { host, port in logger.info("kiosk page and control API on http://\(host):\(port)/") }
+            try await daemon.run()
+        } catch let error as StationError {
+            Self.report(CommandFailure(message: error.description, code: 70))
         } catch {
             Self.report(error)
         }
+    }
+
+    /// The camera profile for the configured device, from the installed profiles.
+    static func profile(for config: StationConfig, logger: Logger) -> CameraProfile? {
+        let profiles: [CameraProfile]
+        do {
+            profiles = try CameraProfile.loadAll(directory: CameraProfile.installedDirectory)
+        } catch {
+            logger.error("camera profiles: \(error)")
+            return nil
+        }
+        guard !profiles.isEmpty, let identity = DeviceDiscovery().identity(of: config.camera.device) else { return nil }
+        let profile = CameraProfile.match(identity, in: profiles)
+        if let profile { logger.info("camera profile: \(profile.name)") }
+        return profile
     }
 }

@@ -1,0 +1,313 @@
+import Capture
+import Config
+import Foundation
+import Imaging
+import Logging
+import ServiceLifecycle
+import Spool
+import Synchronization
+import Uplink
+
+/// The daemon's backend on the real modules: the capture engine on the
+/// configured camera, the durable spool, and the upload worker.
+public final class LiveBackend: StationBackend {
+    public let config: StationConfig
+    public let spool: Spool
+    public let engine: CaptureEngine
+    /// nil when no hub is configured: images stay queued on the station.
+    public let worker: UploadWorker?
+    let monitor: LoopMonitor
+    let logger: Logger
+    private let reviews = Mutex<[String: Review]>([:])
+    private let previews = PreviewBroadcaster()
+
+    struct Review {
+        var still: CapturedStill
+        var request: CaptureRequest
+        var item: ReviewItem
+    }
+
+    /// Stills waiting for Send or Retake longer than this are dropped.
+    static let reviewLifetime: Double = 30 * 60
+    static let maxReviews = 8
+
+    public init(config: StationConfig, spool: Spool, engine: CaptureEngine, worker: UploadWorker?, monitor: LoopMonitor,
+                logger: Logger = Logger(label: "telestation")) {
+        self.config = config
+        self.spool = spool
+        self.engine = engine
+        self.worker = worker
+        self.monitor = monitor
+        self.logger = logger
+    }
+
+    /// The spool ran its recovery pass when it was opened, before the daemon started.
+    public func recover() async throws {
+        let r = spool.recoveryAtOpen
+        if !r.removedTempFiles.isEmpty || !r.missingFiles.isEmpty {
+            logger.warning("queue recovered after an interruption: removed \(r.removedTempFiles.count) half-written file(s), \(r.missingFiles.count) item(s) without their file marked failed")
+        }
+    }
+
+    // MARK: capture and review
+
+    public func capture(_ request: CaptureRequest) async throws -> ReviewItem {
+        let still: CapturedStill
+        do {
+            still = try await engine.captureStill(timeout: config.camera.warmupFrames > 0 ? 30 + Double(config.camera.warmupFrames) : 30)
+        } catch {
+            let code: StationError.Code = [.deviceMissing, .unplugged].contains(error.code) ? .cameraMissing : .unavailable
+            throw StationError(code, "the camera could not take the picture: \(error.message)", fix: error.nextStep)
+        }
+        var warnings: [CaptureWarning] = still.metrics.flags.map {
+            switch $0 {
+            case .tooDark: .tooDark
+            case .overexposed: .tooBright
+            case .blurred: .blurry
+            }
+        }
+        if still.warnings.contains(where: { $0.code == .resolution }) { warnings.append(.lowResolution) }
+        let id = "r" + UUID().uuidString.prefix(8).lowercased()
+        let item = ReviewItem(id: id, request: request, width: still.width, height: still.height, bytes: Int64(still.jpeg.count),
+                              warnings: warnings, capturedAt: still.capturedAt)
+        reviews.withLock { r in
+            let cutoff = Date().addingTimeInterval(-Self.reviewLifetime)
+            r = r.filter { $0.value.item.capturedAt > cutoff }
+            if r.count >= Self.maxReviews, let oldest = r.min(by: { $0.value.item.capturedAt < $1.value.item.capturedAt }) {
+                r.removeValue(forKey: oldest.key)
+            }
+            r[id] = Review(still: still, request: request, item: item)
+        }
+        return item
+    }
+
+    public func image(id: String, kind: ImageKind) async throws -> Data {
+        if let review = reviews.withLock({ $0[id] }) {
+            return kind == .preview ? review.still.preview : review.still.jpeg
+        }
+        guard let number = Int64(id) else { throw StationError(.notFound, "no image \(id)") }
+        let item = try await spool.perform { spool -> SpoolItem? in
+            guard let image = try spool.item(id: number) else { return nil }
+            guard kind == .preview else { return image }
+            return try spool.allItems().first { $0.parentID == number && $0.kind == .preview } ?? image
+        }
+        guard let item, item.fileDeletedAt == nil, let data = FileManager.default.contents(atPath: item.filePath) else {
+            throw StationError(.notFound, "image \(id) is no longer on the station")
+        }
+        return data
+    }
+
+    public func accept(id: String) async throws -> QueueItem {
+        guard let review = reviews.withLock({ $0.removeValue(forKey: id) }) else {
+            throw StationError(.notFound, "no capture \(id) waiting for review", fix: "capture again")
+        }
+        let r = review.request
+        let stamp = ISO8601DateFormatter().string(from: review.still.capturedAt).replacingOccurrences(of: ":", with: "")
+        let metadata = ItemMetadata(caseID: r.caseId, site: r.site, note: r.note, priority: r.priority == .urgent ? .urgent : .routine,
+                                    capturedAt: review.still.capturedAt, filename: "\(config.station.id)-\(r.caseId)-\(stamp).jpg")
+        let result: EnqueueResult
+        do {
+            result = try await spool.perform { try $0.enqueue(imageData: review.still.jpeg, preview: review.still.preview, metadata: metadata) }
+        } catch let error as SpoolError {
+            // Keep the still for another try: the staff saw it and may free space.
+            reviews.withLock { $0[id] = review }
+            throw StationError(.unavailable, "the image could not be queued: \(error.message)", fix: error.nextStep)
+        }
+        worker?.wake()
+        logger.info("queued item \(result.imageID) for case \(r.caseId)")
+        return QueueItem(id: String(result.imageID), caseId: r.caseId, site: r.site, priority: r.priority, state: .queued,
+                         bytesTotal: result.size, bytesSent: 0, createdAt: Date())
+    }
+
+    public func retake(id: String) async throws {
+        guard reviews.withLock({ $0.removeValue(forKey: id) }) != nil else {
+            throw StationError(.notFound, "no capture \(id) waiting for review")
+        }
+    }
+
+    // MARK: queue and link
+
+    public func queue() async throws -> QueueSnapshot {
+        let dayAgo = Date().addingTimeInterval(-86400)
+        let items = try await spool.perform { try $0.allItems() }
+        let rate = worker?.client.status.link.throughput ?? 0
+        let paused = worker?.client.status.paused ?? false
+        let images = items.filter { $0.kind == .image && ($0.state != .uploaded || ($0.uploadedAt ?? .distantPast) > dayAgo) }
+        let ordered = images.filter { $0.state != .uploaded } + images.filter { $0.state == .uploaded }.sorted { ($0.uploadedAt ?? .distantPast) > ($1.uploadedAt ?? .distantPast) }
+        var ahead: Int64 = 0
+        var out: [QueueItem] = []
+        for item in ordered.prefix(100) {
+            let sent = item.state == .uploaded ? item.size : item.ackedOffset
+            var eta: Double? = nil
+            if item.state != .uploaded && item.state != .held {
+                ahead += item.size - sent
+                if rate > 0 && !paused { eta = Double(ahead) / rate }
+            }
+            let state: QueueState = switch item.state {
+            case .queued: .queued
+            case .uploading: .uploading
+            case .failed: .waiting
+            case .held: .failed
+            case .uploaded: .uploaded
+            }
+            out.append(QueueItem(id: String(item.id), caseId: item.metadata.caseID, site: item.metadata.site,
+                                 priority: item.metadata.priority == .urgent ? .urgent : .routine, state: state,
+                                 bytesTotal: item.size, bytesSent: sent, etaSeconds: eta, createdAt: item.createdAt,
+                                 detail: item.lastError))
+        }
+        return QueueSnapshot(items: out)
+    }
+
+    public func link() async -> LinkState {
+        guard let worker else {
+            return LinkState(online: false, rateBytesPerSecond: 0, paused: false, limitBytesPerSecond: 0, hub: .notConfigured, uploading: false)
+        }
+        let status = worker.client.status
+        let hub: LinkState.Hub = worker.hubProblem != nil ? .rejectedToken : (worker.lastError != nil ? .unreachable : .ok)
+        return LinkState(online: worker.lastError == nil, rateBytesPerSecond: status.link.throughput ?? 0, paused: status.paused,
+                         limitBytesPerSecond: status.maxRate, hub: hub, uploading: worker.current != nil)
+    }
+
+    public func setUploads(_ control: UploadControl) async throws {
+        guard let client = worker?.client else {
+            throw StationError(.unavailable, "uploads are off: no hub is configured", fix: "set hub.url in the configuration")
+        }
+        switch control {
+        case .pause: client.pause()
+        case .resume: client.resume()
+        case let .limit(bytesPerSecond): client.setMaxRate(bytesPerSecond)
+        }
+        logger.info("uploads: \(control)")
+    }
+
+    public func health() async -> StationHealth {
+        let camera: StatusLine.Camera = switch engine.phase {
+        case .streaming: .ok
+        case .idle, .opening: .starting
+        case let .down(error): [.deviceMissing, .unplugged].contains(error.code) ? .missing : .failed
+        case .stopped: .failed
+        }
+        var fs = statvfs()
+        var free: Int64? = nil
+        if statvfs(config.station.stateDir, &fs) == 0 { free = Int64(fs.f_bavail) * Int64(fs.f_frsize) }
+        return StationHealth(camera: camera, diskNearlyFull: free.map { $0 < 2 * config.spool.minFree } ?? false, freeBytes: free)
+    }
+
+    public func cameraControls() async throws -> [CameraControl] {
+        guard case .streaming = engine.phase else {
+            throw StationError(.cameraMissing, "the camera is not streaming", fix: "check the camera cable")
+        }
+        return []
+    }
+
+    public func setCameraControl(name: String, value: Int) async throws -> CameraControl {
+        throw StationError(.unavailable, "changing camera controls while streaming is not supported by this station yet",
+                           fix: "set them under [camera.controls] in the configuration and restart the service")
+    }
+
+    public func previewFrames() -> AsyncStream<Data> {
+        previews.subscribe()
+    }
+
+    // MARK: services
+
+    /// The daemon's background services on this backend.
+    public func services() -> [ManagedService] {
+        var services = [ManagedService(name: "camera") { CaptureService(backend: self) }]
+        if let worker {
+            services.append(ManagedService(name: "upload") { UploadService(worker: worker, monitor: self.monitor) })
+        } else {
+            monitor.unregister(.upload)
+        }
+        services.append(ManagedService(name: "retention") { RetentionService(spool: self.spool, minFree: self.config.spool.minFree, logger: self.logger) })
+        return services
+    }
+
+    /// Runs the camera and turns its events into heartbeats and live previews.
+    struct CaptureService: Service {
+        let backend: LiveBackend
+        func run() async throws {
+            let engine = backend.engine
+            engine.start()
+            try? await cancelWhenGracefulShutdown {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await event in engine.events {
+                            switch event {
+                            case let .preview(frame): backend.previews.publish(frame.jpeg)
+                            case let .failed(error): backend.logger.warning("camera: \(error)")
+                            case .opened: break  // the engine logs the format it got
+                            case .still: break
+                            }
+                        }
+                    }
+                    // The loop is alive while the engine thread makes rounds: streaming,
+                    // or retrying to open a camera that is gone.
+                    group.addTask {
+                        while !Task.isCancelled {
+                            if engine.phase != .stopped { backend.monitor.beat(.capture) }
+                            try? await Task.sleep(for: .seconds(2))
+                        }
+                    }
+                    await group.next()
+                    group.cancelAll()
+                }
+            }
+            await engine.stop()
+        }
+    }
+
+    struct UploadService: Service {
+        let worker: UploadWorker
+        let monitor: LoopMonitor
+        func run() async throws {
+            // Cancellation stops the current chunk; the spool keeps URL and offset for the next start.
+            try? await cancelWhenGracefulShutdown {
+                await worker.run(idleRound: .seconds(10)) { monitor.beat(.upload) }
+            }
+        }
+    }
+
+    /// Deletes uploaded images after spool.keep_uploaded, or earlier when the disk runs short.
+    struct RetentionService: Service {
+        let spool: Spool
+        let minFree: Int64
+        let logger: Logger
+        func run() async throws {
+            try? await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    do {
+                        var fs = statvfs()
+                        var short: Int64 = 0
+                        if statvfs(spool.directory, &fs) == 0 {
+                            short = max(0, 2 * minFree - Int64(fs.f_bavail) * Int64(fs.f_frsize))
+                        }
+                        let needed = short
+                        let report = try await spool.perform { try $0.runRetention(now: Date(), bytesToFree: needed) }
+                        if report.deletedIDs.count > 0 { logger.info("retention: deleted \(report.deletedIDs.count) uploaded image file(s)") }
+                    } catch {
+                        logger.error("retention: \(error)")
+                    }
+                    try await Task.sleep(for: .seconds(600))
+                }
+            }
+        }
+    }
+}
+
+/// Hands the newest live frame to every open preview stream.
+final class PreviewBroadcaster: Sendable {
+    private let subscribers = Mutex<[UUID: AsyncStream<Data>.Continuation]>([:])
+
+    func subscribe() -> AsyncStream<Data> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Data.self, bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        subscribers.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in self?.subscribers.withLock { _ = $0.removeValue(forKey: id) } }
+        return stream
+    }
+
+    func publish(_ frame: Data) {
+        for c in subscribers.withLock({ Array($0.values) }) { c.yield(frame) }
+    }
+}
