@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "Diagnostics",
             dependencies: [
-                "Config", "Capture", "Imaging", "Spool", "Uplink",
+                "Config", "Capture", "Imaging", "Spool", "Uplink", "Station",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(

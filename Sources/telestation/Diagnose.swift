@@ -24,7 +24,8 @@ struct Diagnose: AsyncParsableCommand {
     var captureTest: String?
 
     func run() async throws {
-        options.setUpLogging()
+        // The report is the output; routine log lines would only interleave with it.
+        LogSetup.once(level: options.verbose ? .debug : .error)
         let context = DiagnosticContext(configPath: options.configPath, captureTestPath: captureTest)
         let runner = DiagnosticRunner.standard()
         let selected = Set((only ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
