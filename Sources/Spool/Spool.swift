@@ -98,6 +98,11 @@ public final class Spool: Sendable {
         guard let size = try FileOps.fileSize(path) else {
             throw SpoolError(.invalidInput, "\(path): no such file", nextStep: "check the path and try again")
         }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw SpoolError(.invalidInput, "\(path) is a directory, not an image file",
+                             nextStep: "name the image files themselves, e.g. \(path)/*.jpg")
+        }
         return try enqueue(.file(path), size: size, preview: preview, metadata: metadata)
     }
 
@@ -333,8 +338,11 @@ public final class Spool: Sendable {
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM item GROUP BY state") {
                 if let state = ItemState(rawValue: row["state"]) { counts[state] = row["n"] }
             }
+            // Listing the pending states (rather than `!= 'uploaded'`) lets SQLite use
+            // the state index instead of scanning every uploaded row ever kept.
             let pending = try Row.fetchAll(db, sql: """
-                SELECT * FROM item WHERE state != 'uploaded' ORDER BY \(Self.uploadOrder)
+                SELECT * FROM item WHERE state IN ('queued', 'uploading', 'failed', 'held')
+                ORDER BY \(Self.uploadOrder)
                 """).map(self.item)
             let bytes = pending.reduce(Int64(0)) { $0 + ($1.size - $1.ackedOffset) }
             let oldest = pending.map(\.createdAt).min().map { max(0, now.timeIntervalSince($0)) }

@@ -79,6 +79,8 @@ import Testing
         }
         #expect { try spool.enqueue(imageFile: URL(fileURLWithPath: s.root + "/nope.jpg"), preview: nil, metadata: meta()) }
             throws: { e in (e as? SpoolError)?.code == .invalidInput && "\(e)".contains("nope.jpg") }
+        #expect { try spool.enqueue(imageFile: URL(fileURLWithPath: s.root), preview: nil, metadata: meta()) }
+            throws: { e in (e as? SpoolError)?.code == .invalidInput && "\(e)".contains("is a directory") }
         #expect(try s.files().isEmpty && spool.allItems().isEmpty)
     }
 
