@@ -47,6 +47,14 @@ enum Schema {
                 CREATE INDEX event_item ON event(item_id);
                 """)
         }
+        m.registerMigration("v2: claim order index") { db in
+            // Rows of uploaded items stay for their history, so the table only
+            // grows. This partial index holds just the pending items, already in
+            // upload order, so a claim reads its first match instead of sorting.
+            try db.execute(sql: """
+                CREATE INDEX item_claim ON item(\(Spool.uploadOrder)) WHERE state <> 'uploaded'
+                """)
+        }
         return m
     }
 }

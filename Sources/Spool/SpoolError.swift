@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// Every failure the spool reports: what went wrong, in words a station
 /// operator can read, and where one exists, what to do about it.
@@ -54,6 +55,10 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
 
     static func database(_ error: any Error, doing what: String) -> SpoolError {
         if let e = error as? SpoolError { return e }
+        if let e = error as? DatabaseError, e.resultCode == .SQLITE_FULL {
+            return SpoolError(.diskFull, "the disk is full: the queue database could not grow while \(what)",
+                              nextStep: "free space on the station's disk and try again; the queue is intact")
+        }
         return SpoolError(.database, "queue database error while \(what): \(error)",
                           nextStep: "run `telestation diagnose`; if the database is damaged, keep the spool directory for a technician")
     }

@@ -15,9 +15,23 @@ import Testing
         #expect(mode == "wal")
         #expect(sync == 2, "synchronous must be FULL (2)")
         let applied = try spool.db.read { try Schema.migrator.appliedIdentifiers($0) }
-        #expect(applied.contains("v1: items and events"))
+        #expect(applied == ["v1: items and events", "v2: claim order index"])
         // Reopening runs the migrator again without harm.
         _ = try s.open()
+    }
+
+    /// Uploaded rows are kept forever; claims and status must not sort or scan them.
+    @Test func claimAndStatusReadThePendingIndexInOrder() throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let spool = try s.open()
+        for (name, sql) in [("claim", Spool.claimQuery), ("status", Spool.pendingQuery)] {
+            let plan = try spool.db.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: ["now": 0]).map { $0["detail"] as String }
+            }
+            #expect(plan.contains { $0.contains("USING INDEX item_claim") }, "\(name): \(plan)")
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(name) sorts: \(plan)")
+        }
     }
 
     @Test func enqueueDataStoresFileAndRowWithHash() throws {
@@ -79,6 +93,8 @@ import Testing
         }
         #expect { try spool.enqueue(imageFile: URL(fileURLWithPath: s.root + "/nope.jpg"), preview: nil, metadata: meta()) }
             throws: { e in (e as? SpoolError)?.code == .invalidInput && "\(e)".contains("nope.jpg") }
+        #expect { try spool.enqueue(imageFile: URL(fileURLWithPath: s.root), preview: nil, metadata: meta()) }
+            throws: { e in (e as? SpoolError)?.code == .invalidInput && "\(e)".contains("is a directory") }
         #expect(try s.files().isEmpty && spool.allItems().isEmpty)
     }
 

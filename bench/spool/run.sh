@@ -11,18 +11,19 @@ cd "$(dirname "$0")/../.."
 config=${1:-release}
 dir=${BENCH_DIR:-/var/tmp/telestation-bench}
 
-swift build -c "$config" --target spool-stress >/dev/null
+swift build -c "$config" --product spool-stress >/dev/null
 bin=$(swift build -c "$config" --show-bin-path)/spool-stress
 
 fresh() { rm -rf "$dir"; mkdir -p "$dir"; }
 
 echo "## $(date -u +%Y-%m-%dT%H:%MZ) $(uname -srm), $(nproc) cores, $config build"
-echo "scratch: $dir on $(df -P "$dir" 2>/dev/null | awk 'NR==2 {print $1}' || echo '?')"
+mkdir -p "$dir"
+echo "scratch: $dir on $(df -P "$dir" | awk 'NR==2 {print $1}'), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-echo "### 2 MB images with a 40 KB preview, 100 items"
+echo "### 2 MB images with a 40 KB preview, 300 items per run"
 for run in 1 2 3; do
     fresh
-    "$bin" bench --dir "$dir/spool" --db "$dir/queue.sqlite" --count 100 --size 2000000 --preview 40000
+    "$bin" bench --dir "$dir/spool" --db "$dir/queue.sqlite" --count 300 --size 2000000 --preview 40000
 done
 
 echo "### database size: 10,000 images with previews (20,000 rows), 1 KB files"
