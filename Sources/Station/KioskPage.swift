@@ -361,7 +361,12 @@ async function refreshStatus() {
     const p = [];
     if (s.health.disk_nearly_full) p.push(t("problem_disk"));
     if (s.link.hub === "rejected_token") p.push(t("problem_token"));
-    if (s.health.camera === "missing" || s.health.camera === "failed") p.push(t("problem_camera"));
+    const cameraDown = s.health.camera === "missing" || s.health.camera === "failed";
+    if (cameraDown) p.push(t("problem_camera"));
+    state.cameraDown = cameraDown;
+    const msg = $("preview-msg");
+    if (cameraDown) msg.textContent = t("preview_missing");
+    else if (msg.textContent === t("preview_missing") && $("preview").naturalWidth > 0) msg.textContent = "";
     $("problems").textContent = p.join("  ·  "); $("problems").classList.toggle("show", p.length > 0);
     $("queue-count").textContent = s.pending_count ? String(s.pending_count) : "";
   } catch (e) {
@@ -369,7 +374,9 @@ async function refreshStatus() {
   }
 }
 
-buildKeypad(); buildSites(); renderCase(); renderSite(); renderUrgent(); startPreview();
+buildKeypad(); buildSites(); renderCase(); renderSite(); renderUrgent();
+/* After load: an endless MJPEG response must not keep the page "loading". */
+if (document.readyState === "complete") startPreview(); else window.addEventListener("load", startPreview);
 refreshStatus(); setInterval(refreshStatus, 2000);
 setInterval(() => { if ($("queue-screen").classList.contains("show")) refreshQueue(); }, 1000);
 </script>
