@@ -46,8 +46,8 @@ public struct NotifyService: Service {
         while true {
             try await Task.sleep(for: tick)
             if let due = nextPing, clock.now >= due, let pingEvery {
-                nextPing = due + pingEvery
-                if clock.now > nextPing! { nextPing = clock.now + pingEvery }
+                // After a long suspension (a loaded board), restart the cadence instead of catching up.
+                nextPing = max(due + pingEvery, clock.now)
                 switch monitor.tick() {
                 case .ping:
                     send(.watchdog)
