@@ -256,3 +256,31 @@ extension JSONDecoder {
         await #expect(throws: StationError.self) { _ = try await client.queue() }
     }
 }
+
+@Suite(.timeLimit(.minutes(3))) struct DaemonNotifyTests {
+    @Test func readyWaitsForQueueRecoveryAndStatusFollowsHealth() async throws {
+        let listener = try NotifyListener()
+        defer { listener.close() }
+        try await RunningStation.withStation(notify: listener, watchdog: .seconds(1), recoveryDelay: .seconds(1)) { s in
+            #expect(await listener.wait { $0.contains { $0.fields.contains("READY=1") } })
+            let ready = try #require(listener.all.first { $0.fields.contains("READY=1") })
+            let recovered = try #require(s.backend.recoveredAt)
+            #expect(recovered <= ready.at, "READY=1 before the queue was recovered")
+
+            // A camera that disappears shows in STATUS= without anyone asking.
+            s.backend.camera.isMissing = true
+            #expect(await listener.wait { msgs in
+                msgs.contains { $0.fields.contains { $0.hasPrefix("STATUS=camera missing") } }
+            })
+            s.backend.camera.isMissing = false
+            s.backend.setHub(.rejectedToken)
+            #expect(await listener.wait { msgs in
+                msgs.contains { $0.fields.contains { $0.hasPrefix("STATUS=hub rejected token") } }
+            })
+            // Both loops run, so the watchdog is fed.
+            #expect(await listener.wait { $0.contains { $0.fields.contains("WATCHDOG=1") } })
+        }
+        #expect(listener.count("STOPPING=1") == 1)
+        #expect(listener.count("READY=1") == 1)
+    }
+}
