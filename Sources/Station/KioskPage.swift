@@ -175,7 +175,11 @@ function show(id) {
   document.querySelectorAll(".tab").forEach(b => b.classList.toggle("active", b.dataset.screen === id || (id === "review-screen" && b.id === "tab-capture")));
   if (id === "queue-screen") refreshQueue();
 }
-document.querySelectorAll(".tab").forEach(b => b.addEventListener("click", () => show(b.dataset.screen)));
+document.querySelectorAll(".tab").forEach(b => b.addEventListener("click", () => {
+  /* Leaving the review by a tab means the photo was not wanted: same as Retake. */
+  if (state.review) { $("retake-btn").click(); }
+  show(b.dataset.screen);
+}));
 
 async function api(method, path, body) {
   const opts = { method, headers: {} };
