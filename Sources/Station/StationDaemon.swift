@@ -98,7 +98,8 @@ public struct StationDaemon: Service {
     public let monitor: LoopMonitor
     public let services: [ManagedService]
     public let notifier: SystemdNotifier
-    public let caseIds: CaseIdPolicy
+    /// nil: from `kiosk.case_id_pattern`.
+    public let caseIds: CaseIdPolicy?
     public let logger: Logger
     /// Longest time services get to finish after SIGTERM before they are
     /// cancelled; well inside the unit's TimeoutStopSec=30s.
@@ -112,7 +113,7 @@ public struct StationDaemon: Service {
     private let readiness = LockedValue(ReadinessGate())
 
     public init(config: StationConfig, backend: any StationBackend, monitor: LoopMonitor, services: [ManagedService],
-                notifier: SystemdNotifier = SystemdNotifier(), caseIds: CaseIdPolicy = .peru,
+                notifier: SystemdNotifier = SystemdNotifier(), caseIds: CaseIdPolicy? = nil,
                 logger: Logger = Logger(label: "telestation")) {
         self.config = config
         self.backend = backend
@@ -131,7 +132,8 @@ public struct StationDaemon: Service {
     public func run() async throws {
         let onListening = self.onListening
         let shutdown = ShutdownSignal()
-        let api = ControlAPI(backend: backend, language: config.kiosk.language, caseIds: caseIds, shutdown: shutdown,
+        let api = ControlAPI(backend: backend, language: config.kiosk.language,
+                             caseIds: try caseIds ?? CaseIdPolicy(config: config), shutdown: shutdown,
                              logger: logger)
         let (host, port) = try Self.bindAddress(config.kiosk.listen)
         let daemon = self
