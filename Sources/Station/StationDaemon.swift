@@ -136,6 +136,9 @@ public struct StationDaemon: Service {
                              caseIds: try caseIds ?? CaseIdPolicy(config: config), shutdown: shutdown,
                              logger: logger)
         let (host, port) = try Self.bindAddress(config.kiosk.listen)
+        if !["127.0.0.1", "::1", "localhost"].contains(host) {
+            logger.warning("kiosk.listen \(config.kiosk.listen) is reachable from the network, and the control API has no authentication; keep it on 127.0.0.1 unless a firewall guards the port")
+        }
         let daemon = self
         let app = Application(
             router: api.router(),

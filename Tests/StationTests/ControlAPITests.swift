@@ -284,3 +284,24 @@ extension JSONDecoder {
         #expect(listener.count("READY=1") == 1)
     }
 }
+
+@Suite(.timeLimit(.minutes(3))) struct OfflineTests {
+    @Test func capturingAndSendingNeverWaitForTheNetwork() async throws {
+        try await RunningStation.withStation { s in
+            s.backend.setOnline(false)
+            let captured = try await s.request("POST", "/api/v1/captures", json: #"{"case_id":"45871236","site":"back"}"#)
+            #expect(captured.status == 201)
+            let item = try JSONDecoder.station.decode(ReviewItem.self, from: captured.data)
+            #expect(try await s.request("POST", "/api/v1/captures/\(item.id)/accept").status == 200)
+            let link = try await s.request("GET", "/api/v1/link")
+            #expect(link.json["online"] as? Bool == false)
+            let status = try await s.request("GET", "/api/v1/status")
+            #expect((status.json["status"] as? String)?.hasSuffix("offline, camera ok") == true)
+            let q = try JSONDecoder.station.decode(QueueSnapshot.self, from: try await s.request("GET", "/api/v1/queue").data)
+            let queued = try #require(q.items.first)
+            #expect(queued.state == .queued)
+            #expect(queued.etaSeconds == nil)
+            #expect(q.pendingCount == 1)
+        }
+    }
+}
