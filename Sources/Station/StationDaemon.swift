@@ -91,7 +91,11 @@ public struct ManagedService: Sendable {
 /// under one `ServiceGroup` that shuts down gracefully on SIGTERM and SIGINT.
 ///
 /// The caller composes the real modules into a `StationBackend` and the
-/// services; the loops among them report rounds to `monitor`.
+/// services. The capture and upload loops among them call
+/// `monitor.beat(.capture)` / `monitor.beat(.upload)` once per round —
+/// idle rounds included, and for the uplink also from the transfer's progress
+/// callback, so a slow chunk is not mistaken for a wedge — at least once per
+/// half `WatchdogSec=` (30 s with the shipped unit).
 public struct StationDaemon: Service {
     public let config: StationConfig
     public let backend: any StationBackend
