@@ -103,20 +103,32 @@ func isJPEG(_ d: Data) -> Bool { d.count > 100 && d.prefix(2) == Data([0xFF, 0xD
             #expect(accepted.status == 200)
             #expect(try await s.request("POST", "/api/v1/captures/\(item.id)/accept").errorCode == "not_found")
 
-            // The simulated uplink moves the item to uploaded; progress is visible on the way.
-            var sawProgress = false
-            var uploaded = false
-            let deadline = ContinuousClock.now + .seconds(60)
-            while !uploaded && ContinuousClock.now < deadline {
+            // A tight limit (as for a live consultation) makes the progress visible part-way...
+            #expect(try await s.request("POST", "/api/v1/uploads", json: #"{"action":"limit","rate":4000}"#).status == 200)
+            func current() async throws -> QueueItem {
                 let q = try JSONDecoder.station.decode(QueueSnapshot.self, from: try await s.request("GET", "/api/v1/queue").data)
-                let it = try #require(q.items.first { $0.id == item.id })
-                #expect(it.bytesSent <= it.bytesTotal)
-                if it.bytesSent > 0 && it.bytesSent < it.bytesTotal { sawProgress = true }
-                uploaded = it.state == .uploaded
-                if !uploaded { try await Task.sleep(for: .milliseconds(20)) }
+                return try #require(q.items.first { $0.id == item.id })
             }
-            #expect(uploaded)
-            #expect(sawProgress || uploaded)
+            var partial: QueueItem?
+            let deadline = ContinuousClock.now + .seconds(60)
+            while partial == nil && ContinuousClock.now < deadline {
+                let it = try await current()
+                if it.bytesSent > 0 { partial = it } else { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            let seen = try #require(partial)
+            #expect(seen.state == .uploading)
+            #expect(seen.bytesSent < seen.bytesTotal)
+            #expect(seen.etaSeconds != nil)
+
+            // ...and lifting it lets the item finish.
+            #expect(try await s.request("POST", "/api/v1/uploads", json: #"{"action":"limit","rate":"unlimited"}"#).status == 200)
+            var done = try await current()
+            while done.state != .uploaded && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                done = try await current()
+            }
+            #expect(done.state == .uploaded)
+            #expect(done.bytesSent == done.bytesTotal)
             let thumb = try await s.request("GET", "/api/v1/queue/\(item.id)/thumbnail")
             #expect(isJPEG(thumb.data))
         }
