@@ -46,7 +46,8 @@ p0=$(cpu_ticks)
 curl -s --max-time 20 -o "$out/preview.mjpeg" "${url%/}/api/v1/preview.mjpeg" || true
 p1=$(cpu_ticks)
 rss_preview=$(rss_kb)
-frames=$(grep -c -a -- '--telestationframe' "$out/preview.mjpeg" || true)
+frames=0
+[ -s "$out/preview.mjpeg" ] && frames=$(grep -c -a -- '--telestationframe' "$out/preview.mjpeg" || true)
 preview_cpu=$(awk -v t="$((p1 - p0))" -v hz="$hz" 'BEGIN { printf "%.1f", 100 * t / hz / 20 }')
 
 echo "daemon:            $*"

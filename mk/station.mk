@@ -9,6 +9,8 @@ KIOSK_DAEMON    ?= $(DEBUG_BIN)/telestation-demo-station
 KIOSK_ARGS      ?= --listen 127.0.0.1:0
 
 .PHONY: test-kiosk
+test: test-kiosk
+
 # A slow simulated uplink keeps the progress bar visible in the screenshots,
 # and one capture warning shows the review screen's warning style.
 test-kiosk: build

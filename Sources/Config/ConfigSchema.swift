@@ -117,6 +117,14 @@ public enum ConfigSchema {
             },
             choice("kiosk.language", "Language of the kiosk page: \"es\" or \"en\".", example: "\"es\"",
                    StationConfig.Language.self) { c, v in c.kiosk.language = v },
+            text("kiosk.case_id_pattern",
+                 "Regular expression every case id must match (after removing spaces and upper-casing); unset accepts a DNI, a historia clínica number or a carné de extranjería.",
+                 example: "\"^HC-\\\\d{6}$\"", optional: true) { v, c throws(KeyProblem) in
+                guard (try? NSRegularExpression(pattern: v)) != nil else {
+                    throw KeyProblem(message: "\"\(v)\" is not a valid regular expression", fix: "check its brackets and escapes (ICU syntax)")
+                }
+                c.kiosk.caseIdPattern = v
+            },
 
             duration("spool.keep_uploaded", "How long uploaded images stay on the station before deletion.",
                      example: "\"7d\"", range: 0...(366 * 86400)) { c, v in c.spool.keepUploaded = v },

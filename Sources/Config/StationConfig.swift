@@ -51,6 +51,9 @@ public struct StationConfig: Sendable, Equatable {
     public struct Kiosk: Sendable, Equatable {
         public var listen: String = "127.0.0.1:8080"
         public var language: Language = .es
+        /// Case ids must match this after spaces are dropped and letters
+        /// upper-cased; nil accepts the Peruvian formats (DNI, historia clínica, CE).
+        public var caseIdPattern: String? = nil
     }
 
     public struct SpoolSettings: Sendable, Equatable {

@@ -175,7 +175,11 @@ function show(id) {
   document.querySelectorAll(".tab").forEach(b => b.classList.toggle("active", b.dataset.screen === id || (id === "review-screen" && b.id === "tab-capture")));
   if (id === "queue-screen") refreshQueue();
 }
-document.querySelectorAll(".tab").forEach(b => b.addEventListener("click", () => show(b.dataset.screen)));
+document.querySelectorAll(".tab").forEach(b => b.addEventListener("click", () => {
+  /* Leaving the review by a tab means the photo was not wanted: same as Retake. */
+  if (state.review) { $("retake-btn").click(); }
+  show(b.dataset.screen);
+}));
 
 async function api(method, path, body) {
   const opts = { method, headers: {} };
@@ -361,7 +365,12 @@ async function refreshStatus() {
     const p = [];
     if (s.health.disk_nearly_full) p.push(t("problem_disk"));
     if (s.link.hub === "rejected_token") p.push(t("problem_token"));
-    if (s.health.camera === "missing" || s.health.camera === "failed") p.push(t("problem_camera"));
+    const cameraDown = s.health.camera === "missing" || s.health.camera === "failed";
+    if (cameraDown) p.push(t("problem_camera"));
+    state.cameraDown = cameraDown;
+    const msg = $("preview-msg");
+    if (cameraDown) msg.textContent = t("preview_missing");
+    else if (msg.textContent === t("preview_missing") && $("preview").naturalWidth > 0) msg.textContent = "";
     $("problems").textContent = p.join("  ·  "); $("problems").classList.toggle("show", p.length > 0);
     $("queue-count").textContent = s.pending_count ? String(s.pending_count) : "";
   } catch (e) {
@@ -369,7 +378,9 @@ async function refreshStatus() {
   }
 }
 
-buildKeypad(); buildSites(); renderCase(); renderSite(); renderUrgent(); startPreview();
+buildKeypad(); buildSites(); renderCase(); renderSite(); renderUrgent();
+/* After load: an endless MJPEG response must not keep the page "loading". */
+if (document.readyState === "complete") startPreview(); else window.addEventListener("load", startPreview);
 refreshStatus(); setInterval(refreshStatus, 2000);
 setInterval(() => { if ($("queue-screen").classList.contains("show")) refreshQueue(); }, 1000);
 </script>

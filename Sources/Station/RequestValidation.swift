@@ -34,6 +34,15 @@ public struct CaseIdPolicy: Sendable {
 
     public static let peru = try! CaseIdPolicy()
 
+    /// The policy `kiosk.case_id_pattern` asks for, or the default.
+    public init(config: StationConfig) throws(StationError) {
+        if let pattern = config.kiosk.caseIdPattern {
+            try self.init(pattern: pattern, formats: "a case id matching \(pattern) (kiosk.case_id_pattern)")
+        } else {
+            try self.init()
+        }
+    }
+
     /// The case id as it will be stored, or an error saying which formats are accepted.
     public func normalize(_ raw: String) throws(StationError) -> String {
         let id = raw.filter { !$0.isWhitespace }.uppercased()

@@ -46,8 +46,8 @@ public struct NotifyService: Service {
         while true {
             try await Task.sleep(for: tick)
             if let due = nextPing, clock.now >= due, let pingEvery {
-                nextPing = due + pingEvery
-                if clock.now > nextPing! { nextPing = clock.now + pingEvery }
+                // After a long suspension (a loaded board), restart the cadence instead of catching up.
+                nextPing = max(due + pingEvery, clock.now)
                 switch monitor.tick() {
                 case .ping:
                     send(.watchdog)
@@ -91,14 +91,19 @@ public struct ManagedService: Sendable {
 /// under one `ServiceGroup` that shuts down gracefully on SIGTERM and SIGINT.
 ///
 /// The caller composes the real modules into a `StationBackend` and the
-/// services; the loops among them report rounds to `monitor`.
+/// services. The capture and upload loops among them call
+/// `monitor.beat(.capture)` / `monitor.beat(.upload)` once per round —
+/// idle rounds included, and for the uplink also from the transfer's progress
+/// callback, so a slow chunk is not mistaken for a wedge — at least once per
+/// half `WatchdogSec=` (30 s with the shipped unit).
 public struct StationDaemon: Service {
     public let config: StationConfig
     public let backend: any StationBackend
     public let monitor: LoopMonitor
     public let services: [ManagedService]
     public let notifier: SystemdNotifier
-    public let caseIds: CaseIdPolicy
+    /// nil: from `kiosk.case_id_pattern`.
+    public let caseIds: CaseIdPolicy?
     public let logger: Logger
     /// Longest time services get to finish after SIGTERM before they are
     /// cancelled; well inside the unit's TimeoutStopSec=30s.
@@ -112,7 +117,7 @@ public struct StationDaemon: Service {
     private let readiness = LockedValue(ReadinessGate())
 
     public init(config: StationConfig, backend: any StationBackend, monitor: LoopMonitor, services: [ManagedService],
-                notifier: SystemdNotifier = SystemdNotifier(), caseIds: CaseIdPolicy = .peru,
+                notifier: SystemdNotifier = SystemdNotifier(), caseIds: CaseIdPolicy? = nil,
                 logger: Logger = Logger(label: "telestation")) {
         self.config = config
         self.backend = backend
@@ -131,9 +136,13 @@ public struct StationDaemon: Service {
     public func run() async throws {
         let onListening = self.onListening
         let shutdown = ShutdownSignal()
-        let api = ControlAPI(backend: backend, language: config.kiosk.language, caseIds: caseIds, shutdown: shutdown,
+        let api = ControlAPI(backend: backend, language: config.kiosk.language,
+                             caseIds: try caseIds ?? CaseIdPolicy(config: config), shutdown: shutdown,
                              logger: logger)
         let (host, port) = try Self.bindAddress(config.kiosk.listen)
+        if !["127.0.0.1", "::1", "localhost"].contains(host) {
+            logger.warning("kiosk.listen \(config.kiosk.listen) is reachable from the network, and the control API has no authentication; keep it on 127.0.0.1 unless a firewall guards the port")
+        }
         let daemon = self
         let app = Application(
             router: api.router(),

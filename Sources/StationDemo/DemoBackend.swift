@@ -34,7 +34,7 @@ public final class DemoBackend: StationBackend {
             CameraControl(name: "contrast", value: 32, minimum: 0, maximum: 64, step: 1, defaultValue: 32),
             CameraControl(name: "focus_absolute", value: 250, minimum: 0, maximum: 1023, step: 1, defaultValue: 250),
         ]
-        var recovered = false
+        var recoveredAt: ContinuousClock.Instant?
     }
     private let state = Mutex(State())
     private let counter = Mutex(0)
@@ -59,13 +59,14 @@ public final class DemoBackend: StationBackend {
     public func setOnline(_ online: Bool) { state.withLock { $0.online = online } }
     public func setHub(_ hub: LinkState.Hub) { state.withLock { $0.hub = hub } }
     public func setDiskNearlyFull(_ full: Bool) { state.withLock { $0.diskNearlyFull = full } }
-    public var isRecovered: Bool { state.withLock { $0.recovered } }
+    /// When `recover()` finished, to check that READY came after it.
+    public var recoveredAt: ContinuousClock.Instant? { state.withLock { $0.recoveredAt } }
 
     // MARK: StationBackend
 
     public func recover() async throws {
         if recoveryDelay > .zero { try await Task.sleep(for: recoveryDelay) }
-        state.withLock { $0.recovered = true }
+        state.withLock { $0.recoveredAt = .now }
     }
 
     public func capture(_ request: CaptureRequest) async throws -> ReviewItem {

@@ -103,20 +103,32 @@ func isJPEG(_ d: Data) -> Bool { d.count > 100 && d.prefix(2) == Data([0xFF, 0xD
             #expect(accepted.status == 200)
             #expect(try await s.request("POST", "/api/v1/captures/\(item.id)/accept").errorCode == "not_found")
 
-            // The simulated uplink moves the item to uploaded; progress is visible on the way.
-            var sawProgress = false
-            var uploaded = false
-            let deadline = ContinuousClock.now + .seconds(60)
-            while !uploaded && ContinuousClock.now < deadline {
+            // A tight limit (as for a live consultation) makes the progress visible part-way...
+            #expect(try await s.request("POST", "/api/v1/uploads", json: #"{"action":"limit","rate":4000}"#).status == 200)
+            func current() async throws -> QueueItem {
                 let q = try JSONDecoder.station.decode(QueueSnapshot.self, from: try await s.request("GET", "/api/v1/queue").data)
-                let it = try #require(q.items.first { $0.id == item.id })
-                #expect(it.bytesSent <= it.bytesTotal)
-                if it.bytesSent > 0 && it.bytesSent < it.bytesTotal { sawProgress = true }
-                uploaded = it.state == .uploaded
-                if !uploaded { try await Task.sleep(for: .milliseconds(20)) }
+                return try #require(q.items.first { $0.id == item.id })
             }
-            #expect(uploaded)
-            #expect(sawProgress || uploaded)
+            var partial: QueueItem?
+            let deadline = ContinuousClock.now + .seconds(60)
+            while partial == nil && ContinuousClock.now < deadline {
+                let it = try await current()
+                if it.bytesSent > 0 { partial = it } else { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            let seen = try #require(partial)
+            #expect(seen.state == .uploading)
+            #expect(seen.bytesSent < seen.bytesTotal)
+            #expect(seen.etaSeconds != nil)
+
+            // ...and lifting it lets the item finish.
+            #expect(try await s.request("POST", "/api/v1/uploads", json: #"{"action":"limit","rate":"unlimited"}"#).status == 200)
+            var done = try await current()
+            while done.state != .uploaded && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                done = try await current()
+            }
+            #expect(done.state == .uploaded)
+            #expect(done.bytesSent == done.bytesTotal)
             let thumb = try await s.request("GET", "/api/v1/queue/\(item.id)/thumbnail")
             #expect(isJPEG(thumb.data))
         }
@@ -254,5 +266,54 @@ extension JSONDecoder {
         let client = try ControlClient(listen: "127.0.0.1:1", timeout: 10)
         #expect(await client.status() == nil)
         await #expect(throws: StationError.self) { _ = try await client.queue() }
+    }
+}
+
+@Suite(.timeLimit(.minutes(3))) struct DaemonNotifyTests {
+    @Test func readyWaitsForQueueRecoveryAndStatusFollowsHealth() async throws {
+        let listener = try NotifyListener()
+        defer { listener.close() }
+        try await RunningStation.withStation(notify: listener, watchdog: .seconds(1), recoveryDelay: .seconds(1)) { s in
+            #expect(await listener.wait { $0.contains { $0.fields.contains("READY=1") } })
+            let ready = try #require(listener.all.first { $0.fields.contains("READY=1") })
+            let recovered = try #require(s.backend.recoveredAt)
+            #expect(recovered <= ready.at, "READY=1 before the queue was recovered")
+
+            // A camera that disappears shows in STATUS= without anyone asking.
+            s.backend.camera.isMissing = true
+            #expect(await listener.wait { msgs in
+                msgs.contains { $0.fields.contains { $0.hasPrefix("STATUS=camera missing") } }
+            })
+            s.backend.camera.isMissing = false
+            s.backend.setHub(.rejectedToken)
+            #expect(await listener.wait { msgs in
+                msgs.contains { $0.fields.contains { $0.hasPrefix("STATUS=hub rejected token") } }
+            })
+            // Both loops run, so the watchdog is fed.
+            #expect(await listener.wait { $0.contains { $0.fields.contains("WATCHDOG=1") } })
+        }
+        #expect(listener.count("STOPPING=1") == 1)
+        #expect(listener.count("READY=1") == 1)
+    }
+}
+
+@Suite(.timeLimit(.minutes(3))) struct OfflineTests {
+    @Test func capturingAndSendingNeverWaitForTheNetwork() async throws {
+        try await RunningStation.withStation { s in
+            s.backend.setOnline(false)
+            let captured = try await s.request("POST", "/api/v1/captures", json: #"{"case_id":"45871236","site":"back"}"#)
+            #expect(captured.status == 201)
+            let item = try JSONDecoder.station.decode(ReviewItem.self, from: captured.data)
+            #expect(try await s.request("POST", "/api/v1/captures/\(item.id)/accept").status == 200)
+            let link = try await s.request("GET", "/api/v1/link")
+            #expect(link.json["online"] as? Bool == false)
+            let status = try await s.request("GET", "/api/v1/status")
+            #expect((status.json["status"] as? String)?.hasSuffix("offline, camera ok") == true)
+            let q = try JSONDecoder.station.decode(QueueSnapshot.self, from: try await s.request("GET", "/api/v1/queue").data)
+            let queued = try #require(q.items.first)
+            #expect(queued.state == .queued)
+            #expect(queued.etaSeconds == nil)
+            #expect(q.pendingCount == 1)
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Testing
 @testable import Station
@@ -29,6 +30,15 @@ import Testing
     @Test func aCustomPatternReplacesTheDefault() throws {
         let policy = try CaseIdPolicy(pattern: #"^TC-\d{6}$"#, formats: "TC-nnnnnn")
         #expect(try policy.normalize("tc-123456") == "TC-123456")
+        #expect(throws: StationError.self) { try policy.normalize("45871236") }
+    }
+
+    @Test func thePatternComesFromTheConfiguration() throws {
+        var config = StationConfig()
+        #expect(try CaseIdPolicy(config: config).pattern == CaseIdPolicy.peruDefaultPattern)
+        config.kiosk.caseIdPattern = #"^HC-\d{6}$"#
+        let policy = try CaseIdPolicy(config: config)
+        #expect(try policy.normalize("hc-004512") == "HC-004512")
         #expect(throws: StationError.self) { try policy.normalize("45871236") }
     }
 

@@ -6,7 +6,10 @@ import Testing
 /// By default this runs `telestation-demo-station` (the daemon on the demo
 /// backend). `TELESTATION_DAEMON_UNDER_TEST=/path/to/telestation` with
 /// `TELESTATION_DAEMON_ARGS="run --config /path/station.toml"` points it at
-/// another build; the wedge is then whatever `TELESTATION_DEMO_WEDGE` means to it.
+/// another build. That daemon must print `listening http://HOST:PORT/` on
+/// stdout once bound, and stall its upload loop while the file named by
+/// `TELESTATION_DEMO_WEDGE` exists; `TELESTATION_DAEMON_NO_WEDGE=1` skips the
+/// wedge step for a daemon without that knob.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct SystemdDaemonTests {
     static var executable: URL {
         if let p = ProcessInfo.processInfo.environment["TELESTATION_DAEMON_UNDER_TEST"] { return URL(fileURLWithPath: p) }
@@ -38,18 +41,20 @@ import Testing
         // Healthy: pings keep coming.
         #expect(await notify.wait { msgs in msgs.filter { $0.fields.contains("WATCHDOG=1") }.count >= 3 })
 
-        // Wedge the upload loop: once the daemon notices, no more pings.
-        #expect(FileManager.default.createFile(atPath: wedge, contents: nil))
-        #expect(await daemon.waitForOutput { $0.contains("withholding WATCHDOG=1") }, "stderr: \(daemon.stderr)")
-        let pingsWhenWedged = notify.count("WATCHDOG=1")
-        let quietStart = ContinuousClock.now
-        // Three ping intervals without a ping: the condition systemd acts on.
-        while ContinuousClock.now - quietStart < .seconds(3) { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(notify.count("WATCHDOG=1") == pingsWhenWedged, "pinged while the upload loop was wedged")
+        if ProcessInfo.processInfo.environment["TELESTATION_DAEMON_NO_WEDGE"] == nil {
+            // Wedge the upload loop: once the daemon notices, no more pings.
+            #expect(FileManager.default.createFile(atPath: wedge, contents: nil))
+            #expect(await daemon.waitForOutput { $0.contains("withholding WATCHDOG=1") }, "stderr: \(daemon.stderr)")
+            let pingsWhenWedged = notify.count("WATCHDOG=1")
+            let quietStart = ContinuousClock.now
+            // Three ping intervals without a ping: more than systemd needs to act.
+            while ContinuousClock.now - quietStart < .seconds(3) { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(notify.count("WATCHDOG=1") == pingsWhenWedged, "pinged while the upload loop was wedged")
 
-        // Unwedged: pings resume.
-        unlink(wedge)
-        #expect(await notify.wait { msgs in msgs.filter { $0.fields.contains("WATCHDOG=1") }.count > pingsWhenWedged })
+            // Unwedged: pings resume.
+            unlink(wedge)
+            #expect(await notify.wait { msgs in msgs.filter { $0.fields.contains("WATCHDOG=1") }.count > pingsWhenWedged })
+        }
 
         // A kiosk holds the live preview open, as it always does on a station.
         let url = try #require(daemon.stdout.split(separator: "\n").first { $0.hasPrefix("listening ") }?.dropFirst("listening ".count))
