@@ -3,10 +3,11 @@ APT_TEST += chromium chromium-driver cage
 PIP_TEST += selenium
 
 KIOSK_ARTIFACTS ?= .build/artifacts
-# Point these at `telestation run` once the daemon is composed; by default the
-# daemon runs on the in-memory demo backend and synthetic camera.
-KIOSK_DAEMON    ?= $(DEBUG_BIN)/telestation-demo-station
-KIOSK_ARGS      ?= --listen 127.0.0.1:0
+# The real daemon (`telestation run`, synthetic camera, a real hub behind a rate cap).
+KIOSK_DAEMON    ?= Tests/StationTests/kiosk/live-station.sh
+KIOSK_ARGS      ?= $(DEBUG_BIN)
+# The demo daemon fakes health problems (a missing camera, a rejected token, a full disk) on demand.
+KIOSK_DEMO      ?= $(DEBUG_BIN)/telestation-demo-station
 
 .PHONY: test-kiosk
 test: test-kiosk
@@ -14,9 +15,9 @@ test: test-kiosk
 # A slow simulated uplink keeps the progress bar visible in the screenshots,
 # and one capture warning shows the review screen's warning style.
 test-kiosk: build
-	TELESTATION_DEMO_RATE=20000 TELESTATION_DEMO_WARNINGS=blurry python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) --args "$(KIOSK_ARGS)" \
+	python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) --args "$(KIOSK_ARGS)" \
 	  --artifacts $(KIOSK_ARTIFACTS) --size 1024x600
-	TELESTATION_DEMO_RATE=20000 python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) --args "$(KIOSK_ARGS)" \
+	python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) --args "$(KIOSK_ARGS)" \
 	  --artifacts $(KIOSK_ARTIFACTS)/800x480 --size 800x480
-	TELESTATION_DEMO_PROBLEMS=disk,token,camera python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) \
-	  --args "$(KIOSK_ARGS)" --artifacts $(KIOSK_ARTIFACTS) --problems
+	TELESTATION_DEMO_PROBLEMS=disk,token,camera python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DEMO) \
+	  --args "--listen 127.0.0.1:0" --artifacts $(KIOSK_ARTIFACTS) --problems

@@ -26,6 +26,9 @@ public final class UploadWorker: Sendable {
     private let wakeups = Mutex<[UUID: CheckedContinuation<Void, Never>]>([:])
 
     struct State {
+        /// Called at each acknowledged chunk: the daemon's watchdog sees a
+        /// long upload alive, and a stalled one not.
+        var activity: (@Sendable () -> Void)?
         var current: Current?
         var hubProblem: HubProblem?
         var lastError: String?
@@ -114,7 +117,11 @@ public final class UploadWorker: Sendable {
                 // Durable before the first PATCH: after a power cut the upload resumes at this URL.
                 persistSync { [owner] in try $0.recordUploadURL(id: item.id, url: url, owner: owner) }
             case let .progress(offset):
-                state.withLock { $0.current?.offset = offset }
+                let activity = state.withLock { s -> (@Sendable () -> Void)? in
+                    s.current?.offset = offset
+                    return s.activity
+                }
+                activity?()
                 persistSync { [owner, leaseSeconds] in
                     try $0.recordOffset(id: item.id, offset: offset, owner: owner)
                     try $0.renewLease(id: item.id, owner: owner, leaseSeconds: leaseSeconds)
@@ -205,6 +212,16 @@ public final class UploadWorker: Sendable {
     /// arrives (`wake()`), a retry falls due, or `idleRound` passes; calls
     /// `heartbeat` every round so the watchdog sees the loop alive.
     public func run(idleRound: Duration = .seconds(15), heartbeat: @Sendable @escaping () -> Void) async {
+        state.withLock { $0.activity = heartbeat }
+        defer { state.withLock { $0.activity = nil } }
+        // Paused on purpose (a live consultation) is not wedged: keep reporting.
+        let pausedPulse = Task { [client] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: idleRound)
+                if client.status.paused { heartbeat() }
+            }
+        }
+        defer { pausedPulse.cancel() }
         while !Task.isCancelled {
             heartbeat()
             let step = await step()

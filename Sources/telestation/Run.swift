@@ -37,7 +37,11 @@ struct Run: AsyncParsableCommand {
             let monitor = LoopMonitor(loops: [.capture, .upload])
             let backend = LiveBackend(config: config, spool: spool, engine: engine, worker: worker, monitor: monitor, logger: logger)
             var daemon = StationDaemon(config: config, backend: backend, monitor: monitor, services: backend.services(), logger: logger)
-            daemon.onListening = { host, port in logger.info("kiosk page and control API on http://\(host):\(port)/") }
+            daemon.onListening = { host, port in
+                logger.info("kiosk page and control API on http://\(host):\(port)/")
+                // For scripts and tests that start the daemon and wait for its port.
+                FileHandle.standardOutput.write(Data("listening http://\(host):\(port)/\n".utf8))
+            }
             try await daemon.run()
         } catch let error as StationError {
             Self.report(CommandFailure(message: error.description, code: 70))
