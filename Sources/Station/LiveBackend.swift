@@ -211,11 +211,12 @@ public final class LiveBackend: StationBackend {
 
     // MARK: services
 
-    /// The daemon's background services on this backend.
-    public func services() -> [ManagedService] {
-        var services = [ManagedService(name: "camera") { CaptureService(backend: self) }]
+    /// The daemon's background services on this backend. Each loop reports a
+    /// round at least every `round`; with a systemd watchdog, keep it below the ping interval.
+    public func services(round: Duration = .seconds(10)) -> [ManagedService] {
+        var services = [ManagedService(name: "camera") { CaptureService(backend: self, round: min(round, .seconds(2))) }]
         if let worker {
-            services.append(ManagedService(name: "upload") { UploadService(worker: worker, monitor: self.monitor) })
+            services.append(ManagedService(name: "upload") { UploadService(worker: worker, monitor: self.monitor, round: round) })
         } else {
             monitor.unregister(.upload)
         }
@@ -226,6 +227,7 @@ public final class LiveBackend: StationBackend {
     /// Runs the camera and turns its events into heartbeats and live previews.
     struct CaptureService: Service {
         let backend: LiveBackend
+        let round: Duration
         func run() async throws {
             let engine = backend.engine
             engine.start()
@@ -246,7 +248,7 @@ public final class LiveBackend: StationBackend {
                     group.addTask {
                         while !Task.isCancelled {
                             if engine.phase != .stopped { backend.monitor.beat(.capture) }
-                            try? await Task.sleep(for: .seconds(2))
+                            try? await Task.sleep(for: round)
                         }
                     }
                     await group.next()
@@ -260,10 +262,11 @@ public final class LiveBackend: StationBackend {
     struct UploadService: Service {
         let worker: UploadWorker
         let monitor: LoopMonitor
+        let round: Duration
         func run() async throws {
             // Cancellation stops the current chunk; the spool keeps URL and offset for the next start.
             try? await cancelWhenGracefulShutdown {
-                await worker.run(idleRound: .seconds(10)) { monitor.beat(.upload) }
+                await worker.run(idleRound: round) { monitor.beat(.upload) }
             }
         }
     }

@@ -229,7 +229,7 @@ public final class UploadWorker: Sendable {
             var wait = idleRound
             if let nextRetry {
                 let s = max(0, nextRetry.timeIntervalSinceNow)
-                if s < Double(idleRound.components.seconds) { wait = .milliseconds(Int(s * 1000) + 10) }
+                if .milliseconds(Int(s * 1000)) < idleRound { wait = .milliseconds(Int(s * 1000) + 10) }
             }
             await sleep(wait)
         }

@@ -36,7 +36,9 @@ struct Run: AsyncParsableCommand {
 
             let monitor = LoopMonitor(loops: [.capture, .upload])
             let backend = LiveBackend(config: config, spool: spool, engine: engine, worker: worker, monitor: monitor, logger: logger)
-            var daemon = StationDaemon(config: config, backend: backend, monitor: monitor, services: backend.services(), logger: logger)
+            // Loops report at least twice per watchdog ping interval.
+            let round = min(Duration.seconds(10), (NotifyEnvironment().pingInterval ?? .seconds(20)) / 2)
+            var daemon = StationDaemon(config: config, backend: backend, monitor: monitor, services: backend.services(round: round), logger: logger)
             daemon.onListening = { host, port in
                 logger.info("kiosk page and control API on http://\(host):\(port)/")
                 // For scripts and tests that start the daemon and wait for its port.

@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+@testable import Station
+
+/// `telestation run` itself under the notify protocol: the real capture
+/// engine (synthetic camera), the real spool, and a hub that accepts
+/// connections and then never answers — a wedged upload, as a dead link
+/// behind a NAT produces.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct RealDaemonNotifyTests {
+    @Test func readyPingsWithheldWhileTheUploadIsWedgedAndCleanStop() async throws {
+        let dir = NSTemporaryDirectory() + "telestation-notify-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let hole = try BlackHoleServer()
+        let kioskPort = try BlackHoleServer.freePort()
+        let config = dir + "/station.toml"
+        try """
+            [station]
+            id = "ps-notify"
+            state_dir = "\(dir)/state"
+            [hub]
+            url = "http://127.0.0.1:\(hole.port)/files/"
+            [camera]
+            device = "synthetic"
+            width = 640
+            height = 480
+            warmup_frames = 1
+            [uplink]
+            stall_timeout = "60s"
+            [kiosk]
+            listen = "127.0.0.1:\(kioskPort)"
+            [spool]
+            min_free = "1MiB"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let binary = DaemonHarness.buildDirectory.appendingPathComponent("telestation")
+        let daemon = try DaemonHarness(executable: binary, arguments: ["run", "--config", config], watchdog: .seconds(2))
+        defer { daemon.stop() }
+        let notify = daemon.listener
+
+        #expect(await notify.wait { $0.contains { $0.fields.contains("READY=1") } }, "no READY=1; stderr: \(daemon.stderr)")
+        #expect(daemon.stdout.contains("listening http://127.0.0.1:\(kioskPort)/"))
+        // Healthy and idle: both loops make their rounds, pings keep coming.
+        #expect(await notify.wait { msgs in msgs.filter { $0.fields.contains("WATCHDOG=1") }.count >= 3 }, "stderr: \(daemon.stderr)")
+
+        // Queue an image from another process: the daemon's upload loop picks
+        // it up and hangs on the silent hub.
+        let capture = Process()
+        capture.executableURL = binary
+        capture.arguments = ["capture", "--config", config, "--case", "40123456", "--site", "face"]
+        capture.standardOutput = FileHandle.nullDevice
+        try capture.run()
+        capture.waitUntilExit()
+        #expect(capture.terminationStatus == 0)
+        #expect(await hole.waitForConnection(), "the daemon never reached the hub")
+        #expect(await daemon.waitForOutput { $0.contains("withholding WATCHDOG=1") }, "stderr: \(daemon.stderr)")
+        let pingsWhenWedged = notify.count("WATCHDOG=1")
+        let quietStart = ContinuousClock.now
+        while ContinuousClock.now - quietStart < .seconds(3) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(notify.count("WATCHDOG=1") == pingsWhenWedged, "pinged while the upload was wedged")
+        #expect(notify.fields.contains { $0.hasPrefix("STATUS=") && $0.contains("1 pending") })
+
+        // SIGTERM stops the hung transfer and the daemon promptly.
+        let termAt = ContinuousClock.now
+        daemon.signal(SIGTERM)
+        let status = await daemon.waitForExit(timeout: .seconds(25))
+        #expect(status == 0, "exit status \(String(describing: status)); stderr: \(daemon.stderr)")
+        #expect(ContinuousClock.now - termAt < .seconds(15))
+        #expect(notify.count("STOPPING=1") == 1)
+    }
+}
+
+/// Accepts TCP connections on loopback and never answers.
+final class BlackHoleServer: @unchecked Sendable {
+    // fd and port are set once; accepted sockets are kept open until deinit.
+    let fd: Int32
+    let port: Int
+    private let accepted = LockedValue([Int32]())
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bind(fd, sa, len) == 0 && listen(fd, 16) == 0 && getsockname(fd, sa, &len) == 0
+            }
+        }
+        guard ok else { throw CocoaError(.fileWriteUnknown) }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        let accepted = self.accepted
+        Thread {
+            while true {
+                let c = accept(fd, nil, nil)
+                if c < 0 { return }
+                accepted.withLock { $0.append(c) }
+            }
+        }.start()
+    }
+
+    func waitForConnection(timeout: Duration = .seconds(60)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if !accepted.withLock({ $0.isEmpty }) { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    static func freePort() throws -> Int {
+        let s = try BlackHoleServer()
+        let p = s.port
+        return p
+    }
+
+    deinit {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+        for c in accepted.withLock({ $0 }) { close(c) }
+    }
+}
