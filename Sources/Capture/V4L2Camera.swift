@@ -142,6 +142,9 @@ public final class V4L2Camera: CameraSource {
         }
     }
 
+    /// Waits with `poll`, dequeues with VIDIOC_DQBUF, hands the mapped
+    /// buffer to `body` and queues it again with VIDIOC_QBUF. Buffers the
+    /// driver flags as damaged are skipped, up to `maxBadFrames` in a row.
     public func nextFrame(timeout: Double, _ body: (CameraFrame) -> Void) throws(CaptureError) {
         guard let h = handle, let format, streaming else {
             throw CaptureError(.driverError, "the camera is not streaming", function: "nextFrame")

@@ -85,6 +85,13 @@ struct Capture: AsyncParsableCommand {
 
             let engine = CaptureEngine(settings: settings, source: selection.sourceFactory())
             engine.start()
+            // When watching a camera over time, also report failures the
+            // engine recovered from between shots (an unplug and replug).
+            let watcher = count > 1 ? Task { [self] in
+                for await event in engine.events {
+                    if case .failed(let e) = event { report(e, shot: nil) }
+                }
+            } : nil
             var failures = 0
             var lastError: CaptureError?
             for shot in 1...count {
@@ -92,7 +99,7 @@ struct Capture: AsyncParsableCommand {
                 do {
                     // Generous: warm-up at a slow frame rate can take a while.
                     let still = try await engine.captureStill(timeout: timeout * 2 + Double(settings.warmupFrames) * 2)
-                    try write(still, shot: shot)
+                    try await write(still, shot: shot)
                 } catch let e as CaptureError {
                     failures += 1
                     lastError = e
@@ -100,6 +107,7 @@ struct Capture: AsyncParsableCommand {
                 }
             }
             await engine.stop()
+            await watcher?.value
             if failures > 0 {
                 // Exit status from the last failure so scripts can tell a busy
                 // camera (75, EX_TEMPFAIL) from a missing one (69, EX_UNAVAILABLE).
@@ -129,11 +137,13 @@ struct Capture: AsyncParsableCommand {
         return ext.isEmpty ? "\(stem)-\(shot)" : "\(stem)-\(shot).\(ext)"
     }
 
-    func write(_ still: CapturedStill, shot: Int) throws {
+    func write(_ still: CapturedStill, shot: Int) async throws {
         let out = path(output, shot: shot)
-        try writeFile(still.jpeg, to: out)
         let previewPath = preview.map { path($0, shot: shot) }
-        if let previewPath { try writeFile(still.preview, to: previewPath) }
+        try await runOnOwnThread("telestation-write") { () throws(CommandFailure) in
+            try Self.writeFile(still.jpeg, to: out)
+            if let previewPath { try Self.writeFile(still.preview, to: previewPath) }
+        }
         let m = still.metrics
         let rejected = still.stream.rejectedControls
         if json {
@@ -162,15 +172,17 @@ struct Capture: AsyncParsableCommand {
         for r in rejected { print("warning: camera control \(r.name) = \(r.requested) was rejected: \(r.reason ?? "")") }
     }
 
-    func report(_ e: CaptureError, shot: Int) {
+    /// One failed shot, or with `shot` nil a camera failure between shots.
+    func report(_ e: CaptureError, shot: Int?) {
         if json {
-            printJSON(ShotReport(ok: false, shot: shot, error: e))
+            printJSON(ShotReport(ok: false, shot: shot, event: shot == nil ? "cameraFailed" : nil, error: e))
         } else if count > 1 {
-            FileHandle.standardError.write(Data("telestation: shot \(shot): \(e)\n".utf8))
+            FileHandle.standardError.write(Data("telestation: \(shot.map { "shot \($0)" } ?? "camera"): \(e)\n".utf8))
         }
     }
 
-    func writeFile(_ data: Data, to path: String) throws {
+    /// Writes atomically (temporary file, then rename) so a reader never sees half an image.
+    static func writeFile(_ data: Data, to path: String) throws(CommandFailure) {
         do {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
@@ -190,7 +202,9 @@ struct Capture: AsyncParsableCommand {
 /// One line of `telestation capture --json`.
 struct ShotReport: Encodable {
     var ok: Bool
-    var shot: Int
+    var shot: Int?
+    /// "cameraFailed" for a failure reported outside any shot.
+    var event: String?
     var output: String?
     var preview: String?
     var bytes: Int?

@@ -157,6 +157,7 @@ fi
 # camera plugged back in; so a capture in the same process only succeeds if
 # the engine let go of the dead device and reopened it by itself.
 before=$(grep -n '"code":"unplugged"' "$OUT/run.jsonl" | head -n 1 | cut -d: -f1)
+before=${before:-999999}
 if wait_for 120 "tail -n +$((before + 1)) '$OUT/run.jsonl' | grep -q '\"ok\":true'"; then
     pass "the same process captures again once vivid reconnects (the engine released and reopened the device)"
 else
