@@ -159,6 +159,10 @@ struct Capture: AsyncParsableCommand {
         print("\(out): \(still.width)x\(still.height) JPEG, \(still.jpeg.count) bytes, from \(still.sourceFormat) on \(still.stream.device) (\(still.stream.card))"
               + (still.cameraEncoded ? ", the camera's own JPEG" : ""))
         if let previewPath { print("\(previewPath): preview, \(still.preview.count) bytes") }
+        let asked = still.stream.requested
+        if asked.width != still.stream.width || asked.height != still.stream.height {
+            print("note: asked \(still.stream.device) for \(asked.width)x\(asked.height), the driver granted \(still.stream.width)x\(still.stream.height)")
+        }
         print(String(format: "mean luminance %.1f, clipped %.1f%% dark / %.1f%% bright, sharpness %.1f",
                      m.meanLuminance, m.darkClippedFraction * 100, m.brightClippedFraction * 100, m.laplacianVariance))
         for f in m.flags {
