@@ -133,6 +133,29 @@ fi
 "$BIN" capture --config "$OUT/station.toml" --format yuyv --size 640x480 --timeout 30 -o "$OUT/after-streamon.jpg" > /dev/null 2>&1 \
     && pass "next capture after the STREAMON error succeeds" || fail "capture after the STREAMON error failed"
 
+# --- other driver errors ----------------------------------------------------
+inject() {  # control, ioctl name expected in the message
+    v4l2-ctl -d $DEV -c "$1=1"
+    "$BIN" capture --config "$OUT/station.toml" --format yuyv --size 640x480 --timeout 30 -o "$OUT/$1.jpg" > /dev/null 2> "$OUT/$1.err"
+    rc=$?
+    if [ $rc -ne 0 ] && grep -q "capture failed: .*$2 on $DEV failed" "$OUT/$1.err" && [ ! -e "$OUT/$1.jpg" ]; then
+        pass "$1: exit $rc, \"$(grep 'capture failed' "$OUT/$1.err" | head -n 1)\""
+    else
+        fail "$1: exit $rc, $(tail -n 2 "$OUT/$1.err")"
+    fi
+}
+inject inject_vidioc_reqbufs_error VIDIOC_REQBUFS
+inject inject_vidioc_qbuf_error VIDIOC_QBUF
+# A buffer the driver flags as damaged is skipped, not stored.
+v4l2-ctl -d $DEV -c inject_v4l2_buf_flag_error=1
+if "$BIN" capture --config "$OUT/station.toml" --format yuyv --size 640x480 --warmup-frames 0 --timeout 30 \
+        -o "$OUT/buf-error.jpg" > /dev/null 2> "$OUT/buf-error.err" \
+    && python3 "$HERE/check_jpeg.py" "$OUT/buf-error.jpg" 640 480 --bars > /dev/null; then
+    pass "a buffer flagged V4L2_BUF_FLAG_ERROR is skipped and the still comes from the next good one"
+else
+    fail "capture with a flagged buffer: $(tail -n 2 "$OUT/buf-error.err")"
+fi
+
 # --- busy device, unplug mid-stream, recovery after reload ------------------
 "$BIN" capture --config "$OUT/station.toml" --format yuyv --size 640x480 --timeout 20 --json \
     --count 400 --interval 0.5 -o "$OUT/run-{n}.jpg" > "$OUT/run.jsonl" 2> "$OUT/run.err" &
