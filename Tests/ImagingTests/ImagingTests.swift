@@ -175,7 +175,28 @@ import Testing
         let enc = try JPEGEncoder(quality: 92)
         try roundTrip(.yuyv, width: 640, height: 480, encoder: enc)
         try roundTrip(.yuyv, width: 128, height: 32, encoder: enc)
+        // 65 chroma pairs per row: the odd one out takes the tail path.
+        try roundTrip(.yuyv, width: 130, height: 32, padding: 6, encoder: enc)
         try roundTrip(.nv12, width: 640, height: 480, encoder: enc)
+    }
+
+    @Test(arguments: [2, 4, 130, 640]) func yuyvSplitMatchesTheByteLayout(_ width: Int) {
+        // Every byte distinct-ish, padding rows, both the 8-byte loop and the odd tail.
+        let height = 3, stride = width * 2 + 6
+        let src = (0..<(stride * height)).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        var y = [UInt8](repeating: 0, count: width * height)
+        var u = [UInt8](repeating: 0, count: width / 2 * height), v = u
+        src.withUnsafeBufferPointer { s in
+            Deinterleave.yuyv(s.baseAddress!, stride: stride, width: width, height: height,
+                              y: &y, u: &u, v: &v)
+        }
+        for row in 0..<height {
+            for x in 0..<width { #expect(y[row * width + x] == src[row * stride + 2 * x]) }
+            for c in 0..<(width / 2) {
+                #expect(u[row * width / 2 + c] == src[row * stride + 4 * c + 1])
+                #expect(v[row * width / 2 + c] == src[row * stride + 4 * c + 3])
+            }
+        }
     }
 
     @Test func qualityChangesTheFileSize() throws {

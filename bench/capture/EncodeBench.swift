@@ -72,6 +72,8 @@ print(String(format: "encode_yuyv %dx%d q%d: %d runs, mean %.2f ms = %.1f MP/s, 
              w, h, quality, times.count, mean * 1000, mp / mean, median(times) * 1000, mp / median(times),
              times.min()! * 1000, mp / times.min()!, jpegSize))
 
+if args.count > 5, args[5] == "encode-only" { exit(0) }
+
 // Shutter-to-disk: everything between the frame arriving and the JPEG and
 // its preview being durable.
 let processor = try StillProcessor(jpegQuality: quality, previewWidth: 480)
