@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// One frame as the source delivered it, borrowed: `bytes` is valid only
 /// inside the closure given to `CameraSource.nextFrame`.
@@ -7,6 +8,7 @@ public struct CameraFrame {
     public var width: Int
     public var height: Int
     public var bytesPerLine: Int
+    public var range: YCbCrRange
     public var bytes: UnsafeRawBufferPointer
     /// Frame counter since streaming started.
     public var sequence: UInt64
@@ -23,6 +25,8 @@ public struct StreamFormat: Sendable, Equatable, Codable {
     public var width: Int
     public var height: Int
     public var bytesPerLine: Int
+    /// Quantisation of raw YCbCr frames, as the driver reports it.
+    public var range: YCbCrRange
     public var bufferCount: Int
     /// `[camera.controls]` entries and whether the device took them.
     public var controls: [ControlResult]

@@ -107,6 +107,9 @@ public final class CaptureEngine: Sendable {
 
     public var phase: Phase { state.withLock { $0.phase } }
 
+    /// Stills requested and not yet answered.
+    public var waitingStills: Int { state.withLock { $0.pending.count } }
+
     /// Starts the engine thread; calling it again does nothing.
     public func start() {
         let first = state.withLock { s -> Bool in
@@ -284,7 +287,7 @@ public final class CaptureEngine: Sendable {
             throw ImagingError(.invalidFrame, "the station cannot encode \(frame.fourcc) frames")
         }
         return try processor.process(RawFrameView(format: raw, width: frame.width, height: frame.height,
-                                                  bytesPerLine: frame.bytesPerLine, bytes: frame.bytes))
+                                                  bytesPerLine: frame.bytesPerLine, range: frame.range, bytes: frame.bytes))
     }
 
     private func livePreview(_ frame: CameraFrame, processor: StillProcessor) throws(ImagingError) -> Data {
@@ -293,7 +296,7 @@ public final class CaptureEngine: Sendable {
         }
         guard let raw = frame.fourcc.rawPixelFormat else { throw ImagingError(.invalidFrame, "unsupported live format") }
         return try processor.preview(ofRaw: RawFrameView(format: raw, width: frame.width, height: frame.height,
-                                                         bytesPerLine: frame.bytesPerLine, bytes: frame.bytes))
+                                                         bytesPerLine: frame.bytesPerLine, range: frame.range, bytes: frame.bytes))
     }
 
     private func fail(_ error: CaptureError) {

@@ -62,7 +62,7 @@ public final class SyntheticCamera: CameraSource {
         let raw = choice.fourcc.rawPixelFormat!
         let bpl = raw.minimumBytesPerLine(width: choice.width)
         let fmt = StreamFormat(device: "synthetic", card: "Synthetic test pattern", requested: choice, fourcc: choice.fourcc,
-                               width: choice.width, height: choice.height, bytesPerLine: bpl, bufferCount: 1,
+                               width: choice.width, height: choice.height, bytesPerLine: bpl, range: .full, bufferCount: 1,
                                controls: settings.controls.sorted { $0.key < $1.key }.map {
                                    ControlResult(name: $0.key, requested: $0.value, applied: false, reason: "the synthetic camera has no controls")
                                })
@@ -92,7 +92,7 @@ public final class SyntheticCamera: CameraSource {
         }
         frame.withUnsafeBytes { bytes in
             body(CameraFrame(fourcc: format.fourcc, width: format.width, height: format.height, bytesPerLine: format.bytesPerLine,
-                             bytes: bytes, sequence: sequence, timestamp: now))
+                             range: .full, bytes: bytes, sequence: sequence, timestamp: now))
         }
         sequence += 1
     }

@@ -1,5 +1,6 @@
 import CV4L2
 import Foundation
+import Imaging
 
 /// A real camera through libv4l2: mmap streaming with several buffers and
 /// `poll` with a timeout.
@@ -66,6 +67,12 @@ public final class V4L2Camera: CameraSource {
         }
         let width = Int(ts_fmt_pix_width(&f)), height = Int(ts_fmt_pix_height(&f))
         let bpl = Int(ts_fmt_pix_bytesperline(&f))
+        // V4L2's default quantisation is limited range for YCbCr unless the
+        // colourspace is JPEG (V4L2_MAP_QUANTIZATION_DEFAULT).
+        let quantization = ts_fmt_pix_quantization(&f)
+        let range: YCbCrRange = quantization == V4L2_QUANTIZATION_FULL_RANGE.rawValue
+            || (quantization == V4L2_QUANTIZATION_DEFAULT.rawValue && ts_fmt_pix_colorspace(&f) == V4L2_COLORSPACE_JPEG.rawValue)
+            ? .full : .limited
 
         let controlResults = applyControls(h)
 
@@ -97,7 +104,7 @@ public final class V4L2Camera: CameraSource {
         streaming = true
 
         let fmt = StreamFormat(device: h.path, card: card, requested: choice, fourcc: granted, width: width, height: height,
-                               bytesPerLine: bpl, bufferCount: buffers.count, controls: controlResults)
+                               bytesPerLine: bpl, range: range, bufferCount: buffers.count, controls: controlResults)
         format = fmt
         return fmt
     }
@@ -135,6 +142,9 @@ public final class V4L2Camera: CameraSource {
         }
     }
 
+    /// Waits with `poll`, dequeues with VIDIOC_DQBUF, hands the mapped
+    /// buffer to `body` and queues it again with VIDIOC_QBUF. Buffers the
+    /// driver flags as damaged are skipped, up to `maxBadFrames` in a row.
     public func nextFrame(timeout: Double, _ body: (CameraFrame) -> Void) throws(CaptureError) {
         guard let h = handle, let format, streaming else {
             throw CaptureError(.driverError, "the camera is not streaming", function: "nextFrame")
@@ -177,7 +187,7 @@ public final class V4L2Camera: CameraSource {
             let monotonic = b.flags & UInt32(V4L2_BUF_FLAG_TIMESTAMP_MASK) == UInt32(V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC)
             let buf = buffers[Int(b.index)]
             let frame = CameraFrame(fourcc: format.fourcc, width: format.width, height: format.height,
-                                    bytesPerLine: format.bytesPerLine,
+                                    bytesPerLine: format.bytesPerLine, range: format.range,
                                     bytes: UnsafeRawBufferPointer(start: buf.start, count: min(Int(b.bytesused), buf.length)),
                                     sequence: UInt64(b.sequence),
                                     timestamp: monotonic ? ts_buf_timestamp(&b) : monotonicNow())

@@ -73,7 +73,7 @@ extension Preview {
             let sy = oy * frame.height / h
             for ox in 0..<w {
                 let sx = ox * frame.width / w
-                let y: Int, cb: Int, cr: Int
+                var y: Int, cb: Int, cr: Int
                 switch frame.format {
                 case .yuyv:
                     let p = src + sy * bpl + (sx & ~1) * 2
@@ -94,6 +94,9 @@ extension Preview {
                     continue
                 }
                 // Full-range BT.601 (JFIF), fixed point.
+                if frame.range == .limited {
+                    y = Int(RangeExpansion.luma[y]); cb = Int(RangeExpansion.chroma[cb]); cr = Int(RangeExpansion.chroma[cr])
+                }
                 let d = cb - 128, e = cr - 128
                 let o = (oy * w + ox) * 3
                 out[o] = clamp8(y + (91881 * e) >> 16)

@@ -28,6 +28,13 @@ public enum RawPixelFormat: String, Sendable, Equatable, Codable, CaseIterable {
     }
 }
 
+/// How a YCbCr frame uses the 8-bit range. JPEG (JFIF) is full range;
+/// most V4L2 drivers deliver studio-swing "limited" range (Y 16...235,
+/// Cb/Cr 16...240), which would look washed out if stored unconverted.
+public enum YCbCrRange: String, Sendable, Equatable, Codable {
+    case full, limited
+}
+
 /// A borrowed view of one uncompressed frame, valid only while the memory
 /// it points into (typically a driver's mmap buffer) is.
 public struct RawFrameView {
@@ -36,8 +43,12 @@ public struct RawFrameView {
     public var height: Int
     public var bytesPerLine: Int
     public var bytes: UnsafeRawBufferPointer
+    /// Ignored for RGB.
+    public var range: YCbCrRange
 
-    public init(format: RawPixelFormat, width: Int, height: Int, bytesPerLine: Int = 0, bytes: UnsafeRawBufferPointer) {
+    public init(format: RawPixelFormat, width: Int, height: Int, bytesPerLine: Int = 0, range: YCbCrRange = .full,
+                bytes: UnsafeRawBufferPointer) {
+        self.range = range
         self.format = format
         self.width = width
         self.height = height

@@ -96,6 +96,13 @@ struct Capture: AsyncParsableCommand {
             }
             let engine = makeEngine(config)
             engine.start()
+            // When watching a camera over time, also report failures the
+            // engine recovered from between shots (an unplug and replug).
+            let watcher = count > 1 ? Task { [self] in
+                for await event in engine.events {
+                    if case .failed(let e) = event { report(e, shot: nil) }
+                }
+            } : nil
             var failures = 0
             var lastError: CaptureError?
             for shot in 1...count {
@@ -103,7 +110,7 @@ struct Capture: AsyncParsableCommand {
                 do {
                     // Generous: warm-up at a slow frame rate can take a while.
                     let still = try await engine.captureStill(timeout: timeout * 2 + Double(engine.settings.warmupFrames) * 2)
-                    try write(still, shot: shot)
+                    try await write(still, shot: shot)
                 } catch let e as CaptureError {
                     failures += 1
                     lastError = e
@@ -111,6 +118,7 @@ struct Capture: AsyncParsableCommand {
                 }
             }
             await engine.stop()
+            await watcher?.value
             if failures > 0 {
                 // Exit status from the last failure so scripts can tell a busy
                 // camera (75, EX_TEMPFAIL) from a missing one (69, EX_UNAVAILABLE).
@@ -154,11 +162,13 @@ struct Capture: AsyncParsableCommand {
         return ext.isEmpty ? "\(stem)-\(shot)" : "\(stem)-\(shot).\(ext)"
     }
 
-    func write(_ still: CapturedStill, shot: Int) throws {
+    func write(_ still: CapturedStill, shot: Int) async throws {
         let out = path(output ?? "capture.jpg", shot: shot)
-        try writeFile(still.jpeg, to: out)
         let previewPath = preview.map { path($0, shot: shot) }
-        if let previewPath { try writeFile(still.preview, to: previewPath) }
+        try await runOnOwnThread("telestation-write") { () throws(CommandFailure) in
+            try Self.writeFile(still.jpeg, to: out)
+            if let previewPath { try Self.writeFile(still.preview, to: previewPath) }
+        }
         let m = still.metrics
         let rejected = still.stream.rejectedControls
         if json {
@@ -174,6 +184,10 @@ struct Capture: AsyncParsableCommand {
         print("\(out): \(still.width)x\(still.height) JPEG, \(still.jpeg.count) bytes, from \(still.sourceFormat) on \(still.stream.device) (\(still.stream.card))"
               + (still.cameraEncoded ? ", the camera's own JPEG" : ""))
         if let previewPath { print("\(previewPath): preview, \(still.preview.count) bytes") }
+        let asked = still.stream.requested
+        if asked.width != still.stream.width || asked.height != still.stream.height {
+            print("note: asked \(still.stream.device) for \(asked.width)x\(asked.height), the driver granted \(still.stream.width)x\(still.stream.height)")
+        }
         print(String(format: "mean luminance %.1f, clipped %.1f%% dark / %.1f%% bright, sharpness %.1f",
                      m.meanLuminance, m.darkClippedFraction * 100, m.brightClippedFraction * 100, m.laplacianVariance))
         for f in m.flags {
@@ -187,15 +201,17 @@ struct Capture: AsyncParsableCommand {
         for r in rejected { print("warning: camera control \(r.name) = \(r.requested) was rejected: \(r.reason ?? "")") }
     }
 
-    func report(_ e: CaptureError, shot: Int) {
+    /// One failed shot, or with `shot` nil a camera failure between shots.
+    func report(_ e: CaptureError, shot: Int?) {
         if json {
-            printJSON(ShotReport(ok: false, shot: shot, error: e))
+            printJSON(ShotReport(ok: false, shot: shot, event: shot == nil ? "cameraFailed" : nil, error: e))
         } else if count > 1 {
-            FileHandle.standardError.write(Data("telestation: shot \(shot): \(e)\n".utf8))
+            FileHandle.standardError.write(Data("telestation: \(shot.map { "shot \($0)" } ?? "camera"): \(e)\n".utf8))
         }
     }
 
-    func writeFile(_ data: Data, to path: String) throws {
+    /// Writes atomically (temporary file, then rename) so a reader never sees half an image.
+    static func writeFile(_ data: Data, to path: String) throws(CommandFailure) {
         do {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
@@ -215,7 +231,9 @@ struct Capture: AsyncParsableCommand {
 /// One line of `telestation capture --json`.
 struct ShotReport: Encodable {
     var ok: Bool
-    var shot: Int
+    var shot: Int?
+    /// "cameraFailed" for a failure reported outside any shot.
+    var event: String?
     var output: String?
     var preview: String?
     var bytes: Int?

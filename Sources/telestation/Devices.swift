@@ -20,7 +20,7 @@ struct Devices: AsyncParsableCommand {
         // Listing cameras needs no configuration: it is what a technician
         // runs before writing one.
         options.setUpLogging()
-        let devices = DeviceDiscovery(devRoot: devRoot).captureDevices()
+        let devices = await DeviceDiscovery(devRoot: devRoot).captureDevices()
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -230,17 +230,23 @@ final class FlakyCamera: CameraSource {
     private let inner = SyntheticCamera(settings: .init(negotiation: FormatNegotiation(preference: .yuyv, width: 640, height: 480),
                                                         framesPerSecond: 100))
     private var framesLeft: Int?
-    private(set) var opens = 0
+    private let gate: DispatchSemaphore?
 
-    init(plan: [Step]) { self.plan = plan }
+    /// `gate`: an unplugging open waits for it, so a test can line up a
+    /// still request first.
+    init(plan: [Step], gate: DispatchSemaphore? = nil) {
+        self.plan = plan
+        self.gate = gate
+    }
 
     func open() throws(CaptureError) -> StreamFormat {
-        opens += 1
         framesLeft = nil
         if !plan.isEmpty {
             switch plan.removeFirst() {
             case .failOpen(let e): throw e
-            case .unplugAfter(let n): framesLeft = n
+            case .unplugAfter(let n):
+                gate?.wait()
+                framesLeft = n
             case .openOK: break
             }
         }
@@ -314,29 +320,48 @@ final class FlakyCamera: CameraSource {
 
     @Test func failuresReachTheCallerAndTheEngineRecovers() async throws {
         let missing = CaptureError(.deviceMissing, "camera /dev/flaky is not connected")
+        // Missing at first, then unplugged during warm-up (so a still is
+        // necessarily waiting when it happens), then healthy.
+        let gate = DispatchSemaphore(value: 0)
         let engine = CaptureEngine(settings: .init(warmupFrames: 2, backoff: ReopenBackoff(initial: 0.01, maximum: 0.05))) {
-            FlakyCamera(plan: [.failOpen(missing), .unplugAfter(frames: 8), .openOK])
+            FlakyCamera(plan: [.failOpen(missing), .unplugAfter(frames: 1), .openOK], gate: gate)
         }
-        // First attempt: the camera is missing.
         await #expect { try await engine.captureStill(timeout: 120) } throws: { ($0 as! CaptureError) == missing }
 
-        // The engine reopens by itself; a still taken from the second stream
-        // works, then the camera is unplugged mid-stream.
-        var sawUnplug = false
-        var recovered = false
-        for _ in 0..<2000 where !recovered {
+        // While the engine retries, its second open is held until a still waits.
+        var errors: [CaptureError.Code] = [.deviceMissing]
+        while engine.phase != .opening { try await Task.sleep(for: .milliseconds(2)) }
+        let waiting = Task { () async -> CaptureError? in
+            do throws(CaptureError) {
+                _ = try await engine.captureStill(timeout: 120)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        while engine.waitingStills == 0 { try await Task.sleep(for: .milliseconds(2)) }
+        gate.signal()
+        let unplugged = await waiting.value
+        #expect(unplugged?.code == .unplugged, "a still must not come from a stream unplugged during warm-up")
+        if let unplugged { errors.append(unplugged.code) }
+
+        var still: CapturedStill?
+        let deadline = ContinuousClock.now + .seconds(120)
+        while still == nil, ContinuousClock.now < deadline {
             do {
-                let still = try await engine.captureStill(timeout: 120)
-                #expect(try JPEG.validate(still.jpeg).width == 640)
-                if sawUnplug { recovered = true }
-            } catch let error as CaptureError {
-                if error.code == .unplugged { sawUnplug = true }
+                still = try await engine.captureStill(timeout: 120)
+            } catch {
+                errors.append(error.code)
                 try await Task.sleep(for: .milliseconds(5))
             }
         }
         await engine.stop()
-        #expect(sawUnplug)
-        #expect(recovered)
+        let recovered = try #require(still)
+        #expect(try JPEG.validate(recovered.jpeg).width == 640)
+        #expect(errors.contains(.unplugged))
+        #expect(Set(errors) == [.deviceMissing, .unplugged])
+        // Errors come in the order the camera failed.
+        #expect(errors.firstIndex(of: .unplugged)! > errors.lastIndex(of: .deviceMissing)!)
     }
 
     @Test func stopFailsWaitingStills() async throws {

@@ -126,13 +126,13 @@ import Testing
     /// Encodes bars in `format`, decodes with TurboJPEG, and checks size and
     /// each bar's colour at its centre.
     func roundTrip(_ format: RawPixelFormat, width: Int = 320, height: Int = 240, padding: Int = 0,
-                   encoder: JPEGEncoder? = nil) throws {
+                   range: YCbCrRange = .full, encoder: JPEGEncoder? = nil) throws {
         let bpl = format.minimumBytesPerLine(width: width) + padding
         let raw = TestImages.raw(TestImages.barsRGB(width: width, height: height), width: width, height: height,
-                                 format: format, bytesPerLine: bpl)
+                                 format: format, bytesPerLine: bpl, range: range)
         let enc = try encoder ?? JPEGEncoder(quality: 92)
         let jpeg = try raw.withUnsafeBytes {
-            try enc.encode(RawFrameView(format: format, width: width, height: height, bytesPerLine: bpl, bytes: $0))
+            try enc.encode(RawFrameView(format: format, width: width, height: height, bytesPerLine: bpl, range: range, bytes: $0))
         }
         let info = try JPEG.validate(jpeg)
         #expect(info.width == width && info.height == height && info.components == 3)
@@ -154,11 +154,49 @@ import Testing
         try roundTrip(format, padding: 64)
     }
 
+    @Test(arguments: [RawPixelFormat.yuyv, .nv12, .yu12]) func expandsLimitedRangeToFullRange(_ format: RawPixelFormat) throws {
+        // Black must come out black (0, not 16) and white white (255, not 235).
+        try roundTrip(format, padding: 32, range: .limited)
+    }
+
+    @Test func limitedRangeLeftUnconvertedWouldBeWashedOut() throws {
+        // The control for the test above: without expansion black is grey.
+        let (w, h) = (64, 16)
+        let raw = TestImages.raw(TestImages.grey(width: w, height: h) { _, _ in 0 }.flatMap { [$0, $0, $0] },
+                                 width: w, height: h, format: .yuyv, range: .limited)
+        let enc = try JPEGEncoder(quality: 95)
+        let asFull = try raw.withUnsafeBytes { try enc.encode(RawFrameView(format: .yuyv, width: w, height: h, range: .full, bytes: $0)) }
+        let asLimited = try raw.withUnsafeBytes { try enc.encode(RawFrameView(format: .yuyv, width: w, height: h, range: .limited, bytes: $0)) }
+        #expect(try JPEGDecoder().decode(asFull).rgb(x: 32, y: 8).r >= 14)
+        #expect(try JPEGDecoder().decode(asLimited).rgb(x: 32, y: 8).r <= 2)
+    }
+
     @Test func oneEncoderServesFramesOfDifferentSizes() throws {
         let enc = try JPEGEncoder(quality: 92)
         try roundTrip(.yuyv, width: 640, height: 480, encoder: enc)
         try roundTrip(.yuyv, width: 128, height: 32, encoder: enc)
+        // 65 chroma pairs per row: the odd one out takes the tail path.
+        try roundTrip(.yuyv, width: 130, height: 32, padding: 6, encoder: enc)
         try roundTrip(.nv12, width: 640, height: 480, encoder: enc)
+    }
+
+    @Test(arguments: [2, 4, 130, 640]) func yuyvSplitMatchesTheByteLayout(_ width: Int) {
+        // Every byte distinct-ish, padding rows, both the 8-byte loop and the odd tail.
+        let height = 3, stride = width * 2 + 6
+        let src = (0..<(stride * height)).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        var y = [UInt8](repeating: 0, count: width * height)
+        var u = [UInt8](repeating: 0, count: width / 2 * height), v = u
+        src.withUnsafeBufferPointer { s in
+            Deinterleave.yuyv(s.baseAddress!, stride: stride, width: width, height: height,
+                              y: &y, u: &u, v: &v)
+        }
+        for row in 0..<height {
+            for x in 0..<width { #expect(y[row * width + x] == src[row * stride + 2 * x]) }
+            for c in 0..<(width / 2) {
+                #expect(u[row * width / 2 + c] == src[row * stride + 4 * c + 1])
+                #expect(v[row * width / 2 + c] == src[row * stride + 4 * c + 3])
+            }
+        }
     }
 
     @Test func qualityChangesTheFileSize() throws {

@@ -36,12 +36,17 @@ enum TestImages {
     }
 
     /// Converts packed RGB into `format` with rows `bytesPerLine` apart (padding filled with 0x55).
-    static func raw(_ rgb: [UInt8], width: Int, height: Int, format: RawPixelFormat, bytesPerLine: Int? = nil) -> [UInt8] {
+    static func raw(_ rgb: [UInt8], width: Int, height: Int, format: RawPixelFormat, bytesPerLine: Int? = nil,
+                    range: YCbCrRange = .full) -> [UInt8] {
         let bpl = bytesPerLine ?? format.minimumBytesPerLine(width: width)
         var out = [UInt8](repeating: 0x55, count: format.frameSize(width: width, height: height, bytesPerLine: bpl))
         func px(_ x: Int, _ y: Int) -> (UInt8, UInt8, UInt8) {
             let i = (y * width + x) * 3
-            return ycc(rgb[i], rgb[i + 1], rgb[i + 2])
+            let f = ycc(rgb[i], rgb[i + 1], rgb[i + 2])
+            guard range == .limited else { return f }
+            // Studio swing, as V4L2 drivers deliver by default.
+            func c(_ v: UInt8) -> UInt8 { UInt8((128 + (Double(v) - 128) * 224 / 255).rounded()) }
+            return (UInt8((16 + Double(f.0) * 219 / 255).rounded()), c(f.1), c(f.2))
         }
         switch format {
         case .rgb24:

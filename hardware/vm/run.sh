@@ -35,7 +35,8 @@ command -v vng >/dev/null || { echo "run.sh: installing virtme-ng" >&2; pip inst
 K=$(ls /boot/vmlinuz-*-amd64 | grep -v cloud | sort -V | tail -n 1)
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
-rm -f "$OUT/status" "$OUT/results.md"
+# Only what the checks write, so a stale image can never pass for a new one.
+(cd "$OUT" && rm -f status results.md guest.log ./*.jpg ./*.json ./*.jsonl ./*.err ./*.check ./*.out ./*.txt ./*.toml)
 
 echo "run.sh: booting $K (software emulation, a few minutes)" >&2
 # The guest sees the host's files read-only, except OUT (--rwdir).
