@@ -205,6 +205,33 @@ else
     fail "capture after reloading vivid failed"
 fi
 
+# --- diagnose --only camera ---------------------------------------------------
+diag_status() {  # prints the worst camera status in a diagnose --json report
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(" ".join(c["check"]+"="+c["status"] for c in r["checks"]))' "$1"
+}
+"$BIN" diagnose --config "$OUT/station.toml" --only camera --json > "$OUT/diagnose-ok.json" 2> "$OUT/diagnose-ok.err"
+rc=$?
+if [ $rc -eq 0 ] && grep -q '"camera.capture"' "$OUT/diagnose-ok.json"; then
+    pass "diagnose --only camera --json passes on vivid: $(diag_status "$OUT/diagnose-ok.json")"
+else
+    fail "diagnose --only camera on vivid: exit $rc, $(diag_status "$OUT/diagnose-ok.json" 2>&1) $(tail -n 2 "$OUT/diagnose-ok.err")"
+fi
+# Hold the node open so that vivid keeps the device disconnected, then
+# trigger Disconnect: the camera is gone for diagnose as for an unplugged USB camera.
+sh -c "exec 3<$DEV; sleep 600" &
+HOLDER=$!
+sleep 1
+v4l2-ctl -d $DEV -c disconnect=1 2>/dev/null
+"$BIN" diagnose --config "$OUT/station.toml" --only camera --json > "$OUT/diagnose-gone.json" 2> "$OUT/diagnose-gone.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q '"FAIL"' "$OUT/diagnose-gone.json"; then
+    pass "diagnose after Disconnect: exit 2, \"$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=[c for c in r["checks"] if c["status"]=="FAIL"][0]; print(c["finding"], "->", c.get("next_step"))' "$OUT/diagnose-gone.json")\""
+else
+    fail "diagnose after Disconnect: exit $rc, $(diag_status "$OUT/diagnose-gone.json" 2>&1)"
+fi
+kill $HOLDER 2>/dev/null
+wait $HOLDER 2>/dev/null
+
 log ""
 if [ $FAILED -eq 0 ]; then log "All checks passed."; else log "Some checks FAILED."; fi
 echo $FAILED > "$OUT/status"

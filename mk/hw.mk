@@ -4,5 +4,11 @@
 VM_OUT ?= .build/vm-results
 
 .PHONY: test-hw
-test-hw:
+test: test-hw
+
+test-hw: build
 	hardware/vm/run.sh .build/debug/telestation $(VM_OUT)
+
+# What the VM harness needs on the host; `make deps` installs them with the rest.
+APT_TEST += qemu-system-x86 linux-image-amd64 busybox-static
+PIP_TEST += virtme-ng
