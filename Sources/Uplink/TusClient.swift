@@ -254,7 +254,7 @@ public final class TusClient: Sendable {
         if let known = state.withLock({ $0.capabilities }) { return .known(known) }
         let request = CurlRequest(method: .options, url: hubURL, headers: baseHeaders(), body: nil)
         let transfer = TransferControl()
-        switch await worker.perform(request, maxRate: 0, control: transfer) {
+        switch await worker.perform(request, maxRate: control.snapshot.maxRate, control: transfer) {
         case .failed(_, _, .cancelled?):
             return .failed(.cancelled)
         case let .failed(error, _, _):

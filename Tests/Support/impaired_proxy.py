@@ -142,6 +142,21 @@ async def handle(link, a, client_reader, client_writer):
             pass
 
 
+def exit_with_parent():
+    """Ends this process when the test process that started it goes away."""
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 async def main(a):
     link = Link(a)
     server = await asyncio.start_server(lambda r, w: handle(link, a, r, w), "127.0.0.1", a.listen_port)
@@ -181,4 +196,5 @@ if __name__ == "__main__":
     p.add_argument("--outage-every", type=float, default=0)
     p.add_argument("--outage-for", type=float, default=0)
     p.add_argument("--timeline", action="store_true")
+    exit_with_parent()
     asyncio.run(main(p.parse_args()))
