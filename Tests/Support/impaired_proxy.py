@@ -93,34 +93,43 @@ async def pump(link, reader, writer, upstream, conn):
 
     sender = asyncio.create_task(deliver())
     try:
-        while not conn["dead"]:
-            n = await link.take(16384)
-            data = await reader.read(n)
-            if not data:
-                break
-            # Unused capacity goes back: the read may return less than granted.
-            link.tokens += n - len(data)
-            if upstream:
-                link.upstream += len(data)
-                link.timeline.append((round(time.monotonic() - link.start, 3), link.upstream))
-                if link.next_reset is not None and link.upstream >= link.next_reset:
-                    link.next_reset += link.a.reset_every
-                    link.resets += 1
-                    conn["dead"] = True
-                    abort(conn["client"])
-                    abort(conn["server"])
-                    break
-            else:
-                link.downstream += len(data)
-            await queue.put((time.monotonic() + link.a.latency, data))
+        await forward(link, reader, upstream, conn, queue)
+    except (ConnectionError, OSError):
+        pass
+    try:
+        # Bytes already on the link still arrive when the sender hangs up;
+        # only a reset (conn["dead"]) loses them.
         await queue.put((0, None))
-        await sender
         if not conn["dead"]:
+            await sender
             writer.write_eof()
     except (ConnectionError, OSError, asyncio.CancelledError):
         pass
     finally:
         sender.cancel()
+
+
+async def forward(link, reader, upstream, conn, queue):
+    while not conn["dead"]:
+        n = await link.take(16384)
+        data = await reader.read(n)
+        if not data:
+            break
+        # Unused capacity goes back: the read may return less than granted.
+        link.tokens += n - len(data)
+        if upstream:
+            link.upstream += len(data)
+            link.timeline.append((round(time.monotonic() - link.start, 3), link.upstream))
+            if link.next_reset is not None and link.upstream >= link.next_reset:
+                link.next_reset += link.a.reset_every
+                link.resets += 1
+                conn["dead"] = True
+                abort(conn["client"])
+                abort(conn["server"])
+                break
+        else:
+            link.downstream += len(data)
+        await queue.put((time.monotonic() + link.a.latency, data))
 
 
 async def handle(link, a, client_reader, client_writer):
