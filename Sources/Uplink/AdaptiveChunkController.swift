@@ -9,10 +9,9 @@ import Foundation
 /// - grows ×2 while chunks finish in under a quarter of the target,
 ///   and toward the size the measured rate allows when it can see it;
 /// - shrinks ×½ on a failure, or to what fits the target after a slow chunk;
-/// - on a link that drops connections, stays below a sixth of the bytes that
-///   typically get through between two drops: a dropped chunk is lost whole
-///   when the hub checks chunk checksums, so chunks must be small next to
-///   the distance between drops;
+/// - when a dropped chunk is lost whole (the hub checks chunk checksums),
+///   stays below a sixth of the bytes that typically get through between
+///   two drops, so drops cost little next to what gets through;
 /// - always stays within `[minChunk, maxChunk]`.
 public struct AdaptiveChunkController: Sendable, Equatable {
     public let minChunk: Int64
@@ -22,6 +21,10 @@ public struct AdaptiveChunkController: Sendable, Equatable {
     /// EWMA of bytes acknowledged between two failures; nil before the first failure.
     public private(set) var failureSpacing: Double?
     public private(set) var bytesSinceFailure: Int64 = 0
+    /// Whether the hub keeps the part of a chunk that arrived before a drop
+    /// (tus core without checksums). Then a drop costs only the bytes in
+    /// flight and the drop-rate cap does not apply.
+    public var partialChunksKept = false
 
     public init(minChunk: Int64 = 16 * 1024, maxChunk: Int64 = 8 * 1024 * 1024, targetTime: Double = 10,
                 initial: Int64 = 64 * 1024) {
@@ -41,7 +44,7 @@ public struct AdaptiveChunkController: Sendable, Equatable {
 
     /// The largest chunk the observed drop rate allows.
     public var dropCap: Int64 {
-        guard let spacing = failureSpacing else { return maxChunk }
+        guard let spacing = failureSpacing, !partialChunksKept else { return maxChunk }
         // A long run without drops shows the link has improved.
         let effective = max(spacing, Double(bytesSinceFailure))
         return Self.clamp(Int64(effective / 6), minChunk, maxChunk)

@@ -35,6 +35,7 @@ class Link:
         self.downstream = 0
         self.resets = 0
         self.connections = 0
+        self.first_connection = None
         self.next_reset = a.reset_every if a.reset_every > 0 else None
         self.timeline = []  # (seconds since start, upstream bytes)
 
@@ -62,7 +63,7 @@ class Link:
     def stats(self):
         return {"upstream_bytes": self.upstream, "downstream_bytes": self.downstream,
                 "resets": self.resets, "connections": self.connections,
-                "elapsed": time.monotonic() - self.start}
+                "elapsed": time.monotonic() - self.start, "first_connection_s": self.first_connection}
 
 
 def abort(writer):
@@ -134,6 +135,8 @@ async def forward(link, reader, upstream, conn, queue):
 
 async def handle(link, a, client_reader, client_writer):
     link.connections += 1
+    if link.first_connection is None:
+        link.first_connection = time.monotonic() - link.start
     host, port = a.target.rsplit(":", 1)
     try:
         server_reader, server_writer = await asyncio.open_connection(host, int(port))

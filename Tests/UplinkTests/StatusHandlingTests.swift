@@ -124,6 +124,21 @@ import Testing
         #expect(after == 5)
     }
 
+    @Test func checksumsStopAfterADropSoTheHubCanKeepPartialChunks() async throws {
+        let hub = try await ScriptedHub { r, i in
+            r.method == "PATCH" && i == 2 ? Scripted(status: 503) : nil
+        }
+        defer { Task { await hub.stop() } }
+        let c = try client(hub)
+        let state = JobState()
+        let (outcome, _) = await deliver(c, MemoryUploadSource(bytes), metadata(for: bytes), state: state)
+        #expect(outcome == .completed(url: hub.url + "u1"))
+        let patches = hub.requests.filter(Self.isPatch)
+        #expect(patches.first?.headers["upload-checksum"] != nil)
+        #expect(patches.dropFirst().allSatisfy { $0.headers["upload-checksum"] == nil })
+        #expect(hub.uploads.value["u1"] == bytes)
+    }
+
     @Test func checksumMismatchResendsTheChunk() async throws {
         let hub = try await ScriptedHub { r, i in r.method == "PATCH" && i == 2 ? Scripted(status: 460) : nil }
         defer { Task { await hub.stop() } }

@@ -98,6 +98,16 @@ import Testing
         #expect(c.chunkSize > 1 << 20, "a long run without drops lifts the cap")
     }
 
+    @Test func noDropCapWhenTheHubKeepsPartialChunks() {
+        var c = AdaptiveChunkController(minChunk: 16 << 10, maxChunk: 8 << 20, targetTime: 10, initial: 1 << 20)
+        c.partialChunksKept = true
+        c.chunkSucceeded(bytes: 100_000, seconds: 1)
+        c.chunkFailed()
+        #expect(c.failureSpacing == 100_000)
+        #expect(c.dropCap == 8 << 20)
+        #expect(c.chunkSize == 512 << 10, "only the multiplicative cut")
+    }
+
     @Test func shortTailChunkDoesNotCountAsEvidence() {
         var c = AdaptiveChunkController(targetTime: 10)
         c.chunkSucceeded(bytes: 1000, seconds: 0.01)

@@ -5,7 +5,7 @@ For each client in turn: a fresh telestation-hub and a fresh impaired proxy
 (Tests/Support/impaired_proxy.py, identical settings), one preview followed by
 N images. The hub's store is polled to record bytes the hub holds over time
 (the acknowledged bytes), the time the preview is complete, and the time
-the last image is complete. The floor is payload / rate / uptime fraction.
+the last image is complete, all from the client's first connection. The floor is payload / rate / uptime fraction.
 Writes results.json and acked.png next to this script.
 
 usage: bench/uplink/run.py [--rate 16000] [--images 3] [--size 1000000]
@@ -59,6 +59,7 @@ def run_one(label, args, files, payload, work):
                                  "--stats", str(stats), "--rate", str(args.rate), "--latency", str(args.latency),
                                  "--reset-every", str(args.reset_every), "--outage-every", str(args.outage_every),
                                  "--outage-for", str(args.outage_for)], lambda l: l.startswith("READY"))
+    proxy_started = time.monotonic()
     url = f"http://127.0.0.1:{line.split()[1]}/files/"
     timeline, preview_at, done = [], [None], threading.Event()
     start = time.monotonic()
@@ -89,6 +90,13 @@ def run_one(label, args, files, payload, work):
     hub.terminate()
     hub.wait()
     s = json.loads(stats.read_text())
+    # Clock starts at the client's first connection, so process start-up
+    # (a Swift test runner vs a Python interpreter) does not count.
+    t0 = proxy_started + (s["first_connection_s"] or 0) - start
+    elapsed -= t0
+    timeline = [(round(t - t0, 2), b) for t, b in timeline if t >= t0]
+    if preview_at[0] is not None:
+        preview_at[0] -= t0
     intact = all((store / n).read_bytes() == f.read_bytes() for f in files
                  for n in os.listdir(store) if n.endswith("-" + f.name))
     return {"elapsed_s": round(elapsed, 1), "first_preview_s": preview_at[0] and round(preview_at[0], 1),
