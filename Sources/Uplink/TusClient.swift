@@ -36,8 +36,6 @@ public final class TusClient: Sendable {
         var link = LinkEstimate()
         var backoff: Backoff
         var lastError: String?
-        /// A transfer failed mid-chunk at least once on this link.
-        var sawFailure = false
     }
 
     /// Configures the client from `hub.*` and `uplink.*`; reads the token file.
@@ -285,18 +283,13 @@ public final class TusClient: Sendable {
         return h
     }
 
-    /// The checksum to send with a chunk, if any. A hub that checks chunk
-    /// checksums must discard a chunk cut short by a drop, while without one
-    /// it keeps the bytes that arrived (tus core). So checksums are sent until
-    /// the link has shown a drop; from then on a drop costs only the bytes in
-    /// flight, and integrity rests on TCP/TLS plus the whole-file `sha256`
-    /// the hub can verify.
+    /// The checksum to send with a chunk: the strongest the hub offers. A hub
+    /// that checks checksums discards a chunk cut short by a drop, so the
+    /// chunk controller is told whether partial chunks survive.
     private func checksumAlgorithm(_ caps: TusCapabilities) -> String? {
-        state.withLock { s in
-            let algorithm = s.sawFailure ? nil : caps.checksumAlgorithm
-            s.chunk.partialChunksKept = algorithm == nil
-            return algorithm
-        }
+        let algorithm = caps.checksumAlgorithm
+        state.withLock { $0.chunk.partialChunksKept = algorithm == nil }
+        return algorithm
     }
 
     private func chunkHeaders(_ body: [UInt8], _ caps: TusCapabilities) -> [String] {
@@ -319,12 +312,7 @@ public final class TusClient: Sendable {
         }
     }
 
-    private func chunkFailed() {
-        state.withLock {
-            $0.chunk.chunkFailed()
-            $0.sawFailure = true
-        }
-    }
+    private func chunkFailed() { state.withLock { $0.chunk.chunkFailed() } }
     private func noteProgress(_ offset: Int64) { state.withLock { $0.backoff.observe(offset: offset) } }
 
     private func retryOutcome(_ retryAfter: Double?, _ reason: String) -> UploadOutcome {
