@@ -19,6 +19,8 @@ public struct HubServer: Sendable {
         public var expiry: Double = 7 * 86400
         /// Largest PATCH body kept in memory to check `Upload-Checksum`.
         public var maxChecksummedChunk: Int = 64 << 20
+        /// Seconds a request waits for another request on the same upload.
+        public var lockWait: Double = 10
         public init() {}
     }
 
@@ -113,8 +115,24 @@ extension HTTPField.Name {
 struct TusResponder: HTTPResponder {
     typealias Context = BasicRequestContext
     let server: HubServer
-    /// Uploads with a PATCH in progress; a second concurrent PATCH gets 423.
+    /// Uploads with a request in progress.
     let busy = Locked<Set<String>>([])
+
+    /// Takes the upload's lock, waiting up to `lockWait` for a PATCH in
+    /// progress. A client that lost its connection mid-PATCH asks with HEAD
+    /// right away, often before the hub has seen the end of the cut-short
+    /// body; waiting lets HEAD report the bytes that body still delivers
+    /// instead of an offset the client would resend from.
+    private func lock(_ id: String) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(server.options.lockWait)
+        while !busy.withLock({ $0.insert(id).inserted }) {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+
+    private func unlock(_ id: String) { _ = busy.withLock { $0.remove(id) } }
 
     func respond(to request: Request, context: Context) async throws -> Response {
         do {
@@ -247,6 +265,9 @@ struct TusResponder: HTTPResponder {
     }
 
     private func head(_ id: String) async throws -> Response {
+        guard HubStore.isValidID(id) else { return reply(.notFound) }
+        guard await lock(id) else { return reply(Self.locked, body: "a PATCH to this upload is in progress") }
+        defer { unlock(id) }
         guard let (info, offset) = try await server.store.lookup(id) else { return reply(.notFound) }
         if info.storedAs == nil && info.expiresAt < Date() {
             try await server.store.delete(id)
@@ -263,8 +284,8 @@ struct TusResponder: HTTPResponder {
 
     private func delete(_ id: String) async throws -> Response {
         guard try await server.store.lookup(id) != nil else { return reply(.notFound) }
-        guard busy.withLock({ $0.insert(id).inserted }) else { return reply(Self.locked, body: "a PATCH is in progress") }
-        defer { _ = busy.withLock { $0.remove(id) } }
+        guard await lock(id) else { return reply(Self.locked, body: "a PATCH is in progress") }
+        defer { unlock(id) }
         try await server.store.delete(id)
         return reply(.noContent)
     }
@@ -279,10 +300,10 @@ struct TusResponder: HTTPResponder {
         guard let claimed = Self.number(request.headers[.uploadOffset]) else {
             return reply(.badRequest, body: "Upload-Offset is missing or not a non-negative integer")
         }
-        guard busy.withLock({ $0.insert(id).inserted }) else {
+        guard await lock(id) else {
             return reply(Self.locked, body: "another PATCH to this upload is in progress")
         }
-        defer { _ = busy.withLock { $0.remove(id) } }
+        defer { unlock(id) }
         guard let (info, offset) = try await server.store.lookup(id) else { return reply(.notFound) }
         if info.storedAs == nil && info.expiresAt < Date() {
             try await server.store.delete(id)

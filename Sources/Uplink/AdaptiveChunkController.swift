@@ -9,12 +9,22 @@ import Foundation
 /// - grows ×2 while chunks finish in under a quarter of the target,
 ///   and toward the size the measured rate allows when it can see it;
 /// - shrinks ×½ on a failure, or to what fits the target after a slow chunk;
+/// - when a dropped chunk is lost whole (the hub checks chunk checksums),
+///   stays below a sixth of the bytes that typically get through between
+///   two drops, so drops cost little next to what gets through;
 /// - always stays within `[minChunk, maxChunk]`.
 public struct AdaptiveChunkController: Sendable, Equatable {
     public let minChunk: Int64
     public let maxChunk: Int64
     public let targetTime: Double
     public private(set) var chunkSize: Int64
+    /// EWMA of bytes acknowledged between two failures; nil before the first failure.
+    public private(set) var failureSpacing: Double?
+    public private(set) var bytesSinceFailure: Int64 = 0
+    /// Whether the hub keeps the part of a chunk that arrived before a drop
+    /// (tus core without checksums). Then a drop costs only the bytes in
+    /// flight and the drop-rate cap does not apply.
+    public var partialChunksKept = false
 
     public init(minChunk: Int64 = 16 * 1024, maxChunk: Int64 = 8 * 1024 * 1024, targetTime: Double = 10,
                 initial: Int64 = 64 * 1024) {
@@ -32,9 +42,19 @@ public struct AdaptiveChunkController: Sendable, Equatable {
 
     private static func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { min(hi, max(lo, v)) }
 
+    /// The largest chunk the observed drop rate allows.
+    public var dropCap: Int64 {
+        guard let spacing = failureSpacing, !partialChunksKept else { return maxChunk }
+        // A long run without drops shows the link has improved.
+        let effective = max(spacing, Double(bytesSinceFailure))
+        return Self.clamp(Int64(effective / 6), minChunk, maxChunk)
+    }
+
     /// A chunk of `bytes` was acknowledged after `seconds`.
     public mutating func chunkSucceeded(bytes: Int64, seconds: Double) {
         guard bytes > 0 else { return }
+        bytesSinceFailure += bytes
+        defer { chunkSize = min(chunkSize, dropCap) }
         let t = max(seconds, 0.001)
         let rate = Double(bytes) / t
         if t > targetTime {
@@ -48,7 +68,14 @@ public struct AdaptiveChunkController: Sendable, Equatable {
 
     /// The last chunk failed (reset, stall, 5xx).
     public mutating func chunkFailed() {
-        chunkSize = Self.clamp(chunkSize / 2, minChunk, maxChunk)
+        // Failures with no progress in between (an outage, a refused
+        // connection) say nothing about how far a chunk gets.
+        if bytesSinceFailure > 0 {
+            let sample = Double(bytesSinceFailure)
+            failureSpacing = failureSpacing.map { $0 + 0.3 * (sample - $0) } ?? sample
+            bytesSinceFailure = 0
+        }
+        chunkSize = min(Self.clamp(chunkSize / 2, minChunk, maxChunk), dropCap)
     }
 }
 

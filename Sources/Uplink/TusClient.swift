@@ -254,7 +254,7 @@ public final class TusClient: Sendable {
         if let known = state.withLock({ $0.capabilities }) { return .known(known) }
         let request = CurlRequest(method: .options, url: hubURL, headers: baseHeaders(), body: nil)
         let transfer = TransferControl()
-        switch await worker.perform(request, maxRate: 0, control: transfer) {
+        switch await worker.perform(request, maxRate: control.snapshot.maxRate, control: transfer) {
         case .failed(_, _, .cancelled?):
             return .failed(.cancelled)
         case let .failed(error, _, _):
@@ -283,9 +283,18 @@ public final class TusClient: Sendable {
         return h
     }
 
+    /// The checksum to send with a chunk: the strongest the hub offers. A hub
+    /// that checks checksums discards a chunk cut short by a drop, so the
+    /// chunk controller is told whether partial chunks survive.
+    private func checksumAlgorithm(_ caps: TusCapabilities) -> String? {
+        let algorithm = caps.checksumAlgorithm
+        state.withLock { $0.chunk.partialChunksKept = algorithm == nil }
+        return algorithm
+    }
+
     private func chunkHeaders(_ body: [UInt8], _ caps: TusCapabilities) -> [String] {
         var h = ["Content-Type: application/offset+octet-stream"]
-        switch caps.checksumAlgorithm {
+        switch checksumAlgorithm(caps) {
         case "sha256": h.append("Upload-Checksum: sha256 \(Data(SHA256.hash(data: body)).base64EncodedString())")
         case "sha1": h.append("Upload-Checksum: sha1 \(Data(Insecure.SHA1.hash(data: body)).base64EncodedString())")
         default: break

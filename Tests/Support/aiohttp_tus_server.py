@@ -9,10 +9,26 @@ import asyncio
 import base64
 import json
 import sys
+import time
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp_tus import setup_tus
+
+
+def exit_with_parent():
+    """Ends this process when the test process that started it goes away."""
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 async def main(store: Path) -> None:
@@ -37,4 +53,5 @@ async def main(store: Path) -> None:
 if __name__ == "__main__":
     store = Path(sys.argv[1])
     store.mkdir(parents=True, exist_ok=True)
+    exit_with_parent()
     asyncio.run(main(store))

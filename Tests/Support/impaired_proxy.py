@@ -35,6 +35,7 @@ class Link:
         self.downstream = 0
         self.resets = 0
         self.connections = 0
+        self.first_connection = None
         self.next_reset = a.reset_every if a.reset_every > 0 else None
         self.timeline = []  # (seconds since start, upstream bytes)
 
@@ -62,7 +63,7 @@ class Link:
     def stats(self):
         return {"upstream_bytes": self.upstream, "downstream_bytes": self.downstream,
                 "resets": self.resets, "connections": self.connections,
-                "elapsed": time.monotonic() - self.start}
+                "elapsed": time.monotonic() - self.start, "first_connection_s": self.first_connection}
 
 
 def abort(writer):
@@ -93,29 +94,15 @@ async def pump(link, reader, writer, upstream, conn):
 
     sender = asyncio.create_task(deliver())
     try:
-        while not conn["dead"]:
-            n = await link.take(16384)
-            data = await reader.read(n)
-            if not data:
-                break
-            # Unused capacity goes back: the read may return less than granted.
-            link.tokens += n - len(data)
-            if upstream:
-                link.upstream += len(data)
-                link.timeline.append((round(time.monotonic() - link.start, 3), link.upstream))
-                if link.next_reset is not None and link.upstream >= link.next_reset:
-                    link.next_reset += link.a.reset_every
-                    link.resets += 1
-                    conn["dead"] = True
-                    abort(conn["client"])
-                    abort(conn["server"])
-                    break
-            else:
-                link.downstream += len(data)
-            await queue.put((time.monotonic() + link.a.latency, data))
+        await forward(link, reader, upstream, conn, queue)
+    except (ConnectionError, OSError):
+        pass
+    try:
+        # Bytes already on the link still arrive when the sender hangs up;
+        # only a reset (conn["dead"]) loses them.
         await queue.put((0, None))
-        await sender
         if not conn["dead"]:
+            await sender
             writer.write_eof()
     except (ConnectionError, OSError, asyncio.CancelledError):
         pass
@@ -123,8 +110,33 @@ async def pump(link, reader, writer, upstream, conn):
         sender.cancel()
 
 
+async def forward(link, reader, upstream, conn, queue):
+    while not conn["dead"]:
+        n = await link.take(16384)
+        data = await reader.read(n)
+        if not data:
+            break
+        # Unused capacity goes back: the read may return less than granted.
+        link.tokens += n - len(data)
+        if upstream:
+            link.upstream += len(data)
+            link.timeline.append((round(time.monotonic() - link.start, 3), link.upstream))
+            if link.next_reset is not None and link.upstream >= link.next_reset:
+                link.next_reset += link.a.reset_every
+                link.resets += 1
+                conn["dead"] = True
+                abort(conn["client"])
+                abort(conn["server"])
+                break
+        else:
+            link.downstream += len(data)
+        await queue.put((time.monotonic() + link.a.latency, data))
+
+
 async def handle(link, a, client_reader, client_writer):
     link.connections += 1
+    if link.first_connection is None:
+        link.first_connection = time.monotonic() - link.start
     host, port = a.target.rsplit(":", 1)
     try:
         server_reader, server_writer = await asyncio.open_connection(host, int(port))
@@ -140,6 +152,21 @@ async def handle(link, a, client_reader, client_writer):
             w.close()
         except Exception:
             pass
+
+
+def exit_with_parent():
+    """Ends this process when the test process that started it goes away."""
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 async def main(a):
@@ -181,4 +208,5 @@ if __name__ == "__main__":
     p.add_argument("--outage-every", type=float, default=0)
     p.add_argument("--outage-for", type=float, default=0)
     p.add_argument("--timeline", action="store_true")
+    exit_with_parent()
     asyncio.run(main(p.parse_args()))

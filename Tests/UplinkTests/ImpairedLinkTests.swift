@@ -95,6 +95,12 @@ import Testing
         let resets = stats["resets"] as? Int ?? 0
         print("impaired link: payload \(payload) B, upstream \(upstream) B (+\(String(format: "%.1f", Double(upstream - payload) / Double(payload) * 100))%), resets \(resets), elapsed \(stats["elapsed"] ?? "?") s, \(station.status.link)")
         #expect(resets >= 2, "the proxy did reset connections")
-        #expect(Double(upstream) < Double(payload) * 1.10, "upstream \(upstream) B for \(payload) B of images")
+        // The issue's criterion is < 10 % at 128 kbit/s (the long run). The
+        // short run's doubled rate doubles the bytes in flight that every
+        // reset loses, and its few resets make the figure noisy (7-10 %
+        // measured), so it only guards against gross waste such as restarts
+        // from zero.
+        let limit = Self.long ? 1.10 : 1.15
+        #expect(Double(upstream) < Double(payload) * limit, "upstream \(upstream) B for \(payload) B of images")
     }
 }

@@ -45,7 +45,7 @@ import Testing
         #expect(m["site"] == "antebrazo izquierdo")
         #expect(m["priority"] == "urgent")
         #expect(m["kind"] == "image")
-        #expect(m["captured_at"] == "2026-09-21T13:46:40Z")
+        #expect(m["captured_at"] == "2026-09-21T14:13:20Z")
         #expect(m["sha256"] == sha256Hex(bytes))
         // The chunk size grew on a fast loopback link.
         #expect(client.status.chunkSize > 64 << 10)
@@ -174,7 +174,7 @@ import Testing
             #expect(m?["filetype"] == "image/jpeg")
             #expect(m?["case"] == "C-2026-0042")
             #expect(m?["kind"] == (i == 1 ? "preview" : "image"))
-            #expect(m?["captured_at"] == "2026-09-21T13:46:40Z")
+            #expect(m?["captured_at"] == "2026-09-21T14:13:20Z")
         }
         // aiohttp-tus offers neither checksum nor creation-with-upload: the client must not use them.
         #expect(client.status.capabilities?.checksumAlgorithm == nil)

@@ -124,6 +124,17 @@ import Testing
         #expect(after == 5)
     }
 
+    @Test func checksumsContinueAfterADrop() async throws {
+        let hub = try await ScriptedHub { r, i in
+            r.method == "PATCH" && i == 2 ? Scripted(status: 503) : nil
+        }
+        defer { Task { await hub.stop() } }
+        let (outcome, _) = await deliver(try client(hub), MemoryUploadSource(bytes), metadata(for: bytes), state: JobState())
+        #expect(outcome == .completed(url: hub.url + "u1"))
+        #expect(hub.requests.filter(Self.isPatch).allSatisfy { $0.headers["upload-checksum"]?.hasPrefix("sha256 ") == true })
+        #expect(hub.uploads.value["u1"] == bytes)
+    }
+
     @Test func checksumMismatchResendsTheChunk() async throws {
         let hub = try await ScriptedHub { r, i in r.method == "PATCH" && i == 2 ? Scripted(status: 460) : nil }
         defer { Task { await hub.stop() } }

@@ -110,11 +110,13 @@ final class ChildProcess: @unchecked Sendable {
         port = found
     }
 
+    /// SIGTERM, then waits up to 10 s for the exit (polling: `waitUntilExit`
+    /// spins a run loop, which can stall inside an async test).
     func terminate() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
     }
 
     deinit { terminate() }

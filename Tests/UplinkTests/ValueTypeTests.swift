@@ -77,6 +77,35 @@ import Testing
         #expect(c.chunkSize == 32 << 10)
         for _ in 0..<10 { c.chunkFailed() }
         #expect(c.chunkSize == 16 << 10)
+        #expect(c.failureSpacing == nil, "failures without progress are not a drop rate")
+    }
+
+    @Test func frequentDropsKeepChunksSmallAndRecoveryLiftsTheCap() {
+        var c = AdaptiveChunkController(minChunk: 16 << 10, maxChunk: 8 << 20, targetTime: 10, initial: 1 << 20)
+        // A connection reset after every ~300 KB.
+        for _ in 0..<5 {
+            c.chunkSucceeded(bytes: 150_000, seconds: 0.5)
+            c.chunkSucceeded(bytes: 150_000, seconds: 0.5)
+            c.chunkFailed()
+        }
+        #expect(c.failureSpacing == 300_000)
+        #expect(c.dropCap == 50_000, "a sixth of the bytes between drops")
+        #expect(c.chunkSize <= 50_000)
+        c.chunkSucceeded(bytes: c.chunkSize, seconds: 0.1)
+        c.chunkSucceeded(bytes: c.chunkSize, seconds: 0.1)
+        #expect(c.chunkSize == 50_000, "fast chunks do not grow past the drop cap")
+        for _ in 0..<40 { c.chunkSucceeded(bytes: c.chunkSize, seconds: 0.1) }
+        #expect(c.chunkSize > 1 << 20, "a long run without drops lifts the cap")
+    }
+
+    @Test func noDropCapWhenTheHubKeepsPartialChunks() {
+        var c = AdaptiveChunkController(minChunk: 16 << 10, maxChunk: 8 << 20, targetTime: 10, initial: 1 << 20)
+        c.partialChunksKept = true
+        c.chunkSucceeded(bytes: 100_000, seconds: 1)
+        c.chunkFailed()
+        #expect(c.failureSpacing == 100_000)
+        #expect(c.dropCap == 8 << 20)
+        #expect(c.chunkSize == 512 << 10, "only the multiplicative cut")
     }
 
     @Test func shortTailChunkDoesNotCountAsEvidence() {

@@ -1,0 +1,19 @@
+# Uplink and hub targets; included from the top-level Makefile.
+
+.PHONY: test-uplink test-uplink-long hub
+
+# Unit, status-code, interop (telestation-hub, aiohttp-tus) and short impaired-link tests.
+test-uplink:
+	swift build --build-tests
+	swift test --skip-build --filter 'UplinkTests|HubTests'
+
+# The impaired-link test at full size: 3 x 1 MB at 128 kbit/s (about 5 minutes).
+test-uplink-long:
+	swift build --build-tests
+	TELESTATION_LONG_TESTS=1 swift test --skip-build --filter UplinkTests.ImpairedLinkTests
+
+# A local hub for trying the station by hand.
+hub:
+	swift build --product telestation-hub
+	mkdir -p .hub-store
+	.build/debug/telestation-hub --listen 127.0.0.1:1080 --store .hub-store
