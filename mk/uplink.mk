@@ -17,3 +17,6 @@ hub:
 	swift build --product telestation-hub
 	mkdir -p .hub-store
 	.build/debug/telestation-hub --listen 127.0.0.1:1080 --store .hub-store
+
+# The independent tus server the interop tests upload to.
+PIP_TEST += aiohttp aiohttp-tus
