@@ -83,6 +83,7 @@ let package = Package(
             name: "Diagnostics",
             dependencies: [
                 "Config", "Capture", "Imaging", "Spool", "Uplink", "Station",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -141,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "HubTests",
             dependencies: ["Hub", "Config", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config"]),
+        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "Hub"]),
         .testTarget(
             name: "StationTests", dependencies: ["Station", "StationDemo", "Config"],
             // The browser test is Python, run by `make test-kiosk`.

@@ -70,7 +70,7 @@ public struct SupportBundle {
 extension DiagnosticRunner {
     /// The checks `telestation diagnose` runs on a station.
     public static func standard(extra: [any DiagnosticCheck] = []) -> DiagnosticRunner {
-        DiagnosticRunner(checks: [ConfigurationCheck(), ClockCheck(), StorageSpaceCheck(), QueueCheck(), CameraCheck()] + extra
+        DiagnosticRunner(checks: [ConfigurationCheck(), ClockCheck(), StorageSpaceCheck(), QueueCheck(), CameraCheck()] + extra + [HubCheck()]
                          + [NetworkCheck(), ServiceCheck(), PowerHeatCheck()])
     }
 }

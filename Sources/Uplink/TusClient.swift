@@ -25,7 +25,7 @@ public struct UplinkStatus: Sendable, Equatable {
 public final class TusClient: Sendable {
     public let hubURL: String
     private let token: String?
-    private let worker: CurlWorker
+    let worker: CurlWorker
     private let state: Locked<State>
     private let control: RateControl
     private let logger: Logger
@@ -277,7 +277,7 @@ public final class TusClient: Sendable {
         }
     }
 
-    private func baseHeaders() -> [String] {
+    func baseHeaders() -> [String] {
         var h = ["Tus-Resumable: 1.0.0"]
         if let token { h.append("Authorization: Bearer \(token)") }
         return h

@@ -78,7 +78,7 @@ import Testing
         daemon.signal(SIGTERM)
         let status = await daemon.waitForExit(timeout: .seconds(25))
         #expect(status == 0, "exit status \(String(describing: status)); stderr: \(daemon.stderr)")
-        #expect(ContinuousClock.now - termAt < .seconds(15), "shutdown waited for the open preview")
+        #expect(ContinuousClock.now - termAt < .seconds(20), "shutdown waited for the open preview")
         #expect(notify.count("STOPPING=1") == 1)
         let stopping = try #require(notify.all.first { $0.fields.contains("STOPPING=1") })
         #expect(stopping.at >= termAt)
