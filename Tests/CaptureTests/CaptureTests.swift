@@ -300,22 +300,26 @@ final class FlakyCamera: CameraSource {
         engine.start()
         var previews = 0
         var opened = 0
-        var stills = 0
         let taker = Task { try await engine.captureStill(timeout: 120) }
+        // The event stream keeps only the newest events when its reader is
+        // slow (a loaded machine), so the still is awaited from captureStill,
+        // not looked for among the events.
         for await event in engine.events {
             switch event {
             case .opened: opened += 1
             case .preview(let p):
                 #expect(try JPEG.validate(p.jpeg).width == 160)
                 previews += 1
-            case .still: stills += 1
+            case .still: break
             case .failed(let e): Issue.record("unexpected failure \(e)")
             }
-            if previews >= 3 && stills >= 1 { break }
+            if previews >= 3 { break }
         }
-        _ = try await taker.value
+        let still = try await taker.value
+        #expect(still.width == 640 && still.height == 480)
         await engine.stop()
-        #expect(opened == 1)
+        #expect(opened <= 1, "one stream served previews and the still")
+        #expect(previews >= 3)
     }
 
     @Test func failuresReachTheCallerAndTheEngineRecovers() async throws {
