@@ -211,22 +211,11 @@ func isJPEG(_ d: Data) -> Bool { d.count > 100 && d.prefix(2) == Data([0xFF, 0xD
             let out = try await Task.detached { () throws -> Data in
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-                p.arguments = ["-s", "-N", "--max-time", "120", s.base.appendingPathComponent("/api/v1/preview.mjpeg").absoluteString]
+                p.arguments = ["-s", "--max-time", "15", s.base.appendingPathComponent("/api/v1/preview.mjpeg").absoluteString]
                 let pipe = Pipe()
                 p.standardOutput = pipe
                 try p.run()
-                // Read until four part boundaries have arrived (three whole frames), however slow the machine.
-                var data = Data()
-                let boundary = Data("--\(ControlAPI.mjpegBoundary)\r\n".utf8)
-                while p.isRunning {
-                    let chunk = pipe.fileHandleForReading.availableData
-                    if chunk.isEmpty { break }
-                    data.append(chunk)
-                    var count = 0, from = data.startIndex
-                    while let r = data.range(of: boundary, in: from..<data.endIndex) { count += 1; from = r.upperBound }
-                    if count >= 4 { break }
-                }
-                p.terminate()
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
                 p.waitUntilExit()
                 return data
             }.value
