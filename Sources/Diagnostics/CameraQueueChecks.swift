@@ -90,55 +90,32 @@ public struct CameraCheck: DiagnosticCheck {
     }
 
     static func twoStills(_ engine: CaptureEngine) -> Result<(CapturedStill, CapturedStill), CaptureError> {
-        let box = ResultBox()
-        let done = DispatchSemaphore(value: 0)
-        Task {
+        waitForAsync {
             engine.start()
+            let outcome: Result<(CapturedStill, CapturedStill), CaptureError>
             do {
                 let a = try await engine.captureStill(timeout: 40)
                 try await Task.sleep(for: .seconds(1))
                 let b = try await engine.captureStill(timeout: 20)
-                box.set(.success((a, b)))
+                outcome = .success((a, b))
             } catch let e as CaptureError {
-                box.set(.failure(e))
+                outcome = .failure(e)
             } catch {
-                box.set(.failure(CaptureError(.stopped, "\(error)")))
+                outcome = .failure(CaptureError(.stopped, "\(error)"))
             }
             await engine.stop()
-            done.signal()
+            return outcome
         }
-        done.wait()
-        return box.get()
     }
 
     /// The camera state the running daemon reports, or nil when no daemon answers.
     static func daemonCamera(_ config: StationConfig) -> String? {
         guard let client = try? ControlClient(listen: config.kiosk.listen, timeout: 3) else { return nil }
-        let box = StringBox()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            if let status = await client.status() {
-                box.set(status.problems.first { $0.hasPrefix("camera ") }.map { String($0.dropFirst("camera ".count)) } ?? "ok")
-            }
-            done.signal()
+        return waitForAsync {
+            guard let status = await client.status() else { return nil }
+            return status.problems.first { $0.hasPrefix("camera ") }.map { String($0.dropFirst("camera ".count)) } ?? "ok"
         }
-        done.wait()
-        return box.get()
     }
-}
-
-private final class ResultBox: @unchecked Sendable {
-    // Written once by the capture task before the semaphore is signalled, read after.
-    private var value: Result<(CapturedStill, CapturedStill), CaptureError> = .failure(CaptureError(.stopped, "no result"))
-    func set(_ v: Result<(CapturedStill, CapturedStill), CaptureError>) { value = v }
-    func get() -> Result<(CapturedStill, CapturedStill), CaptureError> { value }
-}
-
-private final class StringBox: @unchecked Sendable {
-    // Written once before the semaphore is signalled, read after.
-    private var value: String?
-    func set(_ v: String) { value = v }
-    func get() -> String? { value }
 }
 
 /// The queue's database and files agree, and nothing waits too long.

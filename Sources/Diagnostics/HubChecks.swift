@@ -20,14 +20,7 @@ public struct HubCheck: DiagnosticCheck {
         do { client = try TusClient(config: config) } catch {
             return [result(.fail, "\(error)", next: "fix the hub settings in \(ctx.configPath)")]
         }
-        let box = Box()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            box.results = await probe(client, config: config, now: ctx.now)
-            done.signal()
-        }
-        done.wait()
-        return box.results
+        return waitForAsync { await probe(client, config: config, now: ctx.now) }
     }
 
     func probe(_ client: TusClient, config: StationConfig, now: @Sendable () -> Date) async -> [CheckResult] {
@@ -132,9 +125,4 @@ public struct HubCheck: DiagnosticCheck {
         f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         return f.date(from: text)
     }
-}
-
-private final class Box: @unchecked Sendable {
-    // Written by the probe task before the semaphore is signalled, read after.
-    var results: [CheckResult] = []
 }

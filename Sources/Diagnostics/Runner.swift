@@ -65,3 +65,21 @@ private final class Once: @unchecked Sendable {
         c?.resume(returning: value)
     }
 }
+
+/// Runs async work from a check's own thread and waits for its result.
+/// Only for check bodies, which the runner already keeps off the cooperative pool.
+func waitForAsync<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+    let result = ResultSlot<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        result.value = await body()
+        done.signal()
+    }
+    done.wait()
+    return result.value!
+}
+
+private final class ResultSlot<T>: @unchecked Sendable {
+    // Written once by the task before the semaphore is signalled, read after.
+    var value: T?
+}
