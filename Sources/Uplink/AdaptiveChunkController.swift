@@ -2,16 +2,20 @@ import Config
 import Foundation
 
 /// Chooses the size of the next PATCH from how the last ones went. Small
-/// chunks waste round trips on a good link; large ones lose a lot when a bad
-/// link drops mid-chunk. The controller keeps a chunk's expected duration
-/// near `targetTime / 2`, so one drop costs at most one target time.
+/// chunks waste a round trip of idle link each; large ones lose a lot when a
+/// bad link drops mid-chunk and the hub discards the cut chunk (it checks
+/// chunk checksums). The controller aims a chunk's duration at
+/// `targetTime / 2` when a drop loses the chunk, so one drop costs at most one
+/// target time, and at `targetTime` when the hub keeps partial chunks, where a
+/// drop costs only the bytes in flight.
 ///
-/// - grows ×2 while chunks finish in under a quarter of the target,
+/// - grows ×2 while chunks finish in under half that aim,
 ///   and toward the size the measured rate allows when it can see it;
-/// - shrinks ×½ on a failure, or to what fits the target after a slow chunk;
-/// - when a dropped chunk is lost whole (the hub checks chunk checksums),
-///   stays below a sixth of the bytes that typically get through between
-///   two drops, so drops cost little next to what gets through;
+/// - shrinks to what fits the target after a slow chunk;
+/// - shrinks ×½ on a failure when the failure lost the chunk;
+/// - when a dropped chunk is lost whole, stays below a sixth of the bytes
+///   that typically get through between two drops, so drops cost little next
+///   to what gets through;
 /// - always stays within `[minChunk, maxChunk]`.
 public struct AdaptiveChunkController: Sendable, Equatable {
     public let minChunk: Int64
@@ -58,13 +62,16 @@ public struct AdaptiveChunkController: Sendable, Equatable {
         let t = max(seconds, 0.001)
         let rate = Double(bytes) / t
         if t > targetTime {
-            // Slow: aim at half the target with the rate just measured.
-            chunkSize = Self.clamp(min(chunkSize / 2, Int64(rate * targetTime / 2)), minChunk, maxChunk)
-        } else if t < targetTime / 4 && bytes >= chunkSize / 2 {
+            // Slow: aim with the rate just measured.
+            chunkSize = Self.clamp(min(chunkSize / 2, Int64(rate * aim)), minChunk, maxChunk)
+        } else if t < aim / 2 && bytes >= chunkSize / 2 {
             // Fast and the chunk was a real sample (not a short tail).
-            chunkSize = Self.clamp(min(chunkSize * 2, max(chunkSize, Int64(rate * targetTime / 2))), minChunk, maxChunk)
+            chunkSize = Self.clamp(min(chunkSize * 2, max(chunkSize, Int64(rate * aim))), minChunk, maxChunk)
         }
     }
+
+    /// The chunk duration aimed at.
+    public var aim: Double { partialChunksKept ? targetTime : targetTime / 2 }
 
     /// The last chunk failed (reset, stall, 5xx).
     public mutating func chunkFailed() {
@@ -75,6 +82,9 @@ public struct AdaptiveChunkController: Sendable, Equatable {
             failureSpacing = failureSpacing.map { $0 + 0.3 * (sample - $0) } ?? sample
             bytesSinceFailure = 0
         }
+        // When the hub keeps what arrived, a smaller chunk would not have
+        // lost less; it would only add idle round trips.
+        guard !partialChunksKept else { return }
         chunkSize = min(Self.clamp(chunkSize / 2, minChunk, maxChunk), dropCap)
     }
 }

@@ -131,6 +131,15 @@ private let sockoptCallback: curl_sockopt_callback = { clientp, fd, purpose in
         // kernel's ~15 minutes of retransmissions before the socket errors.
         var ms = UInt32(max(1000, min(Double(UInt32.max), ctx.settings.stallTimeout * 1000)))
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TS_TCP_USER_TIMEOUT, &ms, socklen_t(MemoryLayout<UInt32>.size))
+        // An aborted transfer (stall, pause, a lower rate cap) must stop
+        // sending at once: closing with a reset discards what is still queued
+        // in the kernel. A plain close would let that trickle out behind the
+        // station's back, hold the hub's lock on the upload and race the
+        // retry, which then resends bytes the hub later receives twice.
+        // Connections are only closed once their exchange is over or
+        // abandoned, so no acknowledged request is lost by it.
+        var noLinger = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &noLinger, socklen_t(MemoryLayout<linger>.size))
     }
     return Int32(TS_CURL_SOCKOPT_OK)
 }

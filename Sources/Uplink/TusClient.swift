@@ -29,6 +29,7 @@ public final class TusClient: Sendable {
     private let state: Locked<State>
     private let control: RateControl
     private let logger: Logger
+    private let minChunk: Int64
 
     struct State {
         var capabilities: TusCapabilities?
@@ -36,6 +37,12 @@ public final class TusClient: Sendable {
         var link = LinkEstimate()
         var backoff: Backoff
         var lastError: String?
+        /// Whether chunks carry `Upload-Checksum` when the hub offers it.
+        /// Cleared for good once a drop cuts a checksummed chunk: the hub
+        /// must discard such a chunk whole, while without a checksum it keeps
+        /// every byte that arrived. The whole file's sha256 (checked by the
+        /// hub on completion) and TLS still protect integrity.
+        var chunkChecksums = true
     }
 
     /// Configures the client from `hub.*` and `uplink.*`; reads the token file.
@@ -62,6 +69,7 @@ public final class TusClient: Sendable {
         self.logger = logger
         let control = RateControl(maxRate: uplink.maxRate)
         self.control = control
+        minChunk = max(1, uplink.minChunk)
         state = Locked(State(chunk: AdaptiveChunkController(uplink: uplink),
                              backoff: Backoff(base: backoffBase, cap: uplink.backoffMax)))
         let settings = CurlSettings(caFile: caFile, clientCert: clientCert, clientKey: clientKey,
@@ -119,6 +127,10 @@ public final class TusClient: Sendable {
         var acked = url == nil ? 0 : job.acknowledgedOffset
         var offsetKnown = url == nil
         var recoveries = 0
+        // A drop after the hub acknowledged progress is retried at once (a
+        // HEAD, then the next chunk); only a failure without progress in
+        // between waits for the backoff, so a dead link is not hammered.
+        var immediateRetry = true
 
         while true {
             if Task.isCancelled { return .cancelled }
@@ -130,8 +142,8 @@ public final class TusClient: Sendable {
                 return retryOutcome(nil, "the hub kept rejecting chunks (conflicts or checksum mismatches)")
             }
             guard let uploadURL = url else {
-                // Create, with the first chunk inside when the hub allows it.
-                let first = caps.supportsCreationWithUpload ? Int(min(size, currentChunkSize())) : 0
+                // Create, with a first piece inside when the hub allows it.
+                let first = caps.supportsCreationWithUpload ? Int(Self.creationBody(size: size, chunk: currentChunkSize(), minChunk: minChunk)) : 0
                 let body: [UInt8]
                 do { body = try job.source.read(at: 0, count: first) } catch { return .hold(reason: describe(error)) }
                 var headers = baseHeaders() + ["Upload-Length: \(size)", "Upload-Metadata: \(job.metadata.headerValue)"]
@@ -142,6 +154,7 @@ public final class TusClient: Sendable {
                 case let .verdict(.created(newURL, offset), timings):
                     url = newURL
                     events(.created(url: newURL))
+                    if offset > acked { immediateRetry = true }
                     acked = offset
                     offsetKnown = true
                     if first > 0 { recordChunk(bytes: offset, timings: timings) }
@@ -154,7 +167,7 @@ public final class TusClient: Sendable {
                 case let .interrupted(reason):
                     if reason == .cancelled { return .cancelled }
                 case let .failed(error):
-                    if first > 0 { chunkFailed() }
+                    if first > 0 { chunkFailed(lostWithChecksum: hasChecksum(headers)) }
                     return retryOutcome(nil, describe(error))
                 }
                 continue
@@ -168,6 +181,7 @@ public final class TusClient: Sendable {
                         logger.warning("the hub reports fewer bytes than it acknowledged before; resending from its offset",
                                        metadata: ["acknowledged": "\(acked)", "hub": "\(offset)"])
                     }
+                    if offset > acked { immediateRetry = true }
                     acked = offset
                     offsetKnown = true
                     events(.progress(offset: offset))
@@ -195,6 +209,7 @@ public final class TusClient: Sendable {
             switch await exchange(request, kind: .patch(from: acked, sent: Int64(body.count), length: size)) {
             case let .verdict(.offset(offset), timings):
                 recordChunk(bytes: offset - acked, timings: timings)
+                if offset > acked { immediateRetry = true }
                 acked = offset
                 recoveries = 0
                 events(.progress(offset: offset))
@@ -205,7 +220,7 @@ public final class TusClient: Sendable {
             case .verdict(.checksumMismatch, _):
                 recoveries += 1
             case let .verdict(v, _):
-                if case .retry = v { chunkFailed() }
+                if case .retry = v { chunkFailed(lostWithChecksum: false) }
                 if case .violation = v { offsetKnown = false }
                 return outcome(for: v)
             case let .interrupted(reason):
@@ -213,13 +228,30 @@ public final class TusClient: Sendable {
                 offsetKnown = false
                 if reason == .cancelled { return .cancelled }
             case let .failed(error):
-                chunkFailed()
+                chunkFailed(lostWithChecksum: hasChecksum(headers))
+                if immediateRetry {
+                    immediateRetry = false
+                    offsetKnown = false
+                    logger.info("chunk interrupted; asking the hub for its offset", metadata: ["reason": "\(redact(describe(error)))"])
+                    continue
+                }
                 return retryOutcome(nil, describe(error))
             }
         }
     }
 
     // MARK: Pieces
+
+    /// How much of the file goes inside the creating POST (creation-with-upload).
+    /// Bytes of a POST cut short are lost whole, because the station never
+    /// learns the new upload's URL, so the piece is small (at most
+    /// `min_chunk`); and it never completes the file: an upload finished by
+    /// its POST, followed by a power cut before the URL is stored, would be
+    /// created and delivered a second time after the restart. The last byte
+    /// always goes by PATCH, to an upload whose URL is already in the spool.
+    static func creationBody(size: Int64, chunk: Int64, minChunk: Int64) -> Int64 {
+        max(0, min(size - 1, chunk, minChunk))
+    }
 
     private enum Exchange {
         case verdict(TusVerdict, CurlTimings)
@@ -287,10 +319,14 @@ public final class TusClient: Sendable {
     /// that checks checksums discards a chunk cut short by a drop, so the
     /// chunk controller is told whether partial chunks survive.
     private func checksumAlgorithm(_ caps: TusCapabilities) -> String? {
-        let algorithm = caps.checksumAlgorithm
-        state.withLock { $0.chunk.partialChunksKept = algorithm == nil }
-        return algorithm
+        state.withLock { s in
+            let algorithm = s.chunkChecksums ? caps.checksumAlgorithm : nil
+            s.chunk.partialChunksKept = algorithm == nil
+            return algorithm
+        }
     }
+
+    private func hasChecksum(_ headers: [String]) -> Bool { headers.contains { $0.hasPrefix("Upload-Checksum:") } }
 
     private func chunkHeaders(_ body: [UInt8], _ caps: TusCapabilities) -> [String] {
         var h = ["Content-Type: application/offset+octet-stream"]
@@ -312,7 +348,21 @@ public final class TusClient: Sendable {
         }
     }
 
-    private func chunkFailed() { state.withLock { $0.chunk.chunkFailed() } }
+    /// A chunk failed in transit. When it carried a checksum the hub dropped
+    /// all of it; from then on chunks go without checksums so a drop keeps
+    /// what got through.
+    private func chunkFailed(lostWithChecksum: Bool) {
+        let first = state.withLock { s -> Bool in
+            s.chunk.chunkFailed()
+            guard lostWithChecksum, s.chunkChecksums else { return false }
+            s.chunkChecksums = false
+            s.chunk.partialChunksKept = true
+            return true
+        }
+        if first {
+            logger.notice("the link cut a checksummed chunk, which the hub must discard whole; sending chunks without Upload-Checksum from now on (the hub still verifies the whole file's sha256)")
+        }
+    }
     private func noteProgress(_ offset: Int64) { state.withLock { $0.backoff.observe(offset: offset) } }
 
     private func retryOutcome(_ retryAfter: Double?, _ reason: String) -> UploadOutcome {

@@ -354,3 +354,38 @@ import Testing
         #expect(abs(still.metrics.darkClippedFraction - 0.125) < 0.03)
     }
 }
+
+@Suite struct DeinterleaveTests {
+    /// The vectorised split against the definition, byte by byte, at widths
+    /// around its 16-pixel steps, with and without row padding.
+    @Test(arguments: [2, 6, 14, 16, 18, 30, 32, 34, 50, 1920])
+    func yuyvSplitMatchesTheDefinition(width: Int) {
+        let height = 3
+        for padding in [0, 6] {
+            let stride = width * 2 + padding
+            let src = (0..<(stride * height)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 7) }
+            let cw = width / 2
+            var y = [UInt8](repeating: 0, count: width * height)
+            var u = [UInt8](repeating: 0, count: cw * height), v = u
+            src.withUnsafeBufferPointer { s in
+                y.withUnsafeMutableBufferPointer { yp in
+                    u.withUnsafeMutableBufferPointer { up in
+                        v.withUnsafeMutableBufferPointer { vp in
+                            Deinterleave.yuyv(s.baseAddress!, stride: stride, width: width, height: height,
+                                              y: yp.baseAddress!, u: up.baseAddress!, v: vp.baseAddress!)
+                        }
+                    }
+                }
+            }
+            for row in 0..<height {
+                for x in 0..<width {
+                    #expect(y[row * width + x] == src[row * stride + x * 2], "Y at \(x),\(row), width \(width), padding \(padding)")
+                }
+                for c in 0..<cw {
+                    #expect(u[row * cw + c] == src[row * stride + c * 4 + 1], "U at \(c),\(row), width \(width)")
+                    #expect(v[row * cw + c] == src[row * stride + c * 4 + 3], "V at \(c),\(row), width \(width)")
+                }
+            }
+        }
+    }
+}

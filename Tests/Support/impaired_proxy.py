@@ -6,7 +6,9 @@
 - resets: after every RESET_EVERY bytes read from clients, the connection that
   crossed the mark is aborted with an RST (both sides);
 - outages: every OUTAGE_EVERY seconds, nothing moves for OUTAGE_FOR seconds
-  (connections stay open, as when a radio link fades).
+  (connections stay open, as when a radio link fades). The schedule starts at
+  the first client connection, so every client meets the same outages however
+  long it takes to start.
 
 Bytes read from clients ("upstream", what the station put on the link) are
 counted and written as JSON to STATS on exit (SIGTERM) and every second.
@@ -38,11 +40,12 @@ class Link:
         self.first_connection = None
         self.next_reset = a.reset_every if a.reset_every > 0 else None
         self.timeline = []  # (seconds since start, upstream bytes)
+        self.log = open(a.log, "w", buffering=1) if a.log else None
 
     def in_outage(self):
-        if self.a.outage_every <= 0:
+        if self.a.outage_every <= 0 or self.first_connection is None:
             return False
-        t = (time.monotonic() - self.start) % self.a.outage_every
+        t = (time.monotonic() - self.start - self.first_connection) % self.a.outage_every
         return t >= self.a.outage_every - self.a.outage_for
 
     async def take(self, want):
@@ -118,12 +121,19 @@ async def forward(link, reader, upstream, conn, queue):
             break
         # Unused capacity goes back: the read may return less than granted.
         link.tokens += n - len(data)
+        if link.log:
+            for line in data.split(b"\r\n"):
+                if line[:5] in (b"PATCH", b"POST ", b"HEAD ", b"OPTIO", b"HTTP/") or line.lower().startswith((b"upload-offset", b"content-length")):
+                    link.log.write(f"{time.monotonic() - link.start:8.2f} c{conn['id']} {'>' if upstream else '<'} {line[:80].decode('latin-1')}\n")
         if upstream:
+            conn["up"] = conn.get("up", 0) + len(data)
             link.upstream += len(data)
             link.timeline.append((round(time.monotonic() - link.start, 3), link.upstream))
             if link.next_reset is not None and link.upstream >= link.next_reset:
                 link.next_reset += link.a.reset_every
                 link.resets += 1
+                if link.log:
+                    link.log.write(f"{time.monotonic() - link.start:8.2f} c{conn['id']} RESET after {conn['up']} B on this connection\n")
                 conn["dead"] = True
                 abort(conn["client"])
                 abort(conn["server"])
@@ -143,10 +153,12 @@ async def handle(link, a, client_reader, client_writer):
     except OSError:
         abort(client_writer)
         return
-    conn = {"dead": False, "client": client_writer, "server": server_writer}
+    conn = {"dead": False, "client": client_writer, "server": server_writer, "id": link.connections, "up": 0}
     await asyncio.gather(pump(link, client_reader, server_writer, True, conn),
                          pump(link, server_reader, client_writer, False, conn),
                          return_exceptions=True)
+    if link.log:
+        link.log.write(f"{time.monotonic() - link.start:8.2f} c{conn['id']} closed, {conn['up']} B upstream\n")
     for w in (client_writer, server_writer):
         try:
             w.close()
@@ -208,5 +220,6 @@ if __name__ == "__main__":
     p.add_argument("--outage-every", type=float, default=0)
     p.add_argument("--outage-for", type=float, default=0)
     p.add_argument("--timeline", action="store_true")
+    p.add_argument("--log", help="write each connection's requests, responses and resets here")
     exit_with_parent()
     asyncio.run(main(p.parse_args()))

@@ -105,7 +105,20 @@ import Testing
         c.chunkFailed()
         #expect(c.failureSpacing == 100_000)
         #expect(c.dropCap == 8 << 20)
-        #expect(c.chunkSize == 512 << 10, "only the multiplicative cut")
+        #expect(c.chunkSize == 1 << 20, "a drop that costs only the bytes in flight does not shrink the chunk")
+    }
+
+    @Test func keptPartialChunksAimAtTheWholeTarget() {
+        // 256 KiB in 4 s: under half of a 10 s target, but not under half of 5 s.
+        var lossy = AdaptiveChunkController(targetTime: 10, initial: 256 << 10)
+        lossy.chunkSucceeded(bytes: 256 << 10, seconds: 4)
+        #expect(lossy.chunkSize == 256 << 10, "a chunk a drop would lose stays near half the target")
+        var kept = AdaptiveChunkController(targetTime: 10, initial: 256 << 10)
+        kept.partialChunksKept = true
+        kept.chunkSucceeded(bytes: 256 << 10, seconds: 4)
+        #expect(kept.chunkSize == 512 << 10, "fewer idle round trips when a drop costs only the bytes in flight")
+        kept.chunkSucceeded(bytes: 512 << 10, seconds: 16)
+        #expect(kept.chunkSize == 256 << 10, "a slow chunk at least halves")
     }
 
     @Test func shortTailChunkDoesNotCountAsEvidence() {
