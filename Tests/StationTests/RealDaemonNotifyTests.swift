@@ -63,6 +63,15 @@ import Testing
         #expect(spooled.count == 2 && spooled.allSatisfy { name in
             FileManager.default.contents(atPath: dir + "/state/spool/" + name)?.starts(with: Array("TSENC".utf8)) == true
         }, "\(spooled)")
+        // The kiosk's thumbnail is the preview decrypted in memory: a JPEG again.
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-sf", "-o", dir + "/thumb.jpg", "http://127.0.0.1:\(kioskPort)/api/v1/queue/1/thumbnail"]
+        try curl.run()
+        curl.waitUntilExit()
+        let thumb = FileManager.default.contents(atPath: dir + "/thumb.jpg") ?? Data()
+        #expect(curl.terminationStatus == 0 && thumb.starts(with: [0xFF, 0xD8]) && thumb.suffix(2) == Data([0xFF, 0xD9]),
+                "thumbnail: curl \(curl.terminationStatus), \(thumb.count) bytes")
         #expect(await hole.waitForConnection(), "the daemon never reached the hub")
         #expect(await daemon.waitForOutput { $0.contains("withholding WATCHDOG=1") }, "stderr: \(daemon.stderr)")
         let pingsWhenWedged = notify.count("WATCHDOG=1")
