@@ -198,7 +198,7 @@ extension QueueCheck {
             return CheckResult(check: check, status: .fail,
                                finding: "no spool key at \(path): the station refuses to store images",
                                nextStep: "create it: \(SpoolKey.createCommand(path)), then restart the daemon")
-        case let .unusable(error) where error.nextStep == SpoolKey.accessStep:
+        case let .notPermitted(error):
             return CheckResult(check: check, status: .warn, finding: "\(error.message): not checked as this user",
                                nextStep: "run `sudo telestation diagnose` to check the key")
         case let .unusable(error):

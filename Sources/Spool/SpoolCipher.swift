@@ -245,10 +245,13 @@ public final class SpoolFileReader: Sendable {
                 throw SpoolError(.integrity, "\(path): its data key was destroyed (the image was deleted after upload)")
             }
             guard case let .encrypted(master) = protection else {
-                let why: String
-                if case let .locked(reason) = protection { why = reason.message } else { why = "spool encryption is off" }
-                throw SpoolError(.encryptionKey, "\(path) is encrypted and this process has no spool key: \(why)",
-                                 nextStep: SpoolKey.accessStep)
+                var why = "spool encryption is off and there is no key"
+                var next = "give this station its spool key back (spool.key_file)"
+                if case let .locked(reason) = protection {
+                    why = reason.message
+                    next = reason.nextStep ?? next
+                }
+                throw SpoolError(.encryptionKey, "\(path) is encrypted and this process has no spool key: \(why)", nextStep: next)
             }
             let w = h.wrappedKey
             do {

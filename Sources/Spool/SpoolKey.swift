@@ -32,14 +32,20 @@ public struct SpoolKey: Sendable {
         return "sudo sh -c 'umask 077; mkdir -p \(dir); head -c 32 /dev/urandom > \(path)'"
     }
 
-    /// The next step when the key exists but this user cannot read it.
-    public static let accessStep = "run the command with sudo, or let the daemon do it (systemd passes it the key with LoadCredential=)"
+    /// The next step when the key at `path` exists but this user cannot
+    /// read it: run the command as the service user with the key handed
+    /// over the way systemd hands it to the daemon.
+    public static func accessStep(_ path: String) -> String {
+        "run it as the service user with the key, the way the daemon gets it: sudo systemd-run --quiet --pipe --wait --same-dir -p User=telestation -p LoadCredential=\(credentialName):\(path) telestation …"
+    }
 
     /// What looking for the key found.
     public enum Lookup: Sendable {
         case found(SpoolKey)
         case missing(path: String)
-        /// A key file exists but cannot be used: unreadable, too open, wrong size.
+        /// A key file exists but this user may not read it (root only, as it should be).
+        case notPermitted(SpoolError)
+        /// A key file exists but cannot be used: too open, wrong size, not a file.
         case unusable(SpoolError)
     }
 
@@ -58,8 +64,8 @@ public struct SpoolKey: Sendable {
         if stat(path, &st) != 0 {
             let err = errno
             if err == ENOENT { return .missing(path: path) }
-            return .unusable(SpoolError(.encryptionKey, "cannot reach the spool key \(path): \(String(cString: strerror(err)))",
-                                        nextStep: accessStep))
+            return .notPermitted(SpoolError(.encryptionKey, "cannot reach the spool key \(path): \(String(cString: strerror(err)))",
+                                            nextStep: accessStep(path)))
         }
         let mode = st.st_mode & 0o777
         guard mode & 0o077 == 0 else {
@@ -72,9 +78,9 @@ public struct SpoolKey: Sendable {
                                         nextStep: "create it: \(createCommand(path))"))
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            return .unusable(SpoolError(.encryptionKey,
-                                        "cannot read the spool key \(path): \(String(cString: strerror(errno))) (it belongs to root)",
-                                        nextStep: accessStep))
+            return .notPermitted(SpoolError(.encryptionKey,
+                                            "cannot read the spool key \(path): \(String(cString: strerror(errno))) (it belongs to root)",
+                                            nextStep: accessStep(path)))
         }
         defer { try? handle.close() }
         let data = (try? handle.read(upToCount: byteCount + 1)) ?? Data()
@@ -122,7 +128,7 @@ public enum SpoolProtection: Sendable {
                                    nextStep: "create it: \(SpoolKey.createCommand(path))")
             if purpose == .inspect { return .locked(reason: error) }
             throw error
-        case let .unusable(error):
+        case let .unusable(error), let .notPermitted(error):
             if purpose == .inspect { return .locked(reason: error) }
             throw error
         }

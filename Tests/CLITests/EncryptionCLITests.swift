@@ -52,6 +52,20 @@ import Testing
         #expect(diagnose.stdout.contains("storage.encryption") && diagnose.stdout.contains("20 bytes, not 32"))
     }
 
+    /// A root-only key, as installed, read by another user: exit 78 and the
+    /// way to run the command with the key handed over as systemd does.
+    @Test func aKeyThisUserMayNotReadNamesTheWayToRunWithIt() throws {
+        let d = try TempDir()
+        let config = try pipeline.station(d, hub: nil)
+        let jpeg = try pipeline.jpeg(d, config, name: "a.jpg")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: d.url.path)
+        // root reads any file, so the command runs as an unprivileged user.
+        let r = try CLI.run(["enqueue", jpeg, "--config", config, "--case", "40123456"], asNobody: getuid() == 0)
+        #expect(r.status == 78, "\(r.stderr)")
+        #expect(r.stderr.contains("cannot read the spool key \(d.url.path)/spool.key")
+                && r.stderr.contains("-p LoadCredential=spool.key:\(d.url.path)/spool.key telestation"), "\(r.stderr)")
+    }
+
     /// The development opt-out stores plaintext and diagnose says so; once a
     /// key is in place the next store-opening command encrypts the queue, and
     /// the hub still receives the original bytes.
