@@ -264,8 +264,10 @@ import Glibc
             (e as! SpoolError).message.contains("data key was destroyed")
         }
         // No key material in the queue database either: keys live only in file headers.
-        let dbBytes = (try? Data(contentsOf: URL(fileURLWithPath: s.dbPath))) ?? Data()
-        #expect(dbBytes.range(of: Data(before[EncryptedHeader.keyRange])) == nil)
+        for file in [s.dbPath, s.dbPath + "-wal"] {
+            let dbBytes = (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data()
+            #expect(dbBytes.range(of: Data(before[EncryptedHeader.keyRange])) == nil, "\(file) holds the sealed key")
+        }
     }
 
     // MARK: migration
