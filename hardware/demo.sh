@@ -7,6 +7,8 @@ DEMO=${DEMO_DIR:-$(mktemp -d /tmp/telestation-demo.XXXXXX)}
 PORT=${DEMO_HUB_PORT:-18080}
 mkdir -p "$DEMO/state" "$DEMO/hub"
 head -c 24 /dev/urandom | base64 > "$DEMO/token"; chmod 600 "$DEMO/token"
+# The spool key (on a station: /etc/telestation/spool.key, created by the package).
+(umask 077; head -c 32 /dev/urandom > "$DEMO/spool.key")
 cat > "$DEMO/station.toml" <<TOML
 [station]
 id = "ps-demo-01"
@@ -24,6 +26,7 @@ warmup_frames = 3
 
 [spool]
 min_free = "10MiB"
+key_file = "$DEMO/spool.key"
 TOML
 export TELESTATION_CONFIG="$DEMO/station.toml"
 echo "== configuration ($TELESTATION_CONFIG)"
@@ -41,6 +44,13 @@ echo "== capture two stills from the synthetic camera (case 40123456)"
 
 echo "== queue"
 "$BIN/telestation" status
+
+echo "== the queued images on disk are encrypted"
+for f in "$DEMO"/state/spool/*.jpg; do
+  magic=$(head -c 5 "$f")
+  echo "$(basename "$f"): $([ "$magic" = TSENC ] && echo "encrypted (AES-256-GCM)" || echo "NOT ENCRYPTED")"
+  [ "$magic" = TSENC ] || exit 1
+done
 
 echo "== upload"
 "$BIN/telestation" sync --deadline 2m

@@ -130,6 +130,16 @@ public enum ConfigSchema {
                      example: "\"7d\"", range: 0...(366 * 86400)) { c, v in c.spool.keepUploaded = v },
             size("spool.min_free", "Captures are refused when they would leave less free disk than this.",
                  example: "\"200MiB\"", range: 0...(1 << 40)) { c, v in c.spool.minFree = v },
+            text("spool.key_file", "Key (32 bytes, mode 0600) that encrypts spooled images; under systemd the daemon gets it from LoadCredential= instead.",
+                 example: "\"/etc/telestation/spool.key\"", optional: true) { v, c throws(KeyProblem) in
+                try absolutePath(v); c.spool.keyFile = v
+            },
+            ConfigKey(path: "spool.insecure_allow_plaintext",
+                      doc: "INSECURE, development only: without a spool key, store patient images unencrypted instead of refusing them.",
+                      example: "false", optional: false, required: false) { v, c throws(KeyProblem) in
+                guard let b = v.bool else { throw wrongType(v, "true or false") }
+                c.spool.insecureAllowPlaintext = b
+            },
         ]
     }
 

@@ -60,6 +60,10 @@ public struct StationConfig: Sendable, Equatable {
         /// Seconds an uploaded image is kept before its file is deleted.
         public var keepUploaded: Double = 7 * 86400
         public var minFree: Int64 = 200 * 1024 * 1024
+        /// The master key of the at-rest encryption, when systemd does not pass one.
+        public var keyFile: String = "/etc/telestation/spool.key"
+        /// Development only: without a key, store images unencrypted instead of refusing.
+        public var insecureAllowPlaintext: Bool = false
     }
 
     public var station = Station()

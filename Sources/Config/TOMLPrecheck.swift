@@ -42,7 +42,12 @@ enum TOMLPrecheck {
                     var j = i + 1
                     if j < chars.count && chars[j] == "[" { j += 1 }
                     while j < chars.count && (chars[j] == " " || chars[j] == "\t") { j += 1 }
-                    if j < chars.count && chars[j] != "]" && !canStartKey(chars[j]) && chars[j] != "\n" {
+                    // `[` with nothing after it on its line also reaches the assertion
+                    // (toml++ reads on to the next line's `#`).
+                    if j >= chars.count || chars[j] == "\n" || chars[j] == "\r\n" {
+                        return Problem(line: line, character: "\n", inHeader: true)
+                    }
+                    if chars[j] != "]" && !canStartKey(chars[j]) {
                         return Problem(line: line, character: chars[j], inHeader: true)
                     }
                 }
@@ -71,6 +76,10 @@ enum TOMLPrecheck {
 
     /// Throws the configuration error for `text`, if the precheck finds one.
     static func check(_ text: String, file: String) throws(ConfigError) {
+        if let p = firstNonASCIIOutsideStrings(text), p.inHeader, p.character == "\n" {
+            throw ConfigError(file: file, line: p.line, message: "'[' starts a section header with no name on its line",
+                              fix: "write the section as [name] on one line, e.g. [camera]")
+        }
         if let p = firstNonASCIIOutsideStrings(text), p.inHeader, p.character.isASCII {
             throw ConfigError(file: file, line: p.line, message: "'\(p.character)' cannot start a section name",
                               fix: "write the section as [name], e.g. [camera]")

@@ -126,11 +126,17 @@ public struct QueueCheck: DiagnosticCheck {
 
     public func run(_ ctx: DiagnosticContext) -> [CheckResult] {
         guard let config = ctx.config else { return skip("configuration does not load") }
+        let lookup = SpoolKey.lookup(keyFile: config.spool.keyFile, environment: ctx.environment)
         guard FileManager.default.fileExists(atPath: config.databasePath) else {
-            return [result(.pass, "no queue yet at \(config.databasePath) (nothing captured on this station)")]
+            return [result(.pass, "no queue yet at \(config.databasePath) (nothing captured on this station)"),
+                    Self.encryption(lookup, config, plaintextFiles: 0)]
         }
         let spool: Spool
-        do { spool = try Spool(config: config) } catch {
+        do throws(SpoolError) {
+            // Inspect only: works without the key and encrypts nothing.
+            let protection = try SpoolProtection.decide(lookup, allowPlaintext: config.spool.insecureAllowPlaintext, purpose: .inspect)
+            spool = try Spool(config: config, protection: protection)
+        } catch {
             return [result(.fail, "the queue cannot be opened: \(error.message)", next: error.nextStep)]
         }
         var results: [CheckResult] = []
@@ -147,6 +153,7 @@ public struct QueueCheck: DiagnosticCheck {
                 results.append(result(.fail, "queue damaged: " + parts.joined(separator: ", "),
                                       next: "restart the service (its recovery pass re-adopts or marks these), then send the diagnose bundle to the hub's operators"))
             }
+            results.append(Self.encryption(lookup, config, plaintextFiles: report.plaintextFiles.count))
             let status = try spool.status()
             let held = status.pending.filter { $0.state == .held }
             if let age = status.oldestPendingAge {
@@ -168,5 +175,34 @@ public struct QueueCheck: DiagnosticCheck {
             results.append(result(.fail, "the queue cannot be read: \(error.message)", next: error.nextStep))
         }
         return results
+    }
+}
+
+extension QueueCheck {
+    /// Whether images are encrypted at rest: the key is found and usable,
+    /// and no queued file is still stored in plaintext.
+    static func encryption(_ lookup: SpoolKey.Lookup, _ config: StationConfig, plaintextFiles: Int) -> CheckResult {
+        let check = "storage.encryption"
+        switch lookup {
+        case let .found(key) where plaintextFiles > 0:
+            return CheckResult(check: check, status: .warn,
+                               finding: "\(plaintextFiles) queued image file(s) are still stored unencrypted (key \(key.source) is in place)",
+                               nextStep: "restart the daemon (systemctl restart telestation): opening the queue with the key encrypts them")
+        case let .found(key):
+            return CheckResult(check: check, status: .pass, finding: "images are encrypted at rest (AES-256-GCM, key \(key.source))")
+        case let .missing(path) where config.spool.insecureAllowPlaintext:
+            return CheckResult(check: check, status: .fail,
+                               finding: "encryption is OFF: spool.insecure_allow_plaintext is set and there is no key at \(path); patient images are stored unencrypted",
+                               nextStep: "create the key (\(SpoolKey.createCommand(path))), remove insecure_allow_plaintext and restart the daemon; it encrypts the queued images at start")
+        case let .missing(path):
+            return CheckResult(check: check, status: .fail,
+                               finding: "no spool key at \(path): the station refuses to store images",
+                               nextStep: "create it: \(SpoolKey.createCommand(path)), then restart the daemon")
+        case let .notPermitted(error):
+            return CheckResult(check: check, status: .warn, finding: "\(error.message): not checked as this user",
+                               nextStep: "run `sudo telestation diagnose` to check the key")
+        case let .unusable(error):
+            return CheckResult(check: check, status: .fail, finding: error.message, nextStep: error.nextStep)
+        }
     }
 }

@@ -27,14 +27,20 @@ enum FileOps {
     enum Source {
         case data(Data)
         case file(String)
+        /// An already open file, read from its current position (not closed here).
+        case descriptor(Int32, path: String)
     }
 
     /// Writes `source` to `directory/name` the crash-safe way: a temporary
     /// file in the same directory, written while hashing, `fsync(2)`ed, then
-    /// `rename(2)`d into place. The directory itself is not synced here so
-    /// that a caller writing two files pays for one directory sync
-    /// (`syncDirectory`). On any failure the temporary file is removed.
-    static func writeFile(_ source: Source, directory: String, name: String,
+    /// `rename(2)`d into place. With `sealer` the file is written encrypted
+    /// (the hash and size are still those of the plaintext); with
+    /// `expectSHA256` a source whose hash differs is refused before the
+    /// rename. The directory itself is not synced here so that a caller
+    /// writing two files pays for one directory sync (`syncDirectory`). On
+    /// any failure the temporary file is removed.
+    static func writeFile(_ source: Source, directory: String, name: String, sealer: SegmentSealer? = nil,
+                          expectSHA256: String? = nil,
                           checkpoint: (String) -> Void) throws(SpoolError) -> (sha256: String, size: Int64) {
         let tempPath = directory + "/" + tempPrefix + UUID().uuidString
         let finalPath = directory + "/" + name
@@ -45,6 +51,22 @@ enum FileOps {
             checkpoint("temp-created")
             var hasher = SHA256()
             var size: Int64 = 0
+            var sealer = sealer
+            if let header = sealer?.header.encoded {
+                try writeAll(fd, header, tempPath)
+            }
+            // Hashes, encrypts when asked, and writes one slice of plaintext.
+            func take(_ slice: UnsafeRawBufferPointer) throws(SpoolError) {
+                hasher.update(bufferPointer: slice)
+                size += Int64(slice.count)
+                if sealer != nil {
+                    let sealed = try sealer!.add(slice)
+                    try writeAll(fd, sealed, tempPath)
+                } else {
+                    try writeAll(fd, slice, tempPath)
+                }
+                checkpoint("chunk-written")
+            }
             switch source {
             case let .data(data):
                 // `withUnsafeBytes` only rethrows untyped errors, so the failure is carried out as a value.
@@ -53,29 +75,27 @@ enum FileOps {
                     var offset = 0
                     while offset < raw.count {
                         let slice = UnsafeRawBufferPointer(rebasing: raw[offset..<min(raw.count, offset + chunkSize)])
-                        hasher.update(bufferPointer: slice)
-                        do throws(SpoolError) { try writeAll(fd, slice, tempPath) } catch { return error }
+                        do throws(SpoolError) { try take(slice) } catch { return error }
                         offset += slice.count
-                        checkpoint("chunk-written")
                     }
                     return nil
                 }
                 if let failure { throw failure }
-                size = Int64(data.count)
             case let .file(path):
                 let src = try call("open", path) { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
                 defer { close(src) }
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
-                defer { buffer.deallocate() }
-                while true {
-                    let n = try call("read", path) { read(src, buffer.baseAddress, chunkSize) }
-                    if n == 0 { break }
-                    let slice = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-                    hasher.update(bufferPointer: slice)
-                    try writeAll(fd, slice, tempPath)
-                    size += Int64(n)
-                    checkpoint("chunk-written")
-                }
+                try copy(from: src, path: path, into: take)
+            case let .descriptor(src, path):
+                try copy(from: src, path: path, into: take)
+            }
+            if var s = sealer {
+                let last = try s.finish()
+                try writeAll(fd, last, tempPath)
+            }
+            let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            if let expectSHA256, hex != expectSHA256 {
+                throw SpoolError(.integrity, "\(finalPath) no longer matches the sha256 its queue record holds",
+                                 nextStep: EncryptedHeader.damagedStep)
             }
             try call("fsync", tempPath) { fsync(fd) }
             checkpoint("temp-synced")
@@ -83,15 +103,56 @@ enum FileOps {
             try call("close", tempPath) { close(fd) }
             try call("rename", finalPath) { rename(tempPath, finalPath) }
             checkpoint("renamed")
-            let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
             return (hex, size)
         } catch {
-            unlink(tempPath)
+            try? removeDestroyingKey(tempPath)
             throw error
         }
     }
 
+    private static func copy(from src: Int32, path: String,
+                             into take: (UnsafeRawBufferPointer) throws(SpoolError) -> Void) throws(SpoolError) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = try call("read", path) { read(src, buffer.baseAddress, chunkSize) }
+            if n == 0 { break }
+            try take(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+    }
+
+    /// Removes a spool file; an encrypted one first has its sealed data key
+    /// overwritten in place (`pwrite(2)`, `fdatasync(2)`), so the blocks the
+    /// unlink frees hold nothing decryptable, even with the master key.
+    /// A file already gone counts as success.
+    static func removeDestroyingKey(_ path: String) throws(SpoolError) {
+        let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        if fd >= 0 {
+            defer { close(fd) }
+            let head = try SpoolFileReader.pread(fd, path, count: EncryptedHeader.size, at: 0)
+            if EncryptedHeader.isEncrypted(head) && head.count == EncryptedHeader.size {
+                let zeros = [UInt8](repeating: 0, count: EncryptedHeader.keyRange.count)
+                let n = try call("pwrite", path) {
+                    zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(EncryptedHeader.keyRange.lowerBound)) }
+                }
+                guard n == zeros.count else { throw SpoolError(.fileSystem, "pwrite(\(path)) wrote \(n) of \(zeros.count) bytes") }
+                try call("fdatasync", path) { fdatasync(fd) }
+            }
+        } else if errno != ENOENT {
+            throw SpoolError.system("open", path: path, errno: errno)
+        }
+        try remove(path)
+    }
+
     static let chunkSize = 1 << 20
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws(SpoolError) {
+        let failure = bytes.withUnsafeBytes { raw -> SpoolError? in
+            do throws(SpoolError) { try writeAll(fd, raw, path) } catch { return error }
+            return nil
+        }
+        if let failure { throw failure }
+    }
 
     private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws(SpoolError) {
         var done = 0

@@ -10,16 +10,17 @@ extension Spool {
     /// also while another process enqueues.
     @discardableResult
     public func recover() throws(SpoolError) -> RecoveryReport {
-        try Self.recover(directory: directory, db: db, logger: logger)
+        try Self.recover(directory: directory, db: db, protection: protection, logger: logger)
     }
 
-    static func recover(directory: String, db: DatabasePool, logger: Logger) throws(SpoolError) -> RecoveryReport {
+    static func recover(directory: String, db: DatabasePool, protection: SpoolProtection,
+                        logger: Logger) throws(SpoolError) -> RecoveryReport {
         let lock = try SpoolLock(directory: directory, exclusive: true)
         defer { lock.unlock() }
         var report = RecoveryReport()
         let names = try FileOps.list(directory)
         for name in names where name.hasPrefix(FileOps.tempPrefix) {
-            try FileOps.remove(directory + "/" + name)
+            try FileOps.removeDestroyingKey(directory + "/" + name)
             report.removedTempFiles.append(name)
             logger.warning("removed the partial file of an interrupted write", metadata: ["file": "\(directory)/\(name)"])
         }
@@ -61,19 +62,32 @@ extension Spool {
                 }
                 for name in present.subtracting(known).sorted() {
                     let path = directory + "/" + name
-                    guard let size = try FileOps.fileSize(path) else { continue }
-                    let sha = try FileOps.sha256(ofFile: path)
-                    if try Bool.fetchOne(db, sql: "SELECT 1 FROM item WHERE sha256 = ? AND file_deleted_at IS NULL",
-                                         arguments: [sha]) != nil {
-                        try FileOps.remove(path)
+                    guard var size = try FileOps.fileSize(path) else { continue }
+                    let kind: ItemKind = name.hasSuffix(".preview.jpg") ? .preview : .image
+                    var sha: String
+                    var unreadable: String?
+                    do throws(SpoolError) {
+                        let file = try SpoolFileReader(path: path, kind: kind, expectedSize: nil, protection: protection)
+                        sha = try file.sha256()
+                        size = file.size
+                    } catch where error.code == .encryptionKey {
+                        // Without the key its hash is unknown; a process with the key adopts it.
+                        continue
+                    } catch {
+                        sha = try FileOps.sha256(ofFile: path)
+                        unreadable = error.message
+                    }
+                    if unreadable == nil, try Bool.fetchOne(db, sql: "SELECT 1 FROM item WHERE sha256 = ? AND file_deleted_at IS NULL",
+                                                            arguments: [sha]) != nil {
+                        try FileOps.removeDestroyingKey(path)
                         report.removedDuplicates.append(name)
                         logger.warning("removed a second copy of an already queued file", metadata: ["file": "\(path)"])
                         continue
                     }
-                    let kind: ItemKind = name.hasSuffix(".preview.jpg") ? .preview : .image
                     let mtime = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? now
                     let reason = "found in the spool without a queue record (its enqueue was interrupted); "
                         + "the case id is unknown: check the image, then release or delete it"
+                        + (unreadable.map { "; it cannot be read: \($0)" } ?? "")
                     try db.execute(sql: """
                         INSERT INTO item (kind, case_id, site, note, priority, captured_at, filename, file, sha256, size,
                                           state, last_error, created_at, updated_at)
@@ -132,7 +146,7 @@ extension Spool {
             guard let (c, file) = byID[id] else { continue }
             // File first, row second: a crash in between leaves an uploaded row
             // without a file, which recovery simply marks as deleted.
-            try FileOps.remove(directory + "/" + file)
+            try FileOps.removeDestroyingKey(directory + "/" + file)
             report.deletedIDs.append(id)
             report.bytesFreed += c.size
         }
@@ -160,7 +174,7 @@ extension Spool {
     public func integrityCheck(verifyHashes: Bool = false) throws(SpoolError) -> IntegrityReport {
         let (lines, rows) = try read("checking the database") { db in
             (try String.fetchAll(db, sql: "PRAGMA integrity_check"),
-             try Row.fetchAll(db, sql: "SELECT id, file, size, sha256 FROM item WHERE file_deleted_at IS NULL"))
+             try Row.fetchAll(db, sql: "SELECT id, kind, file, size, sha256 FROM item WHERE file_deleted_at IS NULL"))
         }
         let present = Set(try FileOps.list(directory).filter { $0 != SpoolLock.name })
         var report = IntegrityReport(sqlite: lines, missingFiles: [], mismatchedFiles: [], unknownFiles: [])
@@ -170,13 +184,22 @@ extension Spool {
             let file: String = row["file"]
             known.insert(file)
             let path = directory + "/" + file
-            guard let size = try FileOps.fileSize(path) else {
+            guard try FileOps.fileSize(path) != nil else {
                 report.missingFiles.append(id)
                 continue
             }
-            if size != row["size"] as Int64 {
-                report.mismatchedFiles.append(id)
-            } else if verifyHashes, try FileOps.sha256(ofFile: path) != row["sha256"] as String {
+            let kind = ItemKind(rawValue: row["kind"]) ?? .image
+            do throws(SpoolError) {
+                // Opening checks the size, and for an encrypted file its header and key.
+                let file = try SpoolFileReader(path: path, kind: kind, expectedSize: row["size"], protection: protection)
+                if !file.isEncrypted { report.plaintextFiles.append(id) }
+                if verifyHashes, try file.sha256() != row["sha256"] as String {
+                    report.mismatchedFiles.append(id)
+                }
+            } catch where error.code == .encryptionKey {
+                // The header passed its checks; the contents need the key.
+                if verifyHashes { report.unverifiedFiles.append(id) }
+            } catch where error.code == .integrity {
                 report.mismatchedFiles.append(id)
             }
         }

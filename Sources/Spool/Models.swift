@@ -127,6 +127,10 @@ public struct IntegrityReport: Sendable, Equatable {
     public var mismatchedFiles: [Int64]
     /// Files in the spool directory no row accounts for (temporary files included).
     public var unknownFiles: [String]
+    /// Items whose file is stored unencrypted (from before encryption, or with it switched off).
+    public var plaintextFiles: [Int64] = []
+    /// Encrypted files whose contents were not hashed because this process has no key.
+    public var unverifiedFiles: [Int64] = []
 
     public var isHealthy: Bool {
         sqlite == ["ok"] && missingFiles.isEmpty && mismatchedFiles.isEmpty && unknownFiles.isEmpty

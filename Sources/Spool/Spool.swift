@@ -23,6 +23,10 @@ public final class Spool: Sendable {
     public let retention: RetentionPlanner
     /// What the recovery pass fixed when this spool was opened.
     public let recoveryAtOpen: RecoveryReport
+    /// Whether image files are encrypted at rest (see `SpoolProtection`).
+    public let protection: SpoolProtection
+    /// Plaintext files of existing items encrypted when this spool was opened.
+    public let migratedAtOpen: MigrationReport
 
     let db: DatabasePool
     let logger: Logger
@@ -31,22 +35,43 @@ public final class Spool: Sendable {
     let checkpoint: @Sendable (String) -> Void
     private let ioQueue = DispatchQueue(label: "telestation.spool.io")
 
-    /// Opens the spool in `state_dir` with the station's settings.
-    public convenience init(config: StationConfig, logger: Logger = Logger(label: "spool")) throws(SpoolError) {
-        try self.init(directory: config.spoolDirectory, databasePath: config.databasePath,
-                      minFree: config.spool.minFree, keepUploaded: config.spool.keepUploaded, logger: logger)
+    /// Opens the spool in `state_dir` with the station's settings and key.
+    /// For `.store` a missing or unusable key is an error (code
+    /// `.encryptionKey`) unless `spool.insecure_allow_plaintext` allows
+    /// plaintext; `.inspect` opens without a key for reading the queue.
+    public convenience init(config: StationConfig, purpose: SpoolPurpose = .store,
+                            environment: [String: String] = ProcessInfo.processInfo.environment,
+                            logger: Logger = Logger(label: "spool")) throws(SpoolError) {
+        let protection = try SpoolProtection.resolve(config, purpose: purpose, environment: environment)
+        if case .plaintext = protection {
+            logger.warning("spool encryption is OFF (spool.insecure_allow_plaintext and no key at \(config.spool.keyFile)): patient images are stored unencrypted")
+        }
+        try self.init(config: config, protection: protection, encryptPlaintext: purpose == .store, logger: logger)
     }
 
-    /// Opens (creating when needed) the spool, migrates its schema and runs the recovery pass.
+    /// Opens the spool in `state_dir` with an already decided protection.
+    /// `encryptPlaintext` false leaves plaintext files as they are (an inspection changes nothing).
+    public convenience init(config: StationConfig, protection: SpoolProtection, encryptPlaintext: Bool = false,
+                            logger: Logger = Logger(label: "spool")) throws(SpoolError) {
+        try self.init(directory: config.spoolDirectory, databasePath: config.databasePath,
+                      minFree: config.spool.minFree, keepUploaded: config.spool.keepUploaded,
+                      protection: protection, encryptPlaintext: encryptPlaintext, logger: logger, checkpoint: { _ in })
+    }
+
+    /// Opens (creating when needed) the spool, migrates its schema, runs the
+    /// recovery pass and, with a key, encrypts any plaintext image files.
     public convenience init(directory: String, databasePath: String, minFree: Int64 = 200 << 20,
-                            keepUploaded: Double = 7 * 86400, logger: Logger = Logger(label: "spool")) throws(SpoolError) {
+                            keepUploaded: Double = 7 * 86400, protection: SpoolProtection,
+                            logger: Logger = Logger(label: "spool")) throws(SpoolError) {
         try self.init(directory: directory, databasePath: databasePath, minFree: minFree, keepUploaded: keepUploaded,
-                      logger: logger, checkpoint: { _ in })
+                      protection: protection, encryptPlaintext: true, logger: logger, checkpoint: { _ in })
     }
 
     package init(directory: String, databasePath: String, minFree: Int64, keepUploaded: Double,
-                 logger: Logger, checkpoint: @escaping @Sendable (String) -> Void) throws(SpoolError) {
+                 protection: SpoolProtection, encryptPlaintext: Bool = true, logger: Logger,
+                 checkpoint: @escaping @Sendable (String) -> Void) throws(SpoolError) {
         self.directory = directory
+        self.protection = protection
         self.databasePath = databasePath
         self.diskGuard = DiskGuard(minFree: minFree)
         self.retention = RetentionPlanner(keepUploaded: keepUploaded)
@@ -71,7 +96,11 @@ public final class Spool: Sendable {
             throw SpoolError(.database, "cannot open the queue database \(databasePath): \(error)",
                              nextStep: "check that \((databasePath as NSString).deletingLastPathComponent) exists and is writable by the telestation user")
         }
-        recoveryAtOpen = try Self.recover(directory: directory, db: db, logger: logger)
+        recoveryAtOpen = try Self.recover(directory: directory, db: db, protection: protection, logger: logger)
+        migratedAtOpen = encryptPlaintext
+            ? try Self.encryptPlaintextFiles(directory: directory, db: db, protection: protection, logger: logger,
+                                             checkpoint: checkpoint)
+            : MigrationReport()
     }
 
     /// Runs `body` on the spool's own dispatch queue, so that its blocking
@@ -114,6 +143,7 @@ public final class Spool: Sendable {
         guard size > 0 else {
             throw SpoolError(.invalidInput, "\(metadata.filename) is empty", nextStep: "capture or choose the image again")
         }
+        if case let .locked(reason) = protection { throw reason }
         // Row and page overhead of the database, generously rounded up.
         let needed = size + Int64(preview?.count ?? 0) + 64 * 1024
         try ensureSpace(needed)
@@ -121,12 +151,14 @@ public final class Spool: Sendable {
 
         let lock = try SpoolLock(directory: directory, exclusive: false)
         defer { lock.unlock() }
-        let base = UUID().uuidString.lowercased()
+        let uid = UUID()
+        let base = uid.uuidString.lowercased()
         let imageName = base + ".jpg"
         let previewName = base + ".preview.jpg"
         var written: [String] = []
         do throws(SpoolError) {
-            let image = try FileOps.writeFile(source, directory: directory, name: imageName, checkpoint: checkpoint)
+            let image = try FileOps.writeFile(source, directory: directory, name: imageName,
+                                              sealer: sealer(uid, .image, size), checkpoint: checkpoint)
             written.append(imageName)
             guard image.size == size else {
                 throw SpoolError(.invalidInput, "\(metadata.filename) changed size while it was being copied",
@@ -135,6 +167,7 @@ public final class Spool: Sendable {
             var previewHash: (sha256: String, size: Int64)?
             if let preview {
                 previewHash = try FileOps.writeFile(.data(preview), directory: directory, name: previewName,
+                                                    sealer: sealer(uid, .preview, Int64(preview.count)),
                                                     checkpoint: checkpoint)
                 written.append(previewName)
             }
@@ -167,7 +200,7 @@ public final class Spool: Sendable {
             if result.alreadyQueued {
                 // The bytes are already queued for this case; keeping a second
                 // copy would upload the same image twice.
-                for name in written { try? FileOps.remove(directory + "/" + name) }
+                for name in written { try? FileOps.removeDestroyingKey(directory + "/" + name) }
                 logger.notice("already queued; nothing new stored", metadata: [
                     "item": "\(result.imageID)", "case": "\(metadata.caseID)", "sha256": "\(result.sha256)"])
             } else {
@@ -177,9 +210,25 @@ public final class Spool: Sendable {
             }
             return result
         } catch {
-            for name in written { try? FileOps.remove(directory + "/" + name) }
+            for name in written { try? FileOps.removeDestroyingKey(directory + "/" + name) }
             throw error
         }
+    }
+
+    /// The encrypter of a new file, or nil when files are stored in plaintext.
+    private func sealer(_ uid: UUID, _ kind: ItemKind, _ length: Int64) throws(SpoolError) -> SegmentSealer? {
+        guard case let .encrypted(key) = protection else { return nil }
+        return try SegmentSealer(masterKey: key.key, uid: uid, kind: kind, plaintextLength: length)
+    }
+
+    /// The plaintext of an item's file, checked against its row (size, kind,
+    /// and for an encrypted file its uid and authentication). Errors with
+    /// code `.integrity` mean the file was modified, truncated or swapped.
+    public func openFile(_ item: SpoolItem) throws(SpoolError) -> SpoolFileReader {
+        guard item.fileDeletedAt == nil else {
+            throw SpoolError(.notFound, "the file of item \(item.id) was deleted after its upload")
+        }
+        return try SpoolFileReader(path: item.filePath, kind: item.kind, expectedSize: item.size, protection: protection)
     }
 
     private func insert(_ db: Database, kind: ItemKind, parent: Int64?, metadata: ItemMetadata, file: String,

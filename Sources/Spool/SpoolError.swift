@@ -21,6 +21,11 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
         case leaseLost
         /// The caller passed something unusable (an empty file, a bad offset).
         case invalidInput
+        /// The spool key is missing, unreadable, too open or of the wrong size.
+        case encryptionKey
+        /// A spooled file failed its checks: modified, truncated, swapped with
+        /// another item's, or sealed under another key.
+        case integrity
     }
 
     public var code: Code

@@ -91,10 +91,18 @@ public final class LiveBackend: StationBackend {
             guard kind == .preview else { return image }
             return try spool.allItems().first { $0.parentID == number && $0.kind == .preview } ?? image
         }
-        guard let item, item.fileDeletedAt == nil, let data = FileManager.default.contents(atPath: item.filePath) else {
+        guard let item, item.fileDeletedAt == nil else {
             throw StationError(.notFound, "image \(id) is no longer on the station")
         }
-        return data
+        // Decrypted in memory for this response only.
+        do {
+            return try await spool.perform { try $0.openFile(item).readAll() }
+        } catch let error as SpoolError {
+            // The details name files; they go to the log, not to the page.
+            logger.error("image \(id) cannot be shown: \(error)")
+            throw StationError(error.code == .integrity ? .unavailable : .notFound,
+                               error.code == .integrity ? "image \(id) failed its integrity check and is held" : "image \(id) is no longer on the station")
+        }
     }
 
     public func accept(id: String) async throws -> QueueItem {

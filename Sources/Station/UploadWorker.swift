@@ -94,9 +94,10 @@ public final class UploadWorker: Sendable {
     private func send(_ item: SpoolItem) async -> Step {
         let source: any UploadSource
         do {
-            source = try FileUploadSource(path: item.filePath)
+            source = try await spool.perform { try $0.uploadSource(for: item) }
         } catch {
-            let reason = "its file cannot be read: \(error)"
+            let failedCheck = (error as? SpoolError)?.code == .integrity
+            let reason = failedCheck ? "its file failed the integrity check: \(error)" : "its file cannot be read: \(error)"
             persistSync { try $0.hold(id: item.id, reason: reason) }
             logger.error("item \(item.id) held: \(reason)")
             return .held(id: item.id, reason: reason)

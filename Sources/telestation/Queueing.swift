@@ -7,10 +7,11 @@ import Uplink
 /// Opening the station's pieces for the commands that work without the daemon.
 extension StationConfig {
     func openSpool() throws -> Spool {
-        do {
+        do throws(SpoolError) {
             return try Spool(config: self)
         } catch {
-            throw CommandFailure(message: "\(error)", code: 73)
+            // A missing or unusable key is a configuration problem (EX_CONFIG).
+            throw CommandFailure(message: "\(error)", code: error.code == .encryptionKey ? 78 : 73)
         }
     }
 

@@ -34,7 +34,8 @@ struct Status: ParsableCommand {
     }
 
     static func render(config: StationConfig, json: Bool, itemID: Int64?) throws -> Data {
-        let spool = try Spool(config: config)
+        // Reading the queue needs no key: a technician can run this without root.
+        let spool = try Spool(config: config, purpose: .inspect)
         if let itemID {
             guard let item = try spool.item(id: itemID) else {
                 throw SpoolError(.notFound, "no item \(itemID) in the queue", nextStep: "see `telestation status` for the ids")

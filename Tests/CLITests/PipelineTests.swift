@@ -71,8 +71,15 @@ func sha256Hex(_ path: String) throws -> String {
 /// The whole path through the real binaries: enqueue and capture into the
 /// queue (real SQLite and files), status, and sync to a real hub process.
 @Suite(.serialized) struct PipelineTests {
-    func station(_ d: TempDir, hub: String?, extra: String = "") throws -> String {
-        try d.write("station.toml", """
+    /// The station's configuration, with a fresh spool key in the directory
+    /// unless `keyed` is false, so the whole pipeline runs encrypted.
+    func station(_ d: TempDir, hub: String?, extra: String = "", keyed: Bool = true) throws -> String {
+        let key = d.url.path + "/spool.key"
+        if keyed && !FileManager.default.fileExists(atPath: key) {
+            FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }),
+                                           attributes: [.posixPermissions: 0o600])
+        }
+        return try d.write("station.toml", """
             [station]
             id = "ps-test-01"
             state_dir = "\(d.url.path)/state"
@@ -84,6 +91,7 @@ func sha256Hex(_ path: String) throws -> String {
             warmup_frames = 2
             [spool]
             min_free = "1MiB"
+            key_file = "\(key)"
             \(extra)
             """)
     }
@@ -112,6 +120,19 @@ func sha256Hex(_ path: String) throws -> String {
         #expect(s.status == 0)
         let status = try #require(try JSONSerialization.jsonObject(with: Data(s.stdout.utf8)) as? [String: Any])
         #expect((status["items"] as? [Any])?.count == 4)  // two images, two previews
+
+        // On the station's disk only ciphertext: no 64-byte run of either JPEG.
+        let spoolDir = d.url.path + "/state/spool"
+        let onDisk = try FileManager.default.contentsOfDirectory(atPath: spoolDir).filter { !$0.hasPrefix(".") }
+        #expect(onDisk.count == 4)
+        for name in onDisk {
+            let raw = try #require(FileManager.default.contents(atPath: spoolDir + "/" + name))
+            #expect(raw.starts(with: Array("TSENC".utf8)), "\(name) is not encrypted")
+            for jpeg in [a, b] {
+                let plain = try #require(FileManager.default.contents(atPath: jpeg))
+                #expect(raw.range(of: plain[(plain.count / 2)..<(plain.count / 2 + 64)]) == nil, "\(name) holds plaintext of \(jpeg)")
+            }
+        }
 
         let sync = try CLI.run(["sync", "--deadline", "2m", "--config", config])
         #expect(sync.status == 0, "sync: \(sync.stdout) \(sync.stderr)")

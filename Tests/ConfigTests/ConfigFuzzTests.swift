@@ -99,4 +99,17 @@ struct SplitMix: RandomNumberGenerator {
             #expect(error.message.contains("cannot start a section name"))
         }
     }
+
+    /// Found by the fuzzer once the example gained the spool keys: a header
+    /// `[` whose line ends there, followed by a comment line.
+    @Test(arguments: ["[\n# Station identifier\nid = \"a\"\n", "[\n", "[", "  [[ \n#x\n", "[station]\nid = \"a\"\n[\r\n#\n"])
+    func headerWithoutANameOnItsLineIsAnErrorNotACrash(_ text: String) throws {
+        do {
+            _ = try StationConfig.parse(text, file: "s.toml")
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.message.contains("no name on its line"), "\(error)")
+            #expect(error.line == (text.hasPrefix("[station]") ? 3 : 1))
+        }
+    }
 }

@@ -50,7 +50,7 @@ import Glibc
         let filler = Filler(path: mountPoint + "/filler")
         let quiet = { () -> Logger in var l = Logger(label: "t"); l.logLevel = .critical; return l }()
         let spool = try Spool(directory: dir, databasePath: db, minFree: 1 << 20, keepUploaded: 86400,
-                              logger: quiet, checkpoint: { filler.hit($0) })
+                              protection: s.protection, logger: quiet, checkpoint: { filler.hit($0) })
         let kept = bytes(500_000, seed: 3)
         let first = try spool.enqueue(imageData: kept, preview: bytes(9000), metadata: meta("C-1"))
 
@@ -83,10 +83,11 @@ import Glibc
         try FileManager.default.removeItem(atPath: filler.path)
         let next = try spool.enqueue(imageData: bytes(600_000, seed: 5), preview: nil, metadata: meta("C-3"))
         #expect(!next.alreadyQueued)
-        let reopened = try Spool(directory: dir, databasePath: db, minFree: 1 << 20, keepUploaded: 86400, logger: quiet)
+        let reopened = try Spool(directory: dir, databasePath: db, minFree: 1 << 20, keepUploaded: 86400,
+                             protection: s.protection, logger: quiet)
         #expect(reopened.recoveryAtOpen.isClean)
         let firstItem = try #require(try reopened.item(id: first.imageID))
-        #expect(sha256Hex(file: firstItem.filePath) == sha256Hex(kept))
+        #expect(plainSHA(reopened, firstItem) == sha256Hex(kept))
         #expect(try reopened.integrityCheck(verifyHashes: true).isHealthy)
     }
 }

@@ -44,7 +44,7 @@ func stressExecutable() throws -> String {
         let s = Scratch()
         defer { s.cleanUp() }
         let log = s.root + "/events.log"
-        let common = ["--dir", s.spoolDir, "--db", s.dbPath, "--log", log, "--size", "48000"]
+        let common = ["--dir", s.spoolDir, "--db", s.dbPath, "--log", log, "--size", "48000", "--key", s.keyPath]
 
         // A clean run counts the checkpoints of the write path and the state updates.
         let clean = try run(exe, ["crash", "--count", "12"] + common)
@@ -86,7 +86,7 @@ func stressExecutable() throws -> String {
             let item = try #require(try spool.item(id: e.id), "item \(e.id) whose enqueue returned is gone")
             #expect(item.sha256 == e.sha)
             #expect(bySHA[e.sha]?.count == 1, "item \(e.id) is stored more than once")
-            #expect(sha256Hex(file: item.filePath) == e.sha, "file of item \(e.id) does not match its hash")
+            #expect(plainSHA(spool, item) == e.sha, "file of item \(e.id) does not match its hash")
             if e.preview != 0 {
                 #expect(try spool.item(id: e.preview)?.parentID == e.id)
             }
@@ -116,7 +116,8 @@ func stressExecutable() throws -> String {
         let procs = try ["daemon", "sync"].map { owner -> (Process, Pipe) in
             let p = Process()
             p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = ["pair", "--count", "500", "--owner", owner, "--dir", s.spoolDir, "--db", s.dbPath, "--log", log]
+            p.arguments = ["pair", "--count", "500", "--owner", owner, "--dir", s.spoolDir, "--db", s.dbPath, "--log", log,
+                           "--key", s.keyPath]
             let err = Pipe()
             p.standardError = err
             try p.run()
@@ -145,5 +146,59 @@ func stressExecutable() throws -> String {
             #expect(history[1].detail == "claimed by \(owner[item.id] ?? "?")")
         }
         #expect(try spool.integrityCheck(verifyHashes: true).isHealthy)
+    }
+}
+
+/// Encrypting a plaintext spool at open, killed with SIGKILL at every
+/// checkpoint of the migration: after each kill every item's file is either
+/// the old plaintext or the complete encrypted one, and the next open
+/// finishes the job.
+@Suite(.serialized) struct MigrationCrashTests {
+    @Test func sigkillDuringMigrationLeavesEitherTheOldOrTheNewFile() throws {
+        let exe = try stressExecutable()
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let pristine = s.root + "/pristine"
+        let log = s.root + "/events.log"
+        let fm = FileManager.default
+        // A spool from before encryption: no --key.
+        let fill = try run(exe, ["crash", "--count", "8", "--size", "40000", "--dir", pristine + "/spool",
+                                 "--db", pristine + "/queue.sqlite", "--log", log])
+        #expect(fill.status == 0, "\(fill.stderr)")
+        func restore() throws {
+            for name in ["spool", "queue.sqlite", "queue.sqlite-wal", "queue.sqlite-shm"] {
+                try? fm.removeItem(atPath: s.root + "/" + name)
+                if fm.fileExists(atPath: pristine + "/" + name) { try fm.copyItem(atPath: pristine + "/" + name, toPath: s.root + "/" + name) }
+            }
+        }
+        let migrate = ["migrate", "--dir", s.spoolDir, "--db", s.dbPath, "--log", log, "--key", s.keyPath]
+
+        try restore()
+        let clean = try run(exe, migrate)
+        #expect(clean.status == 0 && clean.stdout.contains("failed 0"), "\(clean.stdout) \(clean.stderr)")
+        let points = try #require(StressLog(path: log).done.last)
+        #expect(points >= 40, "expected checkpoints for every file, got \(points)")
+
+        var kills = 0, plaintextLeft = 0, encryptedSeen = 0
+        for k in 1...points {
+            try restore()
+            let r = try run(exe, migrate + ["--kill-at", "\(k)"])
+            if r.status == SIGKILL { kills += 1 } else { Issue.record("migration killed at \(k) ended with \(r.status): \(r.stderr)") }
+            // What a restart finds, before it migrates anything: recovery only.
+            let after = try s.open(protection: .plaintext)
+            for item in try after.allItems() where item.fileDeletedAt == nil {
+                let file = try SpoolFileReader(path: item.filePath, kind: item.kind, expectedSize: item.size, protection: s.protection)
+                if file.isEncrypted { encryptedSeen += 1 } else { plaintextLeft += 1 }
+                #expect(try file.sha256() == item.sha256, "kill at \(k): item \(item.id) is damaged")
+            }
+            #expect(!s.files().contains { $0.hasPrefix(".tmp-") }, "kill at \(k): recovery left a temporary file")
+            // The next open with the key completes the migration.
+            let done = try s.open()
+            let check = try done.integrityCheck(verifyHashes: true)
+            #expect(check.isHealthy && check.plaintextFiles.isEmpty, "kill at \(k): \(check)")
+        }
+        #expect(kills == points)
+        #expect(plaintextLeft > 0 && encryptedSeen > 0, "kills landed both before and after renames")
+        print("migration crash test: \(kills) kills; files found plaintext \(plaintextLeft) times, encrypted \(encryptedSeen) times")
     }
 }

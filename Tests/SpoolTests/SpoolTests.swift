@@ -44,12 +44,12 @@ import Testing
         #expect(!r.alreadyQueued && r.size == 300_000 && r.sha256 == sha256Hex(image))
         let item = try #require(try spool.item(id: r.imageID))
         #expect(item.kind == .image && item.state == .queued && item.metadata == meta(priority: .urgent))
-        #expect(sha256Hex(file: item.filePath) == sha256Hex(image))
+        #expect(plainSHA(spool, item) == sha256Hex(image))
         let previewID = try #require(r.previewID)
         let p = try #require(try spool.item(id: previewID))
         #expect(p.kind == .preview && p.parentID == r.imageID && p.metadata.caseID == "C-1")
         #expect(p.metadata.filename == "lesion.preview.jpg")
-        #expect(sha256Hex(file: p.filePath) == sha256Hex(preview) && p.size == 5000)
+        #expect(plainSHA(spool, p) == sha256Hex(preview) && p.size == 5000)
         #expect(s.files().count == 2, "no temporary files left: \(s.files())")
         #expect(try spool.history(id: r.imageID).map(\.to) == [.queued])
     }
@@ -64,7 +64,7 @@ import Testing
         let r = try spool.enqueue(imageFile: URL(fileURLWithPath: source), preview: nil, metadata: meta())
         let item = try #require(try spool.item(id: r.imageID))
         #expect(item.size == Int64(data.count) && item.sha256 == sha256Hex(data))
-        #expect(sha256Hex(file: item.filePath) == sha256Hex(data))
+        #expect(plainSHA(spool, item) == sha256Hex(data))
         #expect(FileManager.default.fileExists(atPath: source), "the original stays where it was")
     }
 
@@ -301,9 +301,9 @@ import Testing
         #expect(try spool.integrityCheck(verifyHashes: true).isHealthy)
         let item = try #require(try spool.item(id: id))
         var data = try Data(contentsOf: URL(fileURLWithPath: item.filePath))
-        data[10] ^= 0xFF
+        data[EncryptedHeader.size + 10] ^= 0xFF  // inside the first sealed segment
         try data.write(to: URL(fileURLWithPath: item.filePath))
-        #expect(try spool.integrityCheck(verifyHashes: false).isHealthy, "same size: only the hash shows it")
+        #expect(try spool.integrityCheck(verifyHashes: false).isHealthy, "same size, header intact: only reading the contents shows it")
         #expect(try spool.integrityCheck(verifyHashes: true).mismatchedFiles == [id])
     }
 

@@ -60,8 +60,10 @@ import Testing
             [station]
             id = "ps-test-01"
             state_dir = "\(s.root)"
+            [spool]
+            key_file = "\(s.keyPath)"
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let spool = try Spool(directory: s.root + "/spool", databasePath: s.root + "/queue.sqlite")
+        let spool = try Spool(directory: s.root + "/spool", databasePath: s.root + "/queue.sqlite", protection: s.protection)
         let r = try spool.enqueue(imageData: bytes(3000), preview: nil, metadata: meta("C-9"))
 
         let text = try run(exe, ["status", "--config", config])

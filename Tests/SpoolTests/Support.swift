@@ -8,19 +8,27 @@ struct Scratch {
     let root: String
     var spoolDir: String { root + "/spool" }
     var dbPath: String { root + "/queue.sqlite" }
+    /// A fresh random 32-byte spool key, mode 0600: every scratch spool is encrypted unless a test says otherwise.
+    var keyPath: String { root + "/spool.key" }
 
     init(_ name: String = #function) {
         let safe = name.filter { $0.isLetter || $0.isNumber }
         root = NSTemporaryDirectory() + "spooltest-\(safe)-\(UUID().uuidString.prefix(8))"
         try! FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        writeKey(keyPath)
     }
 
-    func open(minFree: Int64 = 0, keepUploaded: Double = 7 * 86400,
+    var protection: SpoolProtection {
+        guard case let .found(key) = SpoolKey.lookup(keyFile: keyPath, environment: [:]) else { fatalError("scratch key unusable") }
+        return .encrypted(key)
+    }
+
+    func open(minFree: Int64 = 0, keepUploaded: Double = 7 * 86400, protection: SpoolProtection? = nil,
               checkpoint: @escaping @Sendable (String) -> Void = { _ in }) throws -> Spool {
         var logger = Logger(label: "spool-test")
         logger.logLevel = .critical
         return try Spool(directory: spoolDir, databasePath: dbPath, minFree: minFree, keepUploaded: keepUploaded,
-                         logger: logger, checkpoint: checkpoint)
+                         protection: protection ?? self.protection, logger: logger, checkpoint: checkpoint)
     }
 
     func files() -> [String] {
@@ -40,6 +48,17 @@ func sha256Hex(_ data: Data) -> String {
 
 func sha256Hex(file: String) -> String? {
     FileManager.default.contents(atPath: file).map(sha256Hex)
+}
+
+/// SHA-256 of an item's plaintext, read (and decrypted) through the spool.
+func plainSHA(_ spool: Spool, _ item: SpoolItem) -> String? {
+    try? spool.openFile(item).sha256()
+}
+
+/// 32 random bytes, mode 0600.
+func writeKey(_ path: String) {
+    let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+    FileManager.default.createFile(atPath: path, contents: Data(key), attributes: [.posixPermissions: 0o600])
 }
 
 func meta(_ caseID: String = "C-1", priority: Priority = .routine, at: Double = 1_800_000_000,

@@ -32,8 +32,15 @@ import Testing
             [spool]
             min_free = "1MiB"
             """.write(toFile: config, atomically: true, encoding: .utf8)
+        // The spool key the way systemd's LoadCredential= hands it over; the
+        // configuration names no key file, so the daemon must find this one.
+        let credentials = dir + "/credentials"
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: credentials + "/spool.key", contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }),
+                                       attributes: [.posixPermissions: 0o400])
         let binary = DaemonHarness.buildDirectory.appendingPathComponent("telestation")
-        let daemon = try DaemonHarness(executable: binary, arguments: ["run", "--config", config], watchdog: .seconds(2))
+        let daemon = try DaemonHarness(executable: binary, arguments: ["run", "--config", config],
+                                       environment: ["CREDENTIALS_DIRECTORY": credentials], watchdog: .seconds(2))
         defer { daemon.stop() }
         let notify = daemon.listener
 
@@ -51,6 +58,20 @@ import Testing
         try capture.run()
         capture.waitUntilExit()
         #expect(capture.terminationStatus == 0)
+        // Queued through the daemon, so sealed with the credential's key.
+        let spooled = try FileManager.default.contentsOfDirectory(atPath: dir + "/state/spool").filter { $0.hasSuffix(".jpg") }
+        #expect(spooled.count == 2 && spooled.allSatisfy { name in
+            FileManager.default.contents(atPath: dir + "/state/spool/" + name)?.starts(with: Array("TSENC".utf8)) == true
+        }, "\(spooled)")
+        // The kiosk's thumbnail is the preview decrypted in memory: a JPEG again.
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-sf", "-o", dir + "/thumb.jpg", "http://127.0.0.1:\(kioskPort)/api/v1/queue/1/thumbnail"]
+        try curl.run()
+        curl.waitUntilExit()
+        let thumb = FileManager.default.contents(atPath: dir + "/thumb.jpg") ?? Data()
+        #expect(curl.terminationStatus == 0 && thumb.starts(with: [0xFF, 0xD8]) && thumb.suffix(2) == Data([0xFF, 0xD9]),
+                "thumbnail: curl \(curl.terminationStatus), \(thumb.count) bytes")
         #expect(await hole.waitForConnection(), "the daemon never reached the hub")
         #expect(await daemon.waitForOutput { $0.contains("withholding WATCHDOG=1") }, "stderr: \(daemon.stderr)")
         let pingsWhenWedged = notify.count("WATCHDOG=1")

@@ -9,6 +9,7 @@ DIR=$(mktemp -d /tmp/telestation-kiosk.XXXXXX)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 HUB_PORT=$(port); KIOSK_PORT=$(port)
 mkdir -p "$DIR/hub" "$DIR/state"
+(umask 077; head -c 32 /dev/urandom > "$DIR/spool.key")
 cat > "$DIR/station.toml" <<TOML
 [station]
 id = "ps-kiosk-test"
@@ -28,6 +29,7 @@ min_chunk = "4KiB"
 listen = "127.0.0.1:$KIOSK_PORT"
 [spool]
 min_free = "10MiB"
+key_file = "$DIR/spool.key"
 TOML
 "$BIN/telestation-hub" --listen "127.0.0.1:$HUB_PORT" --store "$DIR/hub" >"$DIR/hub.log" 2>&1 &
 HUB=$!
