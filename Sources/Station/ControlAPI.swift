@@ -95,12 +95,8 @@ public struct ControlAPI: Sendable {
         }
         router.put("/api/v1/camera/controls/:name") { request, context in
             try await api.handle(request) {
-                let name = try context.parameters.require("name")
-                let body = try await api.body(request)
-                struct Setting: Decodable { var value: Int }
-                guard let value = try? JSONDecoder().decode(Setting.self, from: body).value else {
-                    throw StationError(.badRequest, "the body must be {\"value\": <integer>}")
-                }
+                let (name, value) = try CaptureRequestValidator.cameraControl(name: try context.parameters.require("name"),
+                                                                             json: try await api.body(request))
                 let controls = try await api.backend.cameraControls()
                 guard let control = controls.first(where: { $0.name == name }) else {
                     throw StationError(.notFound, "the camera has no control \"\(name)\"",
