@@ -21,7 +21,8 @@ extension ServiceCheck {
         guard let config = ctx.config else { return nil }
         let path = NotifyRecord.path(stateDir: config.station.stateDir)
         guard let data = FileManager.default.contents(atPath: path) else {
-            if access(path, F_OK) == 0 {
+            // A state directory closed to this user hides even whether the file exists.
+            if access(path, F_OK) == 0 || errno == EACCES {
                 return CheckResult(check: "service.heartbeat", status: .skip, finding: "cannot read \(path): \(String(cString: strerror(EACCES)))",
                                    nextStep: "run diagnose as root or as the telestation user: sudo -u telestation telestation diagnose")
             }
