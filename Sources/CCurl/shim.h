@@ -21,6 +21,7 @@ static inline CURLcode ts_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { retu
 static inline CURLcode ts_curl_getinfo_off(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode ts_curl_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode ts_curl_getinfo_str(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode ts_curl_getinfo_certinfo(CURL *h, struct curl_certinfo **v) { return curl_easy_getinfo(h, CURLINFO_CERTINFO, v); }
 
 /* Return values of callbacks that are macros in curl.h. */
 static const size_t TS_CURL_READFUNC_ABORT = CURL_READFUNC_ABORT;

@@ -43,6 +43,18 @@ public protocol CameraSource: AnyObject {
     func nextFrame(timeout: Double, _ body: (CameraFrame) -> Void) throws(CaptureError)
     /// Stops streaming and releases the device; safe to call more than once.
     func close()
+    /// The open device's user controls with their current values.
+    func controls() throws(CaptureError) -> [ControlInfo]
+    /// Sets one control on the open device and returns it as the device now
+    /// reports it (the driver may round the value).
+    func setControl(_ name: String, value: Int64) throws(CaptureError) -> ControlInfo
+}
+
+extension CameraSource {
+    public func controls() throws(CaptureError) -> [ControlInfo] { [] }
+    public func setControl(_ name: String, value: Int64) throws(CaptureError) -> ControlInfo {
+        throw CaptureError(.controlUnsupported, "this camera source has no controls")
+    }
 }
 
 /// Monotonic clock in seconds, the time line V4L2 timestamps use.

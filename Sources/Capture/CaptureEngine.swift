@@ -79,9 +79,18 @@ public final class CaptureEngine: Sendable {
         var continuation: CheckedContinuation<Result<CapturedStill, CaptureError>, Never>
     }
 
+    /// A control request for the engine thread, which alone touches the source.
+    private struct ControlWork {
+        var run: @Sendable (any CameraSource) -> Void
+        var fail: @Sendable (CaptureError) -> Void
+    }
+
     private struct State {
         var phase: Phase = .idle
         var pending: [UInt64: Pending] = [:]
+        var controlWork: [ControlWork] = []
+        /// Controls set at runtime, in the order they were set, applied again after a reopen.
+        var controlOverrides: [(name: String, value: Int64)] = []
         var nextID: UInt64 = 0
         var stopRequested = false
         var started = false
@@ -178,6 +187,78 @@ public final class CaptureEngine: Sendable {
         return try result.get()
     }
 
+    // MARK: - Controls
+
+    /// The camera's user controls with their current values, read on the
+    /// engine thread from the one open stream.
+    public func controls() async throws(CaptureError) -> [ControlInfo] {
+        try await onEngineThread { source throws(CaptureError) in try source.controls() }
+    }
+
+    /// Sets a control on the streaming camera and returns it as the driver
+    /// reports it afterwards. The value is applied again whenever the engine
+    /// reopens the camera.
+    public func setControl(_ name: String, value: Int64) async throws(CaptureError) -> ControlInfo {
+        try await onEngineThread { [self] source throws(CaptureError) in
+            let control = try source.setControl(name, value: value)
+            state.withLock { s in
+                s.controlOverrides.removeAll { $0.name == name }
+                s.controlOverrides.append((name, value))
+            }
+            return control
+        }
+    }
+
+    /// Runs `body` on the engine thread between two frames. Refused at once
+    /// while the camera is not streaming, so the kiosk can say why.
+    private func onEngineThread<T: Sendable>(_ body: @escaping @Sendable (any CameraSource) throws(CaptureError) -> T) async throws(CaptureError) -> T {
+        start()
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, CaptureError>, Never>) in
+            let refusal = state.withLock { s -> CaptureError? in
+                if s.stopRequested { return CaptureError(.notStreaming, "capture was stopped") }
+                switch s.phase {
+                case .streaming: break
+                case .down(let e): return CaptureError(.notStreaming, "the camera is not available: \(e.message)", nextStep: e.nextStep)
+                case .idle, .opening: return CaptureError(.notStreaming, "the camera is still starting", nextStep: "try again in a few seconds")
+                case .stopped: return CaptureError(.notStreaming, "capture was stopped")
+                }
+                s.controlWork.append(ControlWork(
+                    run: { source in c.resume(returning: Result { () throws(CaptureError) -> T in try body(source) }) },
+                    fail: { c.resume(returning: .failure($0)) }))
+                return nil
+            }
+            if let refusal { c.resume(returning: .failure(refusal)) }
+        }
+        return try result.get()
+    }
+
+    /// Serves the control requests waiting for the engine thread.
+    private func runControlWork(_ source: any CameraSource) {
+        let work = state.withLock { s -> [ControlWork] in
+            defer { s.controlWork = [] }
+            return s.controlWork
+        }
+        for w in work { w.run(source) }
+    }
+
+    private func failControlWork(_ error: CaptureError) {
+        let work = state.withLock { s -> [ControlWork] in
+            defer { s.controlWork = [] }
+            return s.controlWork
+        }
+        for w in work { w.fail(error) }
+    }
+
+    /// After a reopen, the controls set at runtime apply again: a replugged
+    /// camera keeps the brightness staff chose.
+    private func reapplyControls(_ source: any CameraSource) {
+        for (name, value) in state.withLock({ $0.controlOverrides }) {
+            do { _ = try source.setControl(name, value: value) } catch {
+                logger.warning("camera control not applied again after reopening", metadata: ["control": "\(name)", "reason": "\(error)"])
+            }
+        }
+    }
+
     private func complete(_ id: UInt64, _ result: Result<CapturedStill, CaptureError>) {
         state.withLock { $0.pending.removeValue(forKey: id) }?.continuation.resume(returning: result)
     }
@@ -221,6 +302,7 @@ public final class CaptureEngine: Sendable {
                 continue
             }
             backoff.reset()
+            reapplyControls(source)
             state.withLock { $0.phase = .streaming(format) }
             eventSink.yield(.opened(format))
             for r in format.rejectedControls {
@@ -230,6 +312,7 @@ public final class CaptureEngine: Sendable {
                                                        "size": "\(format.width)x\(format.height)"])
             var scheduler = StillScheduler(warmupFrames: settings.warmupFrames, livePreviewInterval: settings.livePreviewInterval)
             while !stopRequested {
+                runControlWork(source)
                 do {
                     try source.nextFrame(timeout: settings.frameTimeout) { frame in
                         handle(frame, format: format, scheduler: &scheduler, processor: processor)
@@ -303,12 +386,14 @@ public final class CaptureEngine: Sendable {
         logger.error("camera failed", metadata: ["error": "\(error)"])
         state.withLock { $0.phase = .down(error) }
         failAll(error)
+        failControlWork(CaptureError(.notStreaming, "the camera is not available: \(error.message)", nextStep: error.nextStep))
         eventSink.yield(.failed(error))
     }
 
     private func finish(_ source: any CameraSource) {
         source.close()
         failAll(CaptureError(.stopped, "capture was stopped"))
+        failControlWork(CaptureError(.notStreaming, "capture was stopped"))
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.phase = .stopped
             s.threadDone = true

@@ -28,6 +28,11 @@ public struct CaptureError: Error, Sendable, Equatable, CustomStringConvertible,
         case imaging
         /// The engine was stopped while waiting.
         case stopped
+        /// The camera is not streaming yet (or no longer), so its controls cannot be reached.
+        case notStreaming
+        /// Camera controls: no control by that name; read-only; overridden by an
+        /// automatic mode; value outside the range or menu; a kind the station does not set.
+        case controlUnknown, controlReadOnly, controlInactive, controlOutOfRange, controlUnsupported
     }
 
     public var code: Code

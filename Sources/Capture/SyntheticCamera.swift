@@ -61,18 +61,85 @@ public final class SyntheticCamera: CameraSource {
         let choice = try settings.negotiation.choose(from: Self.formats, device: "the synthetic camera")
         let raw = choice.fourcc.rawPixelFormat!
         let bpl = raw.minimumBytesPerLine(width: choice.width)
+        isOpen = true
+        // Like a real device's, the values outlive a reopen; [camera.controls] applies on top.
+        let applied = settings.controls.sorted { $0.key < $1.key }.map { name, value -> ControlResult in
+            do throws(CaptureError) {
+                _ = try setControl(name, value: Int64(value))
+                return ControlResult(name: name, requested: value, applied: true, reason: nil)
+            } catch {
+                return ControlResult(name: name, requested: value, applied: false, reason: error.message)
+            }
+        }
         let fmt = StreamFormat(device: "synthetic", card: "Synthetic test pattern", requested: choice, fourcc: choice.fourcc,
                                width: choice.width, height: choice.height, bytesPerLine: bpl, range: .full, bufferCount: 1,
-                               controls: settings.controls.sorted { $0.key < $1.key }.map {
-                                   ControlResult(name: $0.key, requested: $0.value, applied: false, reason: "the synthetic camera has no controls")
-                               })
+                               controls: applied)
         format = fmt
-        background = Self.render(settings.pattern, format: raw, width: choice.width, height: choice.height)
-        frame = background
+        redraw()
         sequence = 0
         nextDue = monotonicNow()
-        isOpen = true
         return fmt
+    }
+
+    /// The static pattern with the picture controls applied.
+    private func redraw() {
+        guard let format, let raw = format.fourcc.rawPixelFormat else { return }
+        var canvas = Canvas(format: raw, width: format.width, height: format.height,
+                            bytes: Self.render(settings.pattern, format: raw, width: format.width, height: format.height))
+        let manual = controlValues["auto_exposure"] == 1
+        canvas.adjustLuma(gain: manual ? Double(controlValues["exposure_time_absolute"] ?? 250) / 250 : 1,
+                          offset: Int(controlValues["brightness"] ?? 128) - 128)
+        background = canvas.bytes
+        frame = background
+    }
+
+    // MARK: Controls
+
+    /// The controls the synthetic camera offers, named, typed and ranged as a
+    /// USB webcam's are under uvcvideo. Brightness shifts the picture's
+    /// luminance; in manual exposure, the exposure time scales it (250 is neutral).
+    public static let controlSpecs: [ControlInfo] = [
+        ControlInfo(id: 0x0098_0900, name: "brightness", label: "Brightness", type: "int", minimum: 0, maximum: 255, step: 1,
+                    defaultValue: 128, value: nil),
+        ControlInfo(id: 0x0098_0918, name: "power_line_frequency", label: "Power Line Frequency", type: "menu", minimum: 0, maximum: 2,
+                    step: 1, defaultValue: 1, value: nil, menu: ["0: Disabled", "1: 50 Hz", "2: 60 Hz"]),
+        ControlInfo(id: 0x0098_091A, name: "white_balance_temperature", label: "White Balance Temperature", type: "int",
+                    minimum: 2800, maximum: 6500, step: 10, defaultValue: 4600, value: nil),
+        ControlInfo(id: 0x0098_090C, name: "white_balance_automatic", label: "White Balance, Automatic", type: "bool",
+                    minimum: 0, maximum: 1, step: 1, defaultValue: 1, value: nil),
+        ControlInfo(id: 0x009A_0901, name: "auto_exposure", label: "Auto Exposure", type: "menu", minimum: 0, maximum: 3, step: 1,
+                    defaultValue: 3, value: nil, menu: ["1: Manual Mode", "3: Aperture Priority Mode"]),
+        ControlInfo(id: 0x009A_0902, name: "exposure_time_absolute", label: "Exposure Time, Absolute", type: "int",
+                    minimum: 3, maximum: 2047, step: 1, defaultValue: 250, value: nil),
+        ControlInfo(id: 0x009A_090A, name: "focus_absolute", label: "Focus, Absolute", type: "int", minimum: 0, maximum: 250,
+                    step: 5, defaultValue: 0, value: nil),
+        ControlInfo(id: 0x009A_090C, name: "focus_automatic_continuous", label: "Focus, Automatic Continuous", type: "bool",
+                    minimum: 0, maximum: 1, step: 1, defaultValue: 1, value: nil),
+    ]
+
+    private lazy var controlValues: [String: Int64] =
+        Dictionary(uniqueKeysWithValues: Self.controlSpecs.map { ($0.name, $0.defaultValue) })
+
+    public func controls() throws(CaptureError) -> [ControlInfo] {
+        guard isOpen else { throw CaptureError(.notStreaming, "the synthetic camera is not streaming") }
+        return Self.controlSpecs.map { spec in
+            var c = spec
+            c.value = controlValues[spec.name]
+            if let auto = ControlRequestCheck.automaticPartner[spec.name], let mode = controlValues[auto] {
+                // auto_exposure is a menu whose manual entry is 1; the others are on/off.
+                if auto == "auto_exposure" ? mode != 1 : mode != 0 { c.flags.append("inactive") }
+            }
+            return c
+        }
+    }
+
+    public func setControl(_ name: String, value: Int64) throws(CaptureError) -> ControlInfo {
+        let control = try ControlRequestCheck.check(name, value: value, in: controls()).get()
+        // Like most drivers, round to the control's step.
+        let step = max(1, control.step)
+        controlValues[name] = control.minimum + (value - control.minimum) / step * step
+        if ["brightness", "auto_exposure", "exposure_time_absolute"].contains(name) { redraw() }
+        return try controls().first { $0.name == name }!
     }
 
     public func nextFrame(timeout: Double, _ body: (CameraFrame) -> Void) throws(CaptureError) {
@@ -202,6 +269,26 @@ struct Canvas {
                         (chroma + cw * ch + row * cw + cx0).update(repeating: c.2, count: cx1 - cx0)
                     }
                 }
+            case .rgb24:
+                break
+            }
+        }
+    }
+
+    /// Scales and shifts every luma sample, clamped to 0...255: what a
+    /// camera's gain and brightness do.
+    mutating func adjustLuma(gain: Double, offset: Int) {
+        guard gain != 1 || offset != 0 else { return }
+        var table = [UInt8](repeating: 0, count: 256)
+        for v in 0..<256 { table[v] = UInt8(max(0, min(255, Int((Double(v) * gain).rounded()) + offset))) }
+        let lumaCount = width * height
+        let format = format
+        bytes.withUnsafeMutableBufferPointer { p in
+            switch format {
+            case .yuyv:
+                for i in stride(from: 0, to: min(p.count, lumaCount * 2), by: 2) { p[i] = table[Int(p[i])] }
+            case .nv12, .yu12:
+                for i in 0..<min(p.count, lumaCount) { p[i] = table[Int(p[i])] }
             case .rgb24:
                 break
             }

@@ -142,6 +142,35 @@ public final class V4L2Camera: CameraSource {
         }
     }
 
+    /// VIDIOC_QUERY_EXT_CTRL over the open stream (through libv4l2), after a
+    /// VIDIOC_QUERYCAP that tells an unplugged camera from one without controls.
+    public func controls() throws(CaptureError) -> [ControlInfo] {
+        guard let h = handle else {
+            throw CaptureError(.notStreaming, "the camera is not open", nextStep: "wait until it streams again")
+        }
+        var cap = v4l2_capability()
+        let e = h.tryIoctl(TS_VIDIOC_QUERYCAP, &cap)
+        if e != 0 { throw CaptureError.control(errno: e, control: "the controls", value: 0, device: h.path) }
+        return DeviceDiscovery.controls(h)
+    }
+
+    /// Checks the request against what the camera lists, sets it with
+    /// VIDIOC_S_CTRL and reads the control back, so the caller sees the
+    /// value the driver applied.
+    public func setControl(_ name: String, value: Int64) throws(CaptureError) -> ControlInfo {
+        let control = try ControlRequestCheck.check(name, value: value, in: controls()).get()
+        guard let h = handle else { throw CaptureError(.notStreaming, "the camera is not open") }
+        guard let v = Int32(exactly: value) else {
+            throw CaptureError(.controlUnsupported, "\(name) = \(value) does not fit a 32-bit control value")
+        }
+        var ctrl = v4l2_control()
+        ctrl.id = control.id
+        ctrl.value = v
+        let e = h.tryIoctl(TS_VIDIOC_S_CTRL, &ctrl)
+        if e != 0 { throw CaptureError.control(errno: e, control: name, value: value, device: h.path) }
+        return try controls().first { $0.id == control.id } ?? control
+    }
+
     /// Waits with `poll`, dequeues with VIDIOC_DQBUF, hands the mapped
     /// buffer to `body` and queues it again with VIDIOC_QBUF. Buffers the
     /// driver flags as damaged are skipped, up to `maxBadFrames` in a row.

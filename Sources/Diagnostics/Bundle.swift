@@ -27,7 +27,8 @@ public struct SupportBundle {
         files["report.txt"] = report.table(color: false)
         files["report.json"] = report.json()
         if let data = fm.contents(atPath: context.configPath) {
-            files["station.toml"] = "# \(context.configPath) as found on the station\n" + String(decoding: data, as: UTF8.self)
+            files["station.toml"] = "# \(context.configPath) as found on the station\n"
+                + Self.redactConfigValues(String(decoding: data, as: UTF8.self))
         }
         if let log = ServiceCheck.capture(["journalctl", "-u", "telestation.service", "-n", "2000", "--no-pager", "-o", "short-iso"]) {
             files["journal.txt"] = log
@@ -58,6 +59,14 @@ public struct SupportBundle {
         return out
     }
 
+    /// Values of keys named like secrets (token, password, secret, passphrase,
+    /// private key) in a TOML text, even one that does not load; paths to
+    /// such files (`*_file`) are kept, their contents are never read here.
+    static func redactConfigValues(_ text: String) -> String {
+        text.replacingOccurrences(of: #"(?im)^(\s*"?[a-z0-9_.-]*(?:token|password|secret|passphrase|private_key)(?!_file)[a-z0-9_.-]*"?\s*=\s*).*$"#,
+                                  with: "$1\"[redacted]\"", options: .regularExpression)
+    }
+
     func redact(_ text: String, _ secrets: [String]) -> String {
         var t = text
         for s in secrets { t = t.replacingOccurrences(of: s, with: "[redacted]") }
@@ -70,7 +79,7 @@ public struct SupportBundle {
 extension DiagnosticRunner {
     /// The checks `telestation diagnose` runs on a station.
     public static func standard(extra: [any DiagnosticCheck] = []) -> DiagnosticRunner {
-        DiagnosticRunner(checks: [ConfigurationCheck(), ClockCheck(), StorageSpaceCheck(), QueueCheck(), CameraCheck()] + extra + [HubCheck()]
+        DiagnosticRunner(checks: [ConfigurationCheck(), ClockCheck(), StorageSpaceCheck(), QueueCheck(), CameraCheck()] + extra + [HubCheck(), HubCertificateCheck()]
                          + [NetworkCheck(), ServiceCheck(), PowerHeatCheck()])
     }
 }

@@ -131,14 +131,16 @@ public struct NetworkCheck: DiagnosticCheck {
 public struct ServiceCheck: DiagnosticCheck {
     public let name = "service"
     public var unit = "telestation.service"
+    /// Runs a command and returns its output; tests give canned `systemctl` answers.
+    public var command: @Sendable ([String]) -> String? = { ServiceCheck.capture($0) }
     public init() {}
 
     public func run(_ ctx: DiagnosticContext) -> [CheckResult] {
         guard FileManager.default.fileExists(atPath: ctx.roots.path(\.run, "systemd/system")) else {
-            return skip("systemd is not running on this machine")
+            return skip("systemd is not running on this machine") + [heartbeat(ctx, unit: nil)].compactMap { $0 }
         }
-        guard let show = Self.capture(["systemctl", "show", unit, "--property=LoadState,ActiveState,SubState,NRestarts,Result,ActiveEnterTimestamp"]) else {
-            return skip("systemctl is not available")
+        guard let show = command(["systemctl", "show", unit, "--property=LoadState,ActiveState,SubState,NRestarts,Result,ActiveEnterTimestamp,MainPID"]) else {
+            return skip("systemctl is not available") + [heartbeat(ctx, unit: nil)].compactMap { $0 }
         }
         var props: [String: String] = [:]
         for line in show.split(separator: "\n") {
@@ -160,7 +162,10 @@ public struct ServiceCheck: DiagnosticCheck {
         } else {
             results.append(result(.pass, "\(unit) is running since \(props["ActiveEnterTimestamp"] ?? "?")", details: details))
         }
-        if let errors = Self.capture(["journalctl", "-u", unit, "-p", "err", "-n", "5", "--no-pager", "-o", "cat", "--since", "-24h"]),
+        if let beat = heartbeat(ctx, unit: UnitState(active: active == "active", mainPID: props["MainPID"].flatMap { Int32($0) })) {
+            results.append(beat)
+        }
+        if let errors = command(["journalctl", "-u", unit, "-p", "err", "-n", "5", "--no-pager", "-o", "cat", "--since", "-24h"]),
            !errors.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, !errors.contains("-- No entries --") {
             let last = errors.split(separator: "\n").last.map(String.init) ?? ""
             results.append(CheckResult(check: "service.log", status: .warn, finding: "errors in the last 24 h, latest: \(last.prefix(160))",

@@ -13,7 +13,8 @@ import Synchronization
 /// - `POST /api/v1/captures/{id}/accept` → queue item; `POST …/retake` → 204
 /// - `GET  /api/v1/queue`, `GET /api/v1/queue/{id}/thumbnail`
 /// - `GET  /api/v1/link`; `POST /api/v1/uploads` `{action: pause|resume|limit, rate?}`
-/// - `GET  /api/v1/camera/controls`; `PUT /api/v1/camera/controls/{name}` `{value}`
+/// - `GET  /api/v1/camera/controls`; `PUT /api/v1/camera/controls/{name}` `{value: int|bool}` → the
+///   control as the camera applied it (404 unknown, 409 overridden by its Auto, 400 refused, 503 no camera)
 /// - `GET  /api/v1/preview.mjpeg` (multipart/x-mixed-replace) and `/api/v1/preview.jpg`
 /// Errors are `{"error": {"code", "message", "fix"}}` with a matching HTTP status.
 public struct ControlAPI: Sendable {
@@ -95,12 +96,8 @@ public struct ControlAPI: Sendable {
         }
         router.put("/api/v1/camera/controls/:name") { request, context in
             try await api.handle(request) {
-                let name = try context.parameters.require("name")
-                let body = try await api.body(request)
-                struct Setting: Decodable { var value: Int }
-                guard let value = try? JSONDecoder().decode(Setting.self, from: body).value else {
-                    throw StationError(.badRequest, "the body must be {\"value\": <integer>}")
-                }
+                let (name, value) = try CaptureRequestValidator.cameraControl(name: try context.parameters.require("name"),
+                                                                             json: try await api.body(request))
                 let controls = try await api.backend.cameraControls()
                 guard let control = controls.first(where: { $0.name == name }) else {
                     throw StationError(.notFound, "the camera has no control \"\(name)\"",

@@ -115,6 +115,26 @@ textarea { flex:1.6; min-width:0; height:60px; font:inherit; font-size:20px; col
 #keypad button { min-height:64px; font-size:30px; font-weight:700; }
 #keypad .wide { grid-column:span 2; font-size:22px; }
 #keypad .done { background:var(--ok); border-color:var(--ok); color:#04140a; }
+#camera-btn.active { background:var(--accent); border-color:var(--accent); }
+#camera-btn { font-weight:700; min-height:52px; }
+#camera-panel { display:none; }
+#capture-screen.camera #camera-panel { display:flex; }
+#capture-screen.camera #capture-form { display:none; }
+#camera-panel h3 { margin:0; font-size:22px; }
+#camera-controls { flex:1; min-height:0; overflow-y:auto; display:flex; flex-direction:column; gap:6px; }
+.crow { background:var(--panel); border:2px solid var(--line); border-radius:14px; padding:4px 8px; display:flex; align-items:center; flex-wrap:wrap; gap:6px; }
+.crow .clabel { flex:1 1 80px; min-width:80px; font-size:18px; line-height:1.2; }
+.crow .cval { display:block; color:var(--dim); font-size:17px; }
+.crow button { min-width:52px; min-height:56px; padding:0 10px; font-size:22px; font-weight:700; }
+.crow button.on { background:var(--accent); border-color:var(--accent); }
+#camera-error { color:#ffb4b4; font-size:18px; }
+#camera-error:empty { display:none; }
+#camera-done { min-height:56px; font-weight:700; background:var(--ok); border-color:var(--ok); color:#04140a; }
+#limit-grid { display:grid; grid-template-columns:repeat(auto-fill, minmax(150px, 1fr)); gap:8px; min-width:min(620px, 90vw); }
+#limit-grid button { min-height:64px; font-size:22px; font-weight:700; }
+#limit-grid button.chosen { background:var(--accent); border-color:var(--accent); }
+#limit-overlay h3 { margin:0 0 6px; font-size:24px; }
+#limit-overlay p { margin:0 0 10px; color:var(--dim); font-size:19px; max-width:620px; }
 @media (max-height:520px) { html,body { font-size:20px; } #review-screen .actions button { min-height:80px; } #keypad button { min-height:56px; } #keypad-value { min-height:48px; margin-bottom:6px; } .bigfield { min-height:64px; } }
 @media (max-width:860px) { #sites-grid { grid-template-columns:repeat(6, minmax(100px, 1fr)); } #sites-grid button { font-size:18px; } .form { min-width:300px; } }
 </style>
@@ -126,18 +146,25 @@ textarea { flex:1.6; min-width:0; height:60px; font:inherit; font-size:20px; col
       <button class="tab active" id="tab-capture" data-screen="capture-screen"></button>
       <button class="tab" id="tab-queue" data-screen="queue-screen"><span data-t="tab_queue"></span><span class="badge" id="queue-count"></span></button>
     </div>
+    <button id="camera-btn"></button>
     <div id="link"><span id="link-text"></span><span class="dot"></span></div>
   </header>
   <div id="problems"></div>
   <main>
     <section class="screen show" id="capture-screen">
       <div class="preview"><img id="preview" alt=""><div class="msg" id="preview-msg"></div></div>
-      <div class="form">
+      <div class="form" id="capture-form">
         <button class="bigfield empty" id="case-field"><small data-t="case_id"></small><span></span></button>
         <button class="bigfield empty" id="site-field"><small data-t="site"></small><span></span></button>
         <div class="row"><textarea id="note" maxlength="1000"></textarea><button class="toggle" id="urgent-toggle"></button></div>
         <div id="form-error" role="alert"></div>
         <button id="capture-btn"></button>
+      </div>
+      <div class="form" id="camera-panel">
+        <h3 data-t="camera_title"></h3>
+        <div id="camera-controls"></div>
+        <div id="camera-error" role="alert"></div>
+        <button id="camera-done" data-t="camera_done"></button>
       </div>
     </section>
     <section class="screen" id="review-screen">
@@ -150,12 +177,13 @@ textarea { flex:1.6; min-width:0; height:60px; font:inherit; font-size:20px; col
       </div>
     </section>
     <section class="screen" id="queue-screen">
-      <div class="bar"><div id="toast"></div><button id="pause-btn"></button><button id="another-btn" data-t="another"></button></div>
+      <div class="bar"><div id="toast"></div><button id="pause-btn"></button><button id="limit-btn"></button><button id="another-btn" data-t="another"></button></div>
       <div id="queue-list"></div>
     </section>
   </main>
 </div>
 <div class="overlay" id="sites-overlay"><div class="sheet"><div id="sites-grid"></div></div></div>
+<div class="overlay" id="limit-overlay"><div class="sheet"><h3 data-t="limit_title"></h3><p data-t="limit_hint"></p><div id="limit-grid"></div></div></div>
 <div class="overlay" id="keypad-overlay"><div class="sheet"><div id="keypad-value"></div><div id="keypad"></div></div></div>
 <script>
 "use strict";
@@ -167,6 +195,7 @@ const state = { caseId: "", site: "", urgent: false, review: null, fresh: null, 
 function t(key) { return T[key] || key; }
 document.querySelectorAll("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
 $("tab-capture").textContent = t("tab_capture");
+$("camera-btn").textContent = t("camera");
 $("capture-btn").textContent = t("capture");
 $("note").placeholder = t("note");
 
@@ -178,6 +207,7 @@ function show(id) {
 document.querySelectorAll(".tab").forEach(b => b.addEventListener("click", () => {
   /* Leaving the review by a tab means the photo was not wanted: same as Retake. */
   if (state.review) { $("retake-btn").click(); }
+  showCamera(false);
   show(b.dataset.screen);
 }));
 
@@ -312,6 +342,108 @@ $("pause-btn").addEventListener("click", async () => {
   try { state.link = await api("POST", "/api/v1/uploads", { action: paused ? "resume" : "pause" }); renderLink(); } catch (e) { $("toast").textContent = errorText(e); }
 });
 
+/* Camera settings beside the live preview: big -/+ steps and on/off buttons, no sliders (gloves). */
+const CAMERA_ROWS = [
+  { key: "brightness", names: ["brightness"] },
+  { key: "exposure", names: ["exposure_time_absolute", "exposure_absolute"], auto: ["auto_exposure"] },
+  { key: "focus", names: ["focus_absolute"], auto: ["focus_automatic_continuous", "focus_auto"] },
+  { key: "white_balance", names: ["white_balance_temperature"], auto: ["white_balance_automatic", "white_balance_temperature_auto"], unit: " K" },
+  { key: "power_line", names: ["power_line_frequency"] },
+];
+function autoOn(c) { return c.name === "auto_exposure" ? c.value !== 1 : c.value !== 0; }
+function autoValue(c, on) {
+  if (c.name !== "auto_exposure") return on ? 1 : 0;
+  if (!on) return 1;
+  const other = c.menu.map(m => m.value).filter(v => v !== 1);
+  return other.includes(3) ? 3 : (other.length ? other[0] : c.default);
+}
+function menuLabel(m) {
+  const l = m.label.toLowerCase();
+  if (l === "disabled") return t("pl_off");
+  if (l === "auto") return t("camera_auto");
+  return m.label;
+}
+function cameraError(e) {
+  if (e.code === "conflict") return t("err_camera_auto");
+  return errorText(e);
+}
+async function setControl(name, value) {
+  $("camera-error").textContent = "";
+  try { await api("PUT", "/api/v1/camera/controls/" + encodeURIComponent(name), { value: value }); }
+  catch (e) { $("camera-error").textContent = cameraError(e); }
+  await loadControls();
+}
+function controlButton(text, onClick, cls) {
+  const b = document.createElement("button"); b.textContent = text; if (cls) b.className = cls;
+  b.addEventListener("click", onClick); return b;
+}
+function renderControls(list) {
+  const box = $("camera-controls"); box.innerHTML = "";
+  const byName = {}; list.forEach(c => { byName[c.name] = c; });
+  CAMERA_ROWS.forEach(row => {
+    const c = row.names.map(n => byName[n]).find(Boolean);
+    const auto = (row.auto || []).map(n => byName[n]).find(Boolean);
+    if (!c && !auto) return;
+    const el = document.createElement("div"); el.className = "crow"; el.dataset.row = row.key;
+    const label = document.createElement("div"); label.className = "clabel"; label.textContent = t("ctl_" + row.key);
+    const val = document.createElement("span"); val.className = "cval"; label.appendChild(val);
+    el.appendChild(label);
+    if (auto && !auto.read_only) {
+      const on = autoOn(auto);
+      const b = controlButton(t("camera_auto"), () => setControl(auto.name, autoValue(auto, !on)), "auto" + (on ? " on" : ""));
+      b.dataset.control = auto.name; el.appendChild(b);
+      if (on) val.textContent = t("camera_is_auto");
+    }
+    if (c && c.type === "menu") {
+      c.menu.forEach(m => {
+        const b = controlButton(menuLabel(m), () => setControl(c.name, m.value), "entry" + (m.value === c.value ? " on" : ""));
+        b.dataset.value = String(m.value); b.disabled = c.read_only || c.inactive; el.appendChild(b);
+      });
+    } else if (c) {
+      const step = Math.max(c.step || 1, Math.round((c.maximum - c.minimum) / 16 / (c.step || 1)) * (c.step || 1));
+      const clamp = (v) => Math.min(c.maximum, Math.max(c.minimum, v));
+      const minus = controlButton("−", () => setControl(c.name, clamp(c.value - step)), "minus");
+      const plus = controlButton("+", () => setControl(c.name, clamp(c.value + step)), "plus");
+      minus.disabled = plus.disabled = c.read_only || c.inactive;
+      if (!c.inactive) val.textContent = String(c.value) + (row.unit || "");
+      el.append(minus, plus);
+    }
+    box.appendChild(el);
+  });
+  if (!box.children.length) { const n = document.createElement("div"); n.className = "empty-note"; n.textContent = t("camera_none"); box.appendChild(n); }
+}
+async function loadControls() {
+  try { renderControls(await api("GET", "/api/v1/camera/controls")); }
+  catch (e) { $("camera-controls").innerHTML = ""; $("camera-error").textContent = errorText(e); }
+}
+function showCamera(open) {
+  if (open) { if (state.review) $("retake-btn").click(); show("capture-screen"); }
+  $("capture-screen").classList.toggle("camera", open);
+  $("camera-btn").classList.toggle("active", open);
+  if (open) { $("camera-error").textContent = ""; loadControls(); }
+}
+$("camera-btn").addEventListener("click", () => showCamera(!$("capture-screen").classList.contains("camera")));
+$("camera-done").addEventListener("click", () => showCamera(false));
+
+/* Upload limit for live consultations: a few presets, no typing. */
+const LIMITS = [0, 64000, 32000, 16000, 8000];
+function renderLimit() {
+  const l = state.link; const limit = l ? l.limit_bytes_per_second : 0;
+  $("limit-btn").textContent = t("limit") + ": " + (limit > 0 ? fmtBytes(limit) + "/s" : t("limit_none"));
+  document.querySelectorAll("#limit-grid button").forEach(b => b.classList.toggle("chosen", Number(b.dataset.rate) === limit));
+}
+function buildLimits() {
+  LIMITS.forEach(r => {
+    const b = controlButton(r > 0 ? fmtBytes(r) + "/s" : t("limit_none"), async () => {
+      try { state.link = await api("POST", "/api/v1/uploads", { action: "limit", rate: r }); renderLink(); }
+      catch (e) { $("toast").textContent = errorText(e); }
+      $("limit-overlay").classList.remove("show");
+    });
+    b.dataset.rate = String(r); $("limit-grid").appendChild(b);
+  });
+}
+$("limit-btn").addEventListener("click", () => { renderLimit(); $("limit-overlay").classList.add("show"); });
+
 function fmtBytes(b) { return b < 1e3 ? b + " B" : b < 1e6 ? (b / 1e3).toFixed(1) + " KB" : (b / 1e6).toFixed(1) + " MB"; }
 function fmtEta(s) { if (s == null) return t("eta_unknown"); s = Math.round(s); return s < 60 ? s + " s" : s < 3600 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h"; }
 
@@ -357,6 +489,7 @@ function renderLink() {
   else { text = t("link_offline"); }
   $("link-text").textContent = text;
   $("pause-btn").textContent = l.paused ? t("resume") : t("pause");
+  renderLimit();
 }
 async function refreshStatus() {
   try {
@@ -378,7 +511,7 @@ async function refreshStatus() {
   }
 }
 
-buildKeypad(); buildSites(); renderCase(); renderSite(); renderUrgent();
+buildKeypad(); buildSites(); buildLimits(); renderLimit(); renderCase(); renderSite(); renderUrgent();
 /* After load: an endless MJPEG response must not keep the page "loading". */
 if (document.readyState === "complete") startPreview(); else window.addEventListener("load", startPreview);
 refreshStatus(); setInterval(refreshStatus, 2000);

@@ -202,15 +202,25 @@ public final class LiveBackend: StationBackend {
     }
 
     public func cameraControls() async throws -> [CameraControl] {
-        guard case .streaming = engine.phase else {
-            throw StationError(.cameraMissing, "the camera is not streaming", fix: "check the camera cable")
+        do {
+            return try await engine.controls().compactMap(CameraControl.init)
+        } catch {
+            throw StationError(control: error)
         }
-        return []
     }
 
     public func setCameraControl(name: String, value: Int) async throws -> CameraControl {
-        throw StationError(.unavailable, "changing camera controls while streaming is not supported by this station yet",
-                           fix: "set them under [camera.controls] in the configuration and restart the service")
+        let applied: ControlInfo
+        do {
+            applied = try await engine.setControl(name, value: Int64(value))
+        } catch {
+            throw StationError(control: error)
+        }
+        logger.info("camera control \(name) set to \(applied.value.map(String.init) ?? "?") (asked \(value))")
+        guard let control = CameraControl(applied) else {
+            throw StationError(.internalFailure, "the camera reported \(name) in a form the station cannot show")
+        }
+        return control
     }
 
     public func previewFrames() -> AsyncStream<Data> {
@@ -320,5 +330,37 @@ final class PreviewBroadcaster: Sendable {
 
     func publish(_ frame: Data) {
         for c in subscribers.withLock({ Array($0.values) }) { c.yield(frame) }
+    }
+}
+
+extension CameraControl {
+    /// A control as the API lists it; nil for the kinds the station does not
+    /// set (buttons, strings, 64-bit and write-only controls).
+    init?(_ c: ControlInfo) {
+        guard ControlRequestCheck.settableTypes.contains(c.type), let value = c.value,
+              let v = Int(exactly: value), let lo = Int(exactly: c.minimum), let hi = Int(exactly: c.maximum),
+              let step = Int(exactly: c.step), let def = Int(exactly: c.defaultValue) else { return nil }
+        let menu = c.menu.compactMap { entry -> MenuEntry? in
+            let parts = entry.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let index = Int(parts[0]) else { return nil }
+            return MenuEntry(value: index, label: parts[1].trimmingCharacters(in: .whitespaces))
+        }
+        self.init(name: c.name, value: v, minimum: lo, maximum: hi, step: step, defaultValue: def, label: c.label, type: c.type,
+                  menu: menu, inactive: c.flags.contains("inactive"), readOnly: c.flags.contains("read-only"))
+    }
+}
+
+extension StationError {
+    /// A refused or failed camera control, with the HTTP status that fits:
+    /// 404 unknown, 409 overridden by an automatic mode, 400 a value or control
+    /// the camera refuses, 503 a camera that is away.
+    init(control e: CaptureError) {
+        let code: StationError.Code = switch e.code {
+        case .controlUnknown: .notFound
+        case .controlInactive: .conflict
+        case .controlReadOnly, .controlOutOfRange, .controlUnsupported, .driverError: .badRequest
+        default: .cameraMissing
+        }
+        self.init(code, e.message, fix: e.nextStep)
     }
 }

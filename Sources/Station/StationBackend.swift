@@ -153,6 +153,16 @@ public struct LinkState: Sendable, Codable, Equatable {
 }
 
 public struct CameraControl: Sendable, Codable, Equatable {
+    /// One entry of a menu control: the value to send and the driver's label.
+    public struct MenuEntry: Sendable, Codable, Equatable {
+        public var value: Int
+        public var label: String
+        public init(value: Int, label: String) {
+            self.value = value
+            self.label = label
+        }
+    }
+
     /// As `v4l2-ctl` prints it, e.g. `brightness`, `focus_absolute`.
     public var name: String
     public var value: Int
@@ -160,18 +170,33 @@ public struct CameraControl: Sendable, Codable, Equatable {
     public var maximum: Int
     public var step: Int
     public var defaultValue: Int
+    /// The driver's own label ("Power Line Frequency").
+    public var label: String
+    /// "int", "bool", "menu", "intmenu" or "bitmask".
+    public var type: String
+    /// The entries of a menu control; empty otherwise.
+    public var menu: [MenuEntry]
+    /// Has no effect now, usually because an automatic mode is on.
+    public var inactive: Bool
+    public var readOnly: Bool
 
-    public init(name: String, value: Int, minimum: Int, maximum: Int, step: Int, defaultValue: Int) {
+    public init(name: String, value: Int, minimum: Int, maximum: Int, step: Int, defaultValue: Int,
+                label: String? = nil, type: String = "int", menu: [MenuEntry] = [], inactive: Bool = false, readOnly: Bool = false) {
         self.name = name
         self.value = value
         self.minimum = minimum
         self.maximum = maximum
         self.step = step
         self.defaultValue = defaultValue
+        self.label = label ?? name
+        self.type = type
+        self.menu = menu
+        self.inactive = inactive
+        self.readOnly = readOnly
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, value, minimum, maximum, step, defaultValue = "default"
+        case name, value, minimum, maximum, step, defaultValue = "default", label, type, menu, inactive, readOnly = "read_only"
     }
 }
 

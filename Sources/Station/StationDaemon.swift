@@ -13,13 +13,16 @@ public struct NotifyService: Service {
     let notifier: SystemdNotifier
     let monitor: LoopMonitor
     let status: @Sendable () async -> String
+    /// Keeps what was sent where `telestation diagnose` can read it.
+    let recorder: NotifyRecorder?
     /// How often to refresh STATUS when the watchdog is off or slower.
     let statusInterval: Duration
     let logger: Logger
 
     public init(notifier: SystemdNotifier, monitor: LoopMonitor, statusInterval: Duration = .seconds(5),
-                logger: Logger, status: @escaping @Sendable () async -> String) {
+                recorder: NotifyRecorder? = nil, logger: Logger, status: @escaping @Sendable () async -> String) {
         self.notifier = notifier
+        self.recorder = recorder
         self.monitor = monitor
         self.status = status
         self.statusInterval = statusInterval
@@ -29,10 +32,14 @@ public struct NotifyService: Service {
     public func run() async throws {
         let notifier = self.notifier
         let logger = self.logger
+        let recorder = self.recorder
         await withGracefulShutdownHandler {
             try? await cancelWhenGracefulShutdown { try await loop() }
         } onGracefulShutdown: {
-            do { try notifier.send(.stopping, .status("stopping")) } catch { logger.warning("sd_notify: \(error)") }
+            do {
+                try notifier.send(.stopping, .status("stopping"))
+                recorder?.note([.stopping, .status("stopping")])
+            } catch { logger.warning("sd_notify: \(error)") }
         }
     }
 
@@ -65,11 +72,15 @@ public struct NotifyService: Service {
                 send(.status(line))
                 lastStatus = line
             }
+            recorder?.flush()
         }
     }
 
     private func send(_ field: NotifyField) {
-        do { try notifier.send(field) } catch { logger.warning("sd_notify: \(error)") }
+        do {
+            try notifier.send(field)
+            recorder?.note([field])
+        } catch { logger.warning("sd_notify: \(error)") }
     }
 }
 
@@ -111,10 +122,13 @@ public struct StationDaemon: Service {
     /// Signals that start a graceful shutdown; empty when the daemon runs
     /// inside another `ServiceGroup` that owns the signals.
     public var gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]
+    /// Where to keep the `NotifyRecord` for `telestation diagnose`; nil: nowhere.
+    public var notifyRecordPath: String?
     /// Called once the HTTP port is bound, with the actual address.
     public var onListening: @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
     private let boundAddress = LockedValue<(host: String, port: Int)?>(nil)
     private let readiness = LockedValue(ReadinessGate())
+    private let recorder = LockedValue<NotifyRecorder?>(nil)
 
     public init(config: StationConfig, backend: any StationBackend, monitor: LoopMonitor, services: [ManagedService],
                 notifier: SystemdNotifier = SystemdNotifier(), caseIds: CaseIdPolicy? = nil,
@@ -136,6 +150,8 @@ public struct StationDaemon: Service {
     public func run() async throws {
         let onListening = self.onListening
         let shutdown = ShutdownSignal()
+        let recorder = notifyRecordPath.map { NotifyRecorder(path: $0, environment: notifier.environment, logger: logger) }
+        self.recorder.withLock { $0 = recorder }
         let api = ControlAPI(backend: backend, language: config.kiosk.language,
                              caseIds: try caseIds ?? CaseIdPolicy(config: config), shutdown: shutdown,
                              logger: logger)
@@ -168,7 +184,7 @@ public struct StationDaemon: Service {
         configs.append(.init(service: RestartingService(name: "http", logger: logger) { app }))
         configs.append(.init(service: ShutdownTrip(signal: shutdown)))
         let backend = self.backend
-        configs.append(.init(service: NotifyService(notifier: notifier, monitor: monitor, logger: logger) {
+        configs.append(.init(service: NotifyService(notifier: notifier, monitor: monitor, recorder: recorder, logger: logger) {
             await backend.statusLine().render()
         }))
 
@@ -198,9 +214,13 @@ public struct StationDaemon: Service {
         let backend = self.backend
         let notifier = self.notifier
         let logger = self.logger
+        let recorder = self.recorder.withLock { $0 }
         Task {
             let line = await backend.statusLine().render()
-            do { try notifier.send(.ready, .status(line)) } catch { logger.warning("sd_notify: \(error)") }
+            do {
+                try notifier.send(.ready, .status(line))
+                recorder?.note([.ready, .status(line)])
+            } catch { logger.warning("sd_notify: \(error)") }
             logger.info("ready: \(line)")
         }
     }

@@ -17,7 +17,7 @@ struct Diagnose: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Run only these groups, e.g. camera,hub.", valueName: "groups"))
     var only: String?
 
-    @Option(help: ArgumentHelp("Write a support bundle (report, redacted config, queue, logs).", valueName: "file.tar.gz"))
+    @Option(help: ArgumentHelp("Write a support bundle (report, redacted config, queue summary, cameras, logs).", valueName: "file.tar.gz"))
     var bundle: String?
 
     @Option(name: .customLong("capture-test"), help: ArgumentHelp("Save the camera check's test capture here.", valueName: "file.jpg"))
@@ -37,7 +37,7 @@ struct Diagnose: AsyncParsableCommand {
         print(json ? report.json() : report.table(color: isatty(STDOUT_FILENO) != 0), terminator: json ? "\n" : "")
         if let bundle {
             do {
-                try SupportBundle(report: report, context: context).write(to: bundle)
+                try SupportBundle(report: report, context: context, attachments: SupportBundle.stationAttachments(context)).write(to: bundle)
                 FileHandle.standardError.write(Data("support bundle written to \(bundle)\n".utf8))
             } catch {
                 Self.report(CommandFailure(message: "cannot write the support bundle \(bundle): \(error.localizedDescription)", code: 73))

@@ -39,6 +39,8 @@ struct Run: AsyncParsableCommand {
             // Loops report at least twice per watchdog ping interval.
             let round = min(Duration.seconds(10), (NotifyEnvironment().pingInterval ?? .seconds(20)) / 2)
             var daemon = StationDaemon(config: config, backend: backend, monitor: monitor, services: backend.services(round: round), logger: logger)
+            // What the daemon tells systemd, for `telestation diagnose`.
+            daemon.notifyRecordPath = NotifyRecord.path(stateDir: config.station.stateDir)
             daemon.onListening = { host, port in
                 logger.info("kiosk page and control API on http://\(host):\(port)/")
                 // For scripts and tests that start the daemon and wait for its port.

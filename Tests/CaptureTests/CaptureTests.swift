@@ -216,10 +216,12 @@ import Testing
         }
     }
 
-    @Test func controlsAreReportedAsRejected() throws {
-        let cam = SyntheticCamera(settings: .init(controls: ["exposure_absolute": 100]))
+    @Test func configuredControlsAreAppliedOrReportedAsRejected() throws {
+        let cam = SyntheticCamera(settings: .init(controls: ["exposure_absolute": 100, "brightness": 90]))
         let fmt = try cam.open()
         #expect(fmt.rejectedControls.map(\.name) == ["exposure_absolute"])
+        #expect(fmt.controls.first { $0.name == "brightness" }?.applied == true)
+        #expect(try cam.controls().first { $0.name == "brightness" }?.value == 90)
     }
 }
 

@@ -47,18 +47,10 @@ import Testing
 
     @Test func expiredCertificateFails() async throws {
         let f = try Fixture()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../Support/expired_tls_server.py").standardized.path, f.path]
-        let out = Pipe()
-        server.standardOutput = out
-        try server.run()
-        defer { server.terminate() }
-        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        let port = try #require(Int(line.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "port ", with: "")))
+        let server = try TLSTestServer(dir: f.path, daysLeft: -1)
+        defer { server.stop() }
         // The station trusts the certificate's own CA, so only its age is wrong.
-        let r = await runCheck(HubCheck(), f.context(config: try f.config("[hub]\nurl = \"https://127.0.0.1:\(port)/files/\"\nca_file = \"\(f.path)/cert.pem\"\n")))
+        let r = await runCheck(HubCheck(), f.context(config: try f.config(server.hubConfig)))
         let options = try named(r, "hub.options")
         #expect(options.status == .fail)
         #expect(options.finding.lowercased().contains("expired"), "\(options.finding)")
@@ -71,4 +63,31 @@ import Testing
         let r = await runCheck(HubCheck(), f.context(config: try f.config("[hub]\nurl = \"http://127.0.0.1:\(port)/files/\"\n")))
         #expect(try named(r, "hub.options").status == .fail)
     }
+}
+
+/// `Tests/Support/expired_tls_server.py`: an HTTPS server on loopback with a
+/// certificate the test makes, expiring `daysLeft` days from now (negative: already expired).
+final class TLSTestServer: Sendable {
+    let process: Process
+    let port: Int
+    let dir: String
+
+    init(dir: String, daysLeft: Double) throws {
+        self.dir = dir
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../Support/expired_tls_server.py").standardized.path, dir, String(daysLeft)]
+        let out = Pipe()
+        server.standardOutput = out
+        try server.run()
+        process = server
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        port = try #require(Int(line.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "port ", with: "")))
+    }
+
+    /// `[hub]` for a station that trusts the server's own certificate.
+    var hubConfig: String { "[hub]\nurl = \"https://127.0.0.1:\(port)/files/\"\nca_file = \"\(dir)/cert.pem\"\n" }
+
+    func stop() { process.terminate() }
 }

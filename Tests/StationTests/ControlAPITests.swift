@@ -14,7 +14,6 @@ import StationDemo
 struct RunningStation {
     let backend: DemoBackend
     let base: URL
-    let group: ServiceGroup
     let listener: NotifyListener?
 
     static func withStation(language: StationConfig.Language = .es, notify: NotifyListener? = nil,
@@ -25,33 +24,52 @@ struct RunningStation {
         config.kiosk.language = language
         let monitor = LoopMonitor()
         let backend = DemoBackend(monitor: monitor, simulatedRate: 200_000, recoveryDelay: recoveryDelay)
-        let port = LockedValue<Int?>(nil)
-        var daemon = StationDaemon(
+        let daemon = StationDaemon(
             config: config, backend: backend, monitor: monitor,
             services: backend.services(roundInterval: .milliseconds(50), wedgePath: wedgePath),
             notifier: SystemdNotifier(environment: NotifyEnvironment(socketPath: notify?.address, watchdogInterval: watchdog)),
             logger: Logger(label: "test"))
-        daemon.gracefulShutdownSignals = []
-        daemon.onListening = { _, p in port.withLock { $0 = p } }
-        let group = ServiceGroup(services: [daemon], logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            let deadline = ContinuousClock.now + .seconds(60)
-            while port.withLock({ $0 }) == nil && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let p = try #require(port.withLock { $0 })
-            let station = RunningStation(backend: backend, base: URL(string: "http://127.0.0.1:\(p)")!, group: group, listener: notify)
-            do {
-                try await body(station)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+        try await serve(daemon) { base in
+            try await body(RunningStation(backend: backend, base: base, listener: notify))
         }
     }
+
+    typealias Reply = StationClient.Reply
+
+    func request(_ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:]) async throws -> Reply {
+        try await StationClient(base: base).request(method, path, json: json, headers: headers)
+    }
+}
+
+/// Runs a daemon in a service group on a free loopback port until `body`
+/// returns, then shuts it down gracefully.
+func serve(_ daemon: StationDaemon, _ body: (URL) async throws -> Void) async throws {
+    var daemon = daemon
+    let port = LockedValue<Int?>(nil)
+    daemon.gracefulShutdownSignals = []
+    daemon.onListening = { _, p in port.withLock { $0 = p } }
+    let group = ServiceGroup(services: [daemon], logger: Logger(label: "test"))
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while port.withLock({ $0 }) == nil && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let p = try #require(port.withLock { $0 })
+        do {
+            try await body(URL(string: "http://127.0.0.1:\(p)")!)
+        } catch {
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+    }
+}
+
+/// Real HTTP requests to a station's control API.
+struct StationClient {
+    let base: URL
 
     struct Reply {
         var status: Int
@@ -59,6 +77,8 @@ struct RunningStation {
         var contentType: String
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:] }
         var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+        var errorMessage: String? { (json["error"] as? [String: Any])?["message"] as? String }
+        var errorFix: String? { (json["error"] as? [String: Any])?["fix"] as? String }
     }
 
     func request(_ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:]) async throws -> Reply {

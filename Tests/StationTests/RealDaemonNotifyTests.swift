@@ -48,6 +48,12 @@ import Testing
         #expect(daemon.stdout.contains("listening http://127.0.0.1:\(kioskPort)/"))
         // Healthy and idle: both loops make their rounds, pings keep coming.
         #expect(await notify.wait { msgs in msgs.filter { $0.fields.contains("WATCHDOG=1") }.count >= 3 }, "stderr: \(daemon.stderr)")
+        // What it told systemd is on disk for `diagnose`, written at most every 5 s.
+        let recordPath = dir + "/state/" + NotifyRecord.fileName
+        let healthy = try #require(await Self.record(at: recordPath) { $0.lastWatchdogAt != nil }, "no record at \(recordPath)")
+        #expect(healthy.pid == daemon.process.processIdentifier)
+        #expect(healthy.readyAt != nil && healthy.notifySocket && healthy.watchdogIntervalSeconds == 2)
+        #expect(notify.fields.contains("STATUS=" + (healthy.status ?? "-")), "\(healthy.status ?? "no status")")
 
         // Queue an image from another process: the daemon's upload loop picks
         // it up and hangs on the silent hub.
@@ -79,6 +85,10 @@ import Testing
         while ContinuousClock.now - quietStart < .seconds(3) { try await Task.sleep(for: .milliseconds(100)) }
         #expect(notify.count("WATCHDOG=1") == pingsWhenWedged, "pinged while the upload was wedged")
         #expect(notify.fields.contains { $0.hasPrefix("STATUS=") && $0.contains("1 pending") })
+        // The record shows the wedge: its last ping falls behind the watchdog interval.
+        let wedged = try #require(await Self.record(at: recordPath) { ($0.status ?? "").contains("1 pending") })
+        let lastPing = try #require(wedged.lastWatchdogAt)
+        #expect(Date().timeIntervalSince(lastPing) > 2, "last ping \(lastPing) while wedged")
 
         // SIGTERM stops the hung transfer and the daemon promptly.
         let termAt = ContinuousClock.now
@@ -87,6 +97,22 @@ import Testing
         #expect(status == 0, "exit status \(String(describing: status)); stderr: \(daemon.stderr)")
         #expect(ContinuousClock.now - termAt < .seconds(20))
         #expect(notify.count("STOPPING=1") == 1)
+        let stopped = try #require(await Self.record(at: recordPath) { $0.stoppingAt != nil })
+        #expect(stopped.status == "stopping")
+        // No ping since the wedge, which began more than 3 s before the stop.
+        #expect(stopped.lastWatchdogAt.map { termAt.duration(to: .now) < .seconds(20) && Date().timeIntervalSince($0) > 3 } == true,
+                "last ping \(String(describing: stopped.lastWatchdogAt)), first seen while wedged \(lastPing)")
+    }
+
+    /// Polls the daemon's notify record until `condition` holds (generous
+    /// bound: the record is written at most every 5 s on a loaded machine).
+    static func record(at path: String, _ condition: (NotifyRecord) -> Bool) async -> NotifyRecord? {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let data = FileManager.default.contents(atPath: path), let r = try? NotifyRecord.decode(data), condition(r) { return r }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return nil
     }
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""An HTTPS server on loopback whose certificate expired yesterday.
+"""An HTTPS server on loopback whose certificate expired yesterday, or
+expires in DAYS days.
 
-usage: expired_tls_server.py DIR   -> prints "port N" once listening; exits
-when its parent goes away. The certificate and key are made in DIR.
+usage: expired_tls_server.py DIR [DAYS]   -> prints "port N" once listening;
+exits when its parent goes away. The certificate and key are made in DIR.
 """
 import datetime, http.server, os, ssl, sys, threading, time
 from cryptography import x509
@@ -11,12 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 d = sys.argv[1]
+days_left = float(sys.argv[2]) if len(sys.argv) > 2 else -1
 key = ec.generate_private_key(ec.SECP256R1())
 name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
 now = datetime.datetime.now(datetime.timezone.utc)
 cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=30)).not_valid_after(now - datetime.timedelta(days=1))
+        .not_valid_before(now - datetime.timedelta(days=30)).not_valid_after(now + datetime.timedelta(days=days_left))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256()))

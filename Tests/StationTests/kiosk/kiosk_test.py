@@ -5,17 +5,19 @@ and chromium-driver) driven over WebDriver with Selenium.
     kiosk_test.py --daemon .build/debug/telestation-demo-station [--args "..."] [--artifacts DIR]
     kiosk_test.py --url http://127.0.0.1:8080/          # against a daemon already running
 
-Walks the path staff take — preview, case id on the keypad, body site,
-capture, review, send, queue — asserting each step and saving a screenshot
+Walks the path staff take — preview, camera settings, case id on the keypad,
+body site, capture, review, send, queue, upload limit — asserting each step and saving a screenshot
 of each screen as DIR/kiosk-*.png. Exits non-zero on the first failure.
 """
 import argparse
+import json
 import os
 import re
 import shlex
 import subprocess
 import sys
 import time
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
@@ -134,6 +136,7 @@ def run(k, url):
         .map(e => e.id || e.textContent)""")
     assert not overflow, f"cut off at this screen size: {overflow}"
     k.shot("1-capture")
+    camera_settings(k, url)
 
     # Capture without a case id: a clear Spanish error, nothing captured.
     k.tap(k.by_id("capture-btn"))
@@ -183,11 +186,92 @@ def run(k, url):
     k.until("uploaded", lambda: "Enviada" in d.find_element(By.CSS_SELECTOR, "#queue-list .item .state").text)
     assert bar() == 100
     k.shot("6-queue-done")
+    upload_limit(k, url)
 
     # Back to capture for another photo of the same case.
     k.tap(k.by_id("another-btn"))
     k.until("capture screen", lambda: k.visible_screen() == "capture-screen")
     assert k.by_id("case-field").text.endswith("HC-004512")
+
+
+def api(url, path):
+    """The control API as a script sees it, independent of the page."""
+    with urllib.request.urlopen(url.rstrip("/") + path, timeout=30) as r:
+        return json.load(r)
+
+
+def controls(url):
+    return {c["name"]: c for c in api(url, "/api/v1/camera/controls")}
+
+
+PREVIEW_LUMA = """const i = document.getElementById('preview'); const c = document.createElement('canvas');
+    c.width = i.naturalWidth; c.height = i.naturalHeight; const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+    const p = g.getImageData(0, 0, c.width, c.height).data; let s = 0;
+    for (let j = 0; j < p.length; j += 4) s += 0.299 * p[j] + 0.587 * p[j + 1] + 0.114 * p[j + 2];
+    return s / (p.length / 4);"""
+
+
+def camera_settings(k, url):
+    """Camera controls beside the live preview: brightness steps change the
+    picture, exposure goes manual and back, mains frequency is chosen."""
+    d = k.d
+    css = lambda sel: d.find_element(By.CSS_SELECTOR, sel)
+    k.tap(k.by_id("camera-btn"))
+    k.until("camera panel", lambda: k.by_id("camera-panel").is_displayed() and not k.by_id("capture-form").is_displayed())
+    k.until("control rows", lambda: len(d.find_elements(By.CSS_SELECTOR, "#camera-controls .crow")) == 5)
+    rows = [r.get_attribute("data-row") for r in d.find_elements(By.CSS_SELECTOR, "#camera-controls .crow")]
+    assert rows == ["brightness", "exposure", "focus", "white_balance", "power_line"], rows
+    assert css('.crow[data-row="brightness"] .clabel').text.startswith("Brillo"), css('.crow[data-row="brightness"]').text
+    before = d.execute_script(PREVIEW_LUMA)
+
+    def step(row, button, name, value):
+        k.tap(css(f'.crow[data-row="{row}"] button.{button}'))
+        k.until(f"{name} = {value}", lambda: controls(url)[name]["value"] == value)
+        k.until(f"{name} shown", lambda: css(f'.crow[data-row="{row}"] .cval').text == str(value))
+
+    # 16 taps span the range: brightness 0...255 moves by 16.
+    for n in range(1, 4):
+        step("brightness", "plus", "brightness", 128 + 16 * n)
+    k.until("a brighter preview", lambda: d.execute_script(PREVIEW_LUMA) > before + 15)
+
+    # Exposure time cannot be stepped while auto exposure is on; "Auto" turns it off.
+    assert not css('.crow[data-row="exposure"] button.minus').is_enabled()
+    k.tap(css('.crow[data-row="exposure"] button.auto'))
+    k.until("manual exposure", lambda: controls(url)["auto_exposure"]["value"] == 1)
+    k.until("exposure steppers", lambda: css('.crow[data-row="exposure"] button.minus').is_enabled())
+    # Peru's mains are 60 Hz.
+    k.tap(css('.crow[data-row="power_line"] button[data-value="2"]'))
+    k.until("60 Hz", lambda: controls(url)["power_line_frequency"]["value"] == 2)
+    k.until("60 Hz chosen", lambda: "on" in css('.crow[data-row="power_line"] button[data-value="2"]').get_attribute("class"))
+    k.shot("camera")
+
+    # Back to automatic exposure and neutral brightness for the capture below.
+    k.tap(css('.crow[data-row="exposure"] button.auto'))
+    k.until("auto exposure", lambda: controls(url)["auto_exposure"]["value"] == 3)
+    k.until("exposure steppers off", lambda: not css('.crow[data-row="exposure"] button.minus').is_enabled())
+    for n in range(2, -1, -1):
+        step("brightness", "minus", "brightness", 128 + 16 * n)
+    k.tap(k.by_id("camera-done"))
+    k.until("form again", lambda: k.by_id("capture-form").is_displayed() and not k.by_id("camera-panel").is_displayed())
+
+
+def upload_limit(k, url):
+    """The live-consultation limit: presets on a sheet, applied to the uplink."""
+    d = k.d
+    # The station's configured cap (uplink.max_rate = 8KiB/s) is what the button shows.
+    k.until("limit button", lambda: "8.2 KB/s" in k.by_id("limit-btn").text)
+    k.tap(k.by_id("limit-btn"))
+    k.until("limit sheet", lambda: k.by_id("limit-overlay").is_displayed())
+    assert "Consulta en vivo: limitar envío" in k.by_id("limit-overlay").text, k.by_id("limit-overlay").text
+    k.shot("limit")
+    k.tap(d.find_element(By.CSS_SELECTOR, '#limit-grid button[data-rate="32000"]'))
+    k.until("limit applied", lambda: api(url, "/api/v1/link")["limit_bytes_per_second"] == 32000)
+    k.until("limit shown", lambda: k.by_id("limit-btn").text == "Límite: 32.0 KB/s")
+    assert not k.by_id("limit-overlay").is_displayed()
+    k.tap(k.by_id("limit-btn"))
+    k.tap(d.find_element(By.CSS_SELECTOR, '#limit-grid button[data-rate="0"]'))
+    k.until("no limit", lambda: api(url, "/api/v1/link")["limit_bytes_per_second"] == 0)
+    k.until("no limit shown", lambda: k.by_id("limit-btn").text == "Límite: Sin límite")
 
 
 def run_problems(k, url):
