@@ -54,7 +54,9 @@ height = 480
 listen = "127.0.0.1:$kp"
 [spool]
 min_free = "10MiB"
+key_file = "$d/spool.key"
 TOML
+  (umask 077; head -c 32 /dev/urandom > "$d/spool.key")
   [ -z "${MAX_CHUNK:-}" ] || printf '[uplink]\nmax_chunk = "%s"\n' "$MAX_CHUNK" >> "$d/station.toml"
   "$BIN/telestation-hub" --listen "127.0.0.1:$hp" --store "$d/hub" >"$d/hub.log" 2>&1 &
   hub=$!
