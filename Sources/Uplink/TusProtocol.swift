@@ -253,6 +253,10 @@ public enum TusRules {
             guard got >= from else {
                 return .violation("the hub acknowledged offset \(got), below the \(from) it had already confirmed")
             }
+            // Taken as progress, this would resend the same chunk at once, for as long as the hub answers so.
+            guard got > from || sent == 0 else {
+                return .violation("the hub accepted none of the \(sent) bytes sent at offset \(from)")
+            }
             return .offset(got)
         case let .head(length, _):
             guard let got = offset else { return .violation("the hub answered HEAD without Upload-Offset") }
