@@ -1,6 +1,6 @@
 /// Checks TOML text for what the bundled parser (toml++ 3) mishandles before
 /// handing it over. A table header whose first character cannot start a key
-/// — `[cámara]`, `[,]`, `[#]` — reaches an assertion in toml++ that aborts
+/// — `[cámara]`, `[,]`, `[#]`, `[` alone on its line — reaches an assertion in toml++ that aborts
 /// the process (and is undefined behaviour in optimised builds) instead of
 /// raising a parse error. Both are always errors in TOML, so they get a clear
 /// message here: non-ASCII characters outside strings and comments (keys are
@@ -42,7 +42,7 @@ enum TOMLPrecheck {
                     var j = i + 1
                     if j < chars.count && chars[j] == "[" { j += 1 }
                     while j < chars.count && (chars[j] == " " || chars[j] == "\t") { j += 1 }
-                    if j < chars.count && chars[j] != "]" && !canStartKey(chars[j]) && chars[j] != "\n" {
+                    if j < chars.count && chars[j] != "]" && !canStartKey(chars[j]) {
                         return Problem(line: line, character: chars[j], inHeader: true)
                     }
                 }
@@ -72,7 +72,8 @@ enum TOMLPrecheck {
     /// Throws the configuration error for `text`, if the precheck finds one.
     static func check(_ text: String, file: String) throws(ConfigError) {
         if let p = firstNonASCIIOutsideStrings(text), p.inHeader, p.character.isASCII {
-            throw ConfigError(file: file, line: p.line, message: "'\(p.character)' cannot start a section name",
+            throw ConfigError(file: file, line: p.line,
+                              message: p.character.isNewline ? "a section header has no name" : "'\(p.character)' cannot start a section name",
                               fix: "write the section as [name], e.g. [camera]")
         }
         if let p = firstNonASCIIOutsideStrings(text) {

@@ -36,4 +36,17 @@ import Testing
             #expect(error.message.contains("cannot start a section name"))
         }
     }
+
+    /// `[` (or `[[`) with nothing after it on the line; found by the fuzz campaign at seed 12345.
+    @Test(arguments: ["[\n", "[ \n", "[\t\n", "[[\n", "[[ \n", "[\r\n", "[station]\nid = \"a\"\n[\n"])
+    func aHeaderWithoutANameIsAnErrorNotACrash(_ text: String) throws {
+        do {
+            _ = try StationConfig.parse(text, file: "s.toml")
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.message == "a section header has no name")
+            #expect(error.line == text.filter { $0.isNewline }.count)
+            #expect(!error.description.contains { $0.isNewline })
+        }
+    }
 }
