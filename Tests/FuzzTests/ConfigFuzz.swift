@@ -41,14 +41,18 @@ import Config
         }
     }
 
+    /// The whole example, each of its sections alone (smaller inputs put
+    /// more mutations where the parser decides), and the shipped profiles.
     static var seeds: [[UInt8]] {
-        [[0] + Array(ConfigSchema.exampleText().utf8)] + profiles.map { [1] + $0 }
+        let example = ConfigSchema.exampleText()
+        let sections = example.components(separatedBy: "\n[").dropFirst().map { "[" + $0 }
+        return [[0] + Array(example.utf8)] + sections.map { [0] + Array($0.utf8) } + profiles.map { [1] + $0 }
     }
 
     @Test func config() {
         #expect(Self.profiles.count >= 2, "the shipped camera profiles are the profile seeds")
         var loaded = 0, rejected = 0
-        let f = Fuzz.run("config", short: 3000, seeds: Self.seeds,
+        let f = Fuzz.run("config", short: 10_000, seeds: Self.seeds,
                          mutate: { bytes, rng, pool in
                              ByteMutator.mutate(&bytes, &rng, pool: pool, dictionary: Self.dictionary)
                          },

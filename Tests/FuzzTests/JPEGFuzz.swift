@@ -193,7 +193,7 @@ import Imaging
     }
 
     @Test func jpegFrames() {
-        let f = Fuzz.run("jpeg-mjpeg", short: 4000, seeds: Self.seeds, mutate: Self.mutate, check: Self.check)
+        let f = Fuzz.run("jpeg-mjpeg", short: 20_000, seeds: Self.seeds, mutate: Self.mutate, check: Self.check)
         #expect(f.violations == 0)
         for outcome in ["decoded", "decoded after insertion"] { #expect(f.outcomes[outcome, default: 0] > 0, "no input gave \(outcome)") }
         #expect(f.outcomes.keys.contains { $0.hasPrefix("accepted, decode refused") })

@@ -134,7 +134,7 @@ import Station
     ]
 
     @Test func kioskRequests() {
-        let f = Fuzz.run("kiosk-request", short: 4000, seeds: Self.seeds, mutate: Self.mutate, check: Self.check)
+        let f = Fuzz.run("kiosk-request", short: 20_000, seeds: Self.seeds, mutate: Self.mutate, check: Self.check)
         #expect(f.violations == 0)
         for outcome in ["capture accepted", "capture accepted with note", "pause", "resume", "limit"] {
             #expect(f.outcomes[outcome, default: 0] > 0, "no input gave \(outcome)")

@@ -83,7 +83,7 @@ import Uplink
     ])
 
     @Test func uploadMetadata() {
-        let f = Fuzz.run("upload-metadata", short: 6000, seeds: Self.seeds,
+        let f = Fuzz.run("upload-metadata", short: 20_000, seeds: Self.seeds,
                          mutate: { bytes, rng, pool in ByteMutator.mutate(&bytes, &rng, pool: pool, dictionary: Self.dictionary) },
                          check: Self.check)
         #expect(f.violations == 0)

@@ -203,7 +203,7 @@ import Uplink
     }
 
     @Test func tusResponses() {
-        let f = Fuzz.run("tus-response", short: 4000, seeds: Self.seeds, mutate: Self.mutate, check: Self.check)
+        let f = Fuzz.run("tus-response", short: 20_000, seeds: Self.seeds, mutate: Self.mutate, check: Self.check)
         #expect(f.violations == 0)
         // The campaign must reach both the accepting and the refusing branches.
         for outcome in ["created", "offset", "options accepted", "gone", "conflict", "checksum"] {
