@@ -49,4 +49,28 @@ import Testing
             #expect(!error.description.contains { $0.isNewline })
         }
     }
+
+    /// A `}` where an array expects a value; found by the fuzz campaign
+    /// (seed 1795448568, minimised to `s=["",}` in a camera profile).
+    @Test(arguments: ["s=[\"\",}\n", "s=[}\n", "s = [ 1 , }\n", "s=[\n}\n", "s=[[}\n", "s={a=[}\n", "[station]\nid = \"a\"\nx = [\n  1,\n}\n"])
+    func aBraceInsideAnArrayIsAnErrorNotACrash(_ text: String) throws {
+        let station: (String) throws(ConfigError) -> Void = { t throws(ConfigError) in _ = try StationConfig.parse(t, file: "s.toml") }
+        let profile: (String) throws(ConfigError) -> Void = { t throws(ConfigError) in _ = try CameraProfile.parse(t, file: "p.toml") }
+        for parse in [station, profile] {
+            do {
+                try parse(text)
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.message.contains("inside an array"))
+                #expect(error.line == text.filter { $0.isNewline }.count)
+            }
+        }
+    }
+
+    @Test func bracesAndBracketsThatNestProperlyStillParse() throws {
+        let c = try StationConfig.parse("[station]\nid = \"a\" # [}\n[camera]\ndevice = \"synthetic\"\n")
+        #expect(c.station.id == "a")
+        #expect(TOMLPrecheck.firstNonASCIIOutsideStrings("x = [{a = [1, {b = 2}]}, \"}\", '}']\ny = { c = [ [1], [2] ] }\n[t]\n") == nil)
+        #expect(TOMLPrecheck.firstNonASCIIOutsideStrings("x = [\n  [1, 2],\n  [3],\n]\n[[u]]\n") == nil)
+    }
 }
