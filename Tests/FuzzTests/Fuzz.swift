@@ -18,7 +18,10 @@ import Glibc
 /// - `TELESTATION_FUZZ_REPORT`: a file to which one Markdown table row of
 ///   figures per target is appended;
 /// - `TELESTATION_FUZZ_CRASH_DIR`: where the input that crashed or hung the
-///   process is written (default: the temporary directory).
+///   process is written (default: the temporary directory); a crash in a
+///   target's generator leaves the input before it;
+/// - `TELESTATION_FUZZ_REPLAY`: a saved input to check alone instead; the
+///   process prints the outcome and exits (1 on a property violation).
 enum Fuzz {
     /// A property of the target did not hold for an input.
     struct Violation: Error, CustomStringConvertible {
@@ -53,6 +56,18 @@ enum Fuzz {
     static func run(_ target: String, short: Int, seeds: [[UInt8]],
                     mutate: (inout [UInt8], inout SplitMix, [[UInt8]]) -> Void,
                     check: ([UInt8]) throws -> String) -> Figures {
+        if let path = environment["TELESTATION_FUZZ_REPLAY"] {
+            // One saved input (e.g. from TELESTATION_FUZZ_CRASH_DIR), to reproduce a crash under a debugger.
+            let input = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
+            print("fuzz \(target): replaying \(path): \(describe(input))")
+            do {
+                print("fuzz \(target): outcome: \(try check(input))")
+                exit(0)
+            } catch {
+                print("fuzz \(target): \(error)")
+                exit(1)
+            }
+        }
         let count = iterations(short: short)
         var rng = SplitMix(seed: seed ^ UInt64(truncatingIfNeeded: target.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) }))
         var pool = seeds

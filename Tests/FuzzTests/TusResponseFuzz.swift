@@ -36,7 +36,8 @@ import Uplink
         var lines = head.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         while lines.count < 3 { lines.append("") }
         let words = lines[0].split(separator: " ")
-        func n(_ i: Int) -> Int64 { i < words.count ? max(0, Int64(words[i]) ?? 0) : 0 }
+        // The client's own numbers are file sizes: up to 1 TiB here.
+        func n(_ i: Int) -> Int64 { i < words.count ? min(max(0, Int64(words[i]) ?? 0), 1 << 40) : 0 }
         let kind: TusRequestKind? = switch words.first.map(String.init) ?? "" {
         case "create": .create(length: n(1), sent: n(2))
         case "patch": .patch(from: n(1), sent: n(2), length: n(3))
@@ -67,6 +68,13 @@ import Uplink
         guard let scheme = part(CURLUPART_SCHEME), let host = part(CURLUPART_HOST) else { return nil }
         let port = part(CURLUPART_PORT, 1 /* CURLU_DEFAULT_PORT */) ?? "?"
         return "\(scheme.lowercased())://\(host.lowercased()):\(port)"
+    }
+
+    /// What the config (URLComponents) and TusClient (URL) both require of hub.url.
+    static func stationAccepts(_ hub: String) -> Bool {
+        guard let u = URL(string: hub), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme), u.host != nil,
+              let c = URLComponents(string: hub), let host = c.host, !host.isEmpty else { return false }
+        return true
     }
 
     static func check(_ input: [UInt8]) throws -> String {
@@ -105,8 +113,8 @@ import Uplink
             guard offset >= 0, offset <= sent, offset <= length else {
                 throw violation("created with offset \(offset) after sending \(sent) of \(length)")
             }
-            // A hub URL libcurl refuses reaches nothing; one it accepts fixes the only origin the token may go to.
-            if let to = curlOrigin(url), let hub = curlOrigin(x.hubURL), to != hub {
+            // For a hub.url the station accepts (and libcurl can reach), the token may go to that origin only.
+            if stationAccepts(x.hubURL), let to = curlOrigin(url), let hub = curlOrigin(x.hubURL), to != hub {
                 throw violation("upload URL \(url) is on \(to), the hub on \(hub)")
             }
             return "created"
@@ -195,7 +203,7 @@ import Uplink
         } else {
             // Offsets near the request's own numbers (from, from + sent, length, ±1) hit the bounds.
             let numbers = lines[0].split(separator: " ").compactMap { Int64($0) }
-            let near = numbers.isEmpty ? "0" : String(rng.pick(numbers + [numbers[0] + (numbers.count > 1 ? numbers[1] : 0)]) + Int64(rng.below(3)) - 1)
+            let near = numbers.isEmpty ? "0" : String(rng.pick(numbers + [numbers[0] &+ (numbers.count > 1 ? numbers[1] : 0)]) &+ Int64(rng.below(3)) &- 1)
             let at = min(lines.count, 4 + rng.below(4))
             lines.insert("\(rng.pick(headerNames)): \(rng.chance(2) ? near : rng.pick(values))", at: at)
         }
