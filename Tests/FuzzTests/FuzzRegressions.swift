@@ -28,6 +28,21 @@ import Uplink
         #expect(m.contains("none of the 50 bytes"))
     }
 
+    /// Foundation's DateFormatter traps on some non-ASCII text: a hub (or
+    /// anything between) could kill the station with one Retry-After header
+    /// (and `diagnose` with one Date header). Found at seed 1795449075.
+    @Test func aNonASCIIDateIsNotADateAndNotACrash() {
+        Fuzz.replay([
+            Array("patch 3936 3746 2450\nhttps://hub.example.org/files/\nhttps://hub.example.org/files/abc\nHTTP/1.1 503 Service Unavailable\nRetry-After: Fri, 15 Jan 2027 08:00:\u{0657}00 GMT\r\n\r\n".utf8),
+        ], check: TusResponseFuzz.check)
+        for text in ["Fri, 15 Jan 2027 08:00:\u{0657}00 GMT", "Fri, 15 Jan 2027 08:00:00 GMT\u{301}", "Fri, 15 Jan 2027 08:00:00 GMT\u{0}", "Fri, ١٥ Jan 2027 08:00:00 GMT"] {
+            #expect(TusRules.parseHTTPDate(text) == nil)
+            #expect(TusRules.parseRetryAfter(text) == nil)
+        }
+        // An ASCII date still parses.
+        #expect(TusRules.parseHTTPDate("Fri, 15 Jan 2027 08:00:00 GMT") == Date(timeIntervalSince1970: 1_800_000_000))
+    }
+
     /// The hub decoded a value with a leading byte order mark without it
     /// (Foundation's UTF-8 decoding drops it), so what it stored differed
     /// from what the station sent.
