@@ -147,6 +147,10 @@ let package = Package(
             name: "StationTests", dependencies: ["Station", "StationDemo", "Config"],
             // The browser test is Python, run by `make test-kiosk`.
             exclude: ["kiosk"]),
+        // Structured random inputs for every parser of untrusted bytes (`make fuzz`).
+        .testTarget(
+            name: "FuzzTests",
+            dependencies: ["Config", "Imaging", "Uplink", "Hub", "Station", "CTurboJPEG", "CCurl"]),
         // Runs the built executables as a user would.
         .testTarget(name: "CLITests", dependencies: ["Config"]),
     ]

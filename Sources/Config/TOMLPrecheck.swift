@@ -1,15 +1,18 @@
 /// Checks TOML text for what the bundled parser (toml++ 3) mishandles before
 /// handing it over. A table header whose first character cannot start a key
-/// — `[cámara]`, `[,]`, `[#]` — reaches an assertion in toml++ that aborts
+/// — `[cámara]`, `[,]`, `[#]`, `[` alone on its line — reaches an assertion in toml++ that aborts
 /// the process (and is undefined behaviour in optimised builds) instead of
-/// raising a parse error. Both are always errors in TOML, so they get a clear
-/// message here: non-ASCII characters outside strings and comments (keys are
-/// plain ASCII), and headers that do not start with a key.
+/// raising a parse error; so does a `}` where an array expects a value
+/// (`x = [1, }`). All are errors in TOML, so they get a clear message here:
+/// non-ASCII characters outside strings and comments (keys are plain ASCII),
+/// headers that do not start with a key, and a `}` inside an array.
 enum TOMLPrecheck {
     struct Problem: Equatable {
         var line: Int
         var character: Character
         var inHeader = false
+        /// A `}` whose innermost open bracket is an array's `[`.
+        var closesArray = false
     }
 
     static func canStartKey(_ c: Character) -> Bool {
@@ -23,6 +26,8 @@ enum TOMLPrecheck {
         let chars = Array(text)
         var i = 0
         var atLineStart = true
+        // Open arrays and inline tables: toml++ aborts on a `}` where an array expects a value.
+        var brackets: [Character] = []
         func starts(_ s: String) -> Bool {
             let a = Array(s)
             return i + a.count <= chars.count && Array(chars[i..<i + a.count]) == a
@@ -42,16 +47,17 @@ enum TOMLPrecheck {
                     var j = i + 1
                     if j < chars.count && chars[j] == "[" { j += 1 }
                     while j < chars.count && (chars[j] == " " || chars[j] == "\t") { j += 1 }
-                    // `[` with nothing after it on its line also reaches the assertion
-                    // (toml++ reads on to the next line's `#`).
-                    if j >= chars.count || chars[j] == "\n" || chars[j] == "\r\n" {
-                        return Problem(line: line, character: "\n", inHeader: true)
-                    }
-                    if chars[j] != "]" && !canStartKey(chars[j]) {
+                    if j < chars.count && chars[j] != "]" && !canStartKey(chars[j]) {
                         return Problem(line: line, character: chars[j], inHeader: true)
                     }
                 }
+                let header = c == "[" && atLineStart && brackets.isEmpty
                 if c != " " && c != "\t" { atLineStart = false }
+                if (c == "[" && !header) || c == "{" { brackets.append(c) }
+                else if c == "]" || c == "}" {
+                    if c == "}" && brackets.last == "[" { return Problem(line: line, character: c, closesArray: true) }
+                    if !brackets.isEmpty { brackets.removeLast() }
+                }
                 if c == "#" { state = .comment }
                 else if starts("\"\"\"") { state = .multiBasic; i += 2 }
                 else if starts("'''") { state = .multiLiteral; i += 2 }
@@ -76,12 +82,13 @@ enum TOMLPrecheck {
 
     /// Throws the configuration error for `text`, if the precheck finds one.
     static func check(_ text: String, file: String) throws(ConfigError) {
-        if let p = firstNonASCIIOutsideStrings(text), p.inHeader, p.character == "\n" {
-            throw ConfigError(file: file, line: p.line, message: "'[' starts a section header with no name on its line",
-                              fix: "write the section as [name] on one line, e.g. [camera]")
+        if let p = firstNonASCIIOutsideStrings(text), p.closesArray {
+            throw ConfigError(file: file, line: p.line, message: "'}' inside an array; an array ends with ']'",
+                              fix: "close the array with ] (and an inline table with })")
         }
         if let p = firstNonASCIIOutsideStrings(text), p.inHeader, p.character.isASCII {
-            throw ConfigError(file: file, line: p.line, message: "'\(p.character)' cannot start a section name",
+            throw ConfigError(file: file, line: p.line,
+                              message: p.character.isNewline ? "a section header has no name" : "'\(p.character)' cannot start a section name",
                               fix: "write the section as [name], e.g. [camera]")
         }
         if let p = firstNonASCIIOutsideStrings(text) {

@@ -43,7 +43,7 @@ public struct HubCheck: DiagnosticCheck {
                                        finding: "tus \(version), extensions: \(extensions); answered in \(Int(r.seconds * 1000)) ms",
                                        details: ["tus_version": version, "tus_extension": extensions, "rtt_ms": "\(Int(r.seconds * 1000))",
                                                  "connect_ms": "\(Int(r.connectSeconds * 1000))"]))
-            if let dateText = r.headers["date"], let hubDate = Self.httpDate(dateText) {
+            if let dateText = r.headers["date"], let hubDate = TusRules.parseHTTPDate(dateText) {
                 let skew = now().timeIntervalSince(hubDate)
                 let line = "station clock is \(Units.formatDuration(abs(skew))) \(skew >= 0 ? "ahead of" : "behind") the hub's"
                 if abs(skew) > 300 {
@@ -116,13 +116,5 @@ public struct HubCheck: DiagnosticCheck {
         }
         if m.contains("resolve") { return "check the uplink and DNS (see the network check)" }
         return "check the uplink and that the hub is up (see the network check)"
-    }
-
-    static func httpDate(_ text: String) -> Date? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return f.date(from: text)
     }
 }

@@ -17,8 +17,9 @@ public enum TusMetadata {
             }
             guard result[key] == nil else { return .failure(Invalid(message: "Upload-Metadata repeats the key \(key)")) }
             if pieces.count == 1 { result[key] = ""; continue }
+            // Decoded byte for byte: String(data:encoding:) would drop a leading byte order mark.
             guard let data = Data(base64Encoded: String(pieces[1])),
-                  let value = String(data: data, encoding: .utf8) else {
+                  case let value = String(decoding: data, as: UTF8.self), value.utf8.elementsEqual(data) else {
                 return .failure(Invalid(message: "Upload-Metadata value of \(key) is not base64-encoded UTF-8"))
             }
             result[key] = value

@@ -21,7 +21,9 @@ public enum MJPEG {
         let fixed = insertHuffmanTables(frame, info: info)
         var out = info
         if !info.hasHuffmanTables {
+            // The tables go in front of the frame header, which moves by their size.
             out.hasHuffmanTables = true
+            out.frameHeaderOffset += standardTablesSegment.count
             out.length += standardTablesSegment.count
         }
         return (fixed, out)

@@ -150,11 +150,15 @@ public enum TusRules {
 
     /// RFC 7231 IMF-fixdate, as used by Retry-After and Upload-Expires.
     public static func parseHTTPDate(_ s: String) -> Date? {
+        let t = s.trimmingCharacters(in: .whitespaces)
+        // The format is printable ASCII; Foundation's DateFormatter traps
+        // (kills the process) on some other text, e.g. a combining mark.
+        guard !t.isEmpty, t.utf8.count < 64, t.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) else { return nil }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "GMT")
         f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return f.date(from: s.trimmingCharacters(in: .whitespaces))
+        return f.date(from: t)
     }
 
     /// Resolves a `Location` (absolute or relative) against the request URL
@@ -252,6 +256,10 @@ public enum TusRules {
             }
             guard got >= from else {
                 return .violation("the hub acknowledged offset \(got), below the \(from) it had already confirmed")
+            }
+            // Taken as progress, this would resend the same chunk at once, for as long as the hub answers so.
+            guard got > from || sent == 0 else {
+                return .violation("the hub accepted none of the \(sent) bytes sent at offset \(from)")
             }
             return .offset(got)
         case let .head(length, _):

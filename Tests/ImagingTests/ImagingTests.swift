@@ -110,6 +110,17 @@ import Testing
         #expect(try decoder.decode(fixed).pixels == decoder.decode(original).pixels)
     }
 
+    /// Found by the fuzz campaign (FuzzTests.JPEGFuzz): `prepare` reported
+    /// the frame header where it was before the tables went in front of it.
+    @Test func prepareDescribesTheBytesItReturns() throws {
+        let (stripped, _) = Self.stripHuffmanTables(try bars())
+        for frame in [stripped, stripped + Data(repeating: 0, count: 37)] {
+            let (jpeg, info) = try MJPEG.prepare(frame)
+            #expect(try JPEG.validate(jpeg) == info)
+            #expect(jpeg[info.frameHeaderOffset] == 0xFF && jpeg[info.frameHeaderOffset + 1] == 0xC0)
+        }
+    }
+
     @Test func leavesAFrameWithTablesAloneApartFromPadding() throws {
         let original = try bars()
         #expect(MJPEG.insertHuffmanTablesIfMissing(original) == original)
