@@ -4,7 +4,8 @@
 /// the process (and is undefined behaviour in optimised builds) instead of
 /// raising a parse error. Both are always errors in TOML, so they get a clear
 /// message here: non-ASCII characters outside strings and comments (keys are
-/// plain ASCII), and headers that do not start with a key.
+/// plain ASCII), and headers that do not start with a key (or break the
+/// line right after `[`).
 enum TOMLPrecheck {
     struct Problem: Equatable {
         var line: Int
@@ -42,7 +43,11 @@ enum TOMLPrecheck {
                     var j = i + 1
                     if j < chars.count && chars[j] == "[" { j += 1 }
                     while j < chars.count && (chars[j] == " " || chars[j] == "\t") { j += 1 }
-                    if j < chars.count && chars[j] != "]" && !canStartKey(chars[j]) && chars[j] != "\n" {
+                    // A header broken after its `[` (or `[` at the very end) crashes toml++ too.
+                    if j >= chars.count || chars[j] == "\n" || chars[j] == "\r\n" {
+                        return Problem(line: line, character: "\n", inHeader: true)
+                    }
+                    if chars[j] != "]" && !canStartKey(chars[j]) {
                         return Problem(line: line, character: chars[j], inHeader: true)
                     }
                 }
@@ -71,6 +76,10 @@ enum TOMLPrecheck {
 
     /// Throws the configuration error for `text`, if the precheck finds one.
     static func check(_ text: String, file: String) throws(ConfigError) {
+        if let p = firstNonASCIIOutsideStrings(text), p.inHeader, p.character == "\n" {
+            throw ConfigError(file: file, line: p.line, message: "a section header ends after its '['",
+                              fix: "write the section as [name] on one line, e.g. [camera]")
+        }
         if let p = firstNonASCIIOutsideStrings(text), p.inHeader, p.character.isASCII {
             throw ConfigError(file: file, line: p.line, message: "'\(p.character)' cannot start a section name",
                               fix: "write the section as [name], e.g. [camera]")

@@ -99,4 +99,16 @@ struct SplitMix: RandomNumberGenerator {
             #expect(error.message.contains("cannot start a section name"))
         }
     }
+
+    /// Found by the generator: `[` then a line break aborted inside toml++.
+    @Test(arguments: ["[station]\nid = \"x\"\n[\nuplink]\n", "[station]\nid = \"x\"\n[", "[station]\nid = \"x\"\n[[ \r\n"])
+    func aHeaderBrokenAfterItsBracketIsAnErrorNotACrash(_ text: String) throws {
+        do {
+            _ = try StationConfig.parse(text, file: "s.toml")
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.line == 3)
+            #expect(error.message.contains("ends after its '['"), "\(error)")
+        }
+    }
 }
