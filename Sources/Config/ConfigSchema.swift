@@ -27,7 +27,7 @@ struct KeyProblem: Error {
 }
 
 public enum ConfigSchema {
-    public static let sections = ["station", "hub", "camera", "uplink", "kiosk", "spool"]
+    public static let sections = ["station", "hub", "camera", "uplink", "kiosk", "spool", "trigger"]
 
     public static var keys: [ConfigKey] {
         [
@@ -130,7 +130,7 @@ public enum ConfigSchema {
                      example: "\"7d\"", range: 0...(366 * 86400)) { c, v in c.spool.keepUploaded = v },
             size("spool.min_free", "Captures are refused when they would leave less free disk than this.",
                  example: "\"200MiB\"", range: 0...(1 << 40)) { c, v in c.spool.minFree = v },
-        ]
+        ] + triggerKeys
     }
 
     // MARK: key builders
