@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import Config
 @testable import Capture
 
 @Suite struct TriggerDebouncerTests {
@@ -64,11 +65,11 @@ import Testing
     func write(_ path: String, _ text: String) throws { try text.write(toFile: root + path, atomically: true, encoding: .utf8) }
     func link(_ path: String, to target: String) throws { try FileManager.default.createSymbolicLink(atPath: root + path, withDestinationPath: target) }
 
-    func makeCamera(usb: String, interface: String, video: String, event: String?) throws {
+    func makeCamera(usb: String, interface: String, video: String, event: String?, id: (String, String) = ("046d", "0825")) throws {
         let dev = "/sys/devices/pci0000:00/0000:00:14.0/usb1/\(usb)"
         try mkdir(dev + "/\(interface)/video4linux/\(video)")
-        try write(dev + "/idVendor", "046d\n")
-        try write(dev + "/idProduct", "0825\n")
+        try write(dev + "/idVendor", id.0 + "\n")
+        try write(dev + "/idProduct", id.1 + "\n")
         try mkdir("/sys/class/video4linux/\(video)")
         try link("/sys/class/video4linux/\(video)/device", to: root + dev + "/\(interface)")
         // sysfs links back up the tree; the lookup must not follow them.
@@ -100,6 +101,37 @@ import Testing
         #expect(lookup.eventNodes(sameUSBDeviceAs: "/dev/video0").isEmpty)
         #expect(lookup.eventNodes(sameUSBDeviceAs: "/dev/video3").isEmpty)
         #expect(lookup.eventNodes(sameUSBDeviceAs: "/dev/video7").isEmpty)
+    }
+}
+
+extension InputDeviceLookupTests {
+    /// The shipped profiles (hardware/profiles) matched the way `devices` and `diagnose` do.
+    @Test func devicesShowTheirProfile() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("hardware/profiles").path
+        let profiles = try CameraProfile.loadAll(directory: shipped)
+        try makeCamera(usb: "1-1", interface: "1-1:1.0", video: "video0", event: nil, id: ("A168", "0614"))
+        try makeCamera(usb: "1-2", interface: "1-2:1.0", video: "video2", event: nil)
+        let discovery = DeviceDiscovery()
+        func device(_ path: String, _ card: String, _ driver: String) -> DeviceInfo {
+            DeviceInfo(path: path, driver: driver, card: card, bus: "usb-0000:00:14.0-1", formats: [])
+        }
+        // The USB id wins over the generic uvcvideo driver match, whatever the card says.
+        let dino = discovery.matchProfile(device("/dev/video0", "USB2.0 Camera", "uvcvideo"), in: profiles, sysRoot: root + "/sys")
+        #expect(dino == MatchedProfile(id: "dinolite-microscope", name: "Dino-Lite USB microscope", matchedBy: "usb id a168:0614"))
+        let derm = discovery.matchProfile(device("/dev/video2", "DermLite DL5 Camera", "uvcvideo"), in: profiles, sysRoot: root + "/sys")
+        #expect(derm?.id == "uvc-dermatoscope" && derm?.matchedBy == "card name \"DermLite DL5 Camera\"")
+        let webcam = discovery.matchProfile(device("/dev/video2", "HD Webcam C270", "uvcvideo"), in: profiles, sysRoot: root + "/sys")
+        #expect(webcam?.id == "generic-uvc" && webcam?.matchedBy == "driver uvcvideo")
+        var vivid = device("/dev/video5", "vivid", "vivid")
+        vivid.profile = discovery.matchProfile(vivid, in: profiles, sysRoot: root + "/sys")
+        #expect(vivid.profile == nil)
+        // `devices --json` carries the match.
+        var json = device("/dev/video0", "USB2.0 Camera", "uvcvideo")
+        json.profile = dino
+        let text = String(decoding: try JSONEncoder().encode(json), as: UTF8.self)
+        #expect(text.contains("\"profile\":{") && text.contains("\"matchedBy\":\"usb id a168:0614\""))
     }
 }
 
