@@ -114,3 +114,22 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized, .timeLimit(.minutes(2))) struct OpenCaseAPITests {
+    /// The kiosk's `PUT /api/v1/case` is checked like a capture request, and
+    /// `GET /api/v1/status` always carries the buttons' section.
+    @Test func theOpenCaseIsValidatedLikeACapture() async throws {
+        try await RunningStation.withStation { s in
+            let bad = try await s.request("PUT", "/api/v1/case", json: #"{"case_id":"abc","site":"face"}"#)
+            #expect(bad.status == 400 && bad.errorCode == "invalid_case_id")
+            let foreign = try await s.request("PUT", "/api/v1/case", json: #"{"case_id":"45871236","site":"face"}"#,
+                                              headers: ["Origin": "http://evil.example"])
+            #expect(foreign.status == 403)
+            let ok = try await s.request("PUT", "/api/v1/case", json: #"{"case_id":"45871236","site":"face"}"#)
+            #expect(ok.status == 200 && ok.json["devices"] is [Any])
+            #expect(try await s.request("DELETE", "/api/v1/case").status == 204)
+            let status = try await s.request("GET", "/api/v1/status")
+            #expect((status.json["triggers"] as? [String: Any])?["case_open"] as? Bool == false)
+        }
+    }
+}
