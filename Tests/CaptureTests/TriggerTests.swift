@@ -164,3 +164,24 @@ extension InputDeviceLookupTests {
         return condition()
     }
 }
+
+/// libgpiod itself, on a machine without that chip: the button reports why
+/// it is not connected and keeps retrying, the LED is left out, nothing crashes.
+@Suite struct GPIOButtonTests {
+    @Test func aMissingChipIsReportedAndTheLEDLeftOut() async throws {
+        let watcher = GPIOButtonWatcher(chip: "gpiochip-telestation-absent", line: 17, debounce: 0.3, onPress: { _ in
+            Issue.record("a press from a chip that does not exist")
+        })
+        watcher.start()
+        defer { watcher.stop() }
+        // Generous bound: the watcher thread needs one round to try the chip.
+        let end = Date().addingTimeInterval(20)
+        while Date() < end, watcher.state.detail?.contains("cannot open GPIO chip") != true {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(watcher.state.detail?.contains("cannot open GPIO chip gpiochip-telestation-absent") == true, "\(watcher.state)")
+        #expect(watcher.state.detail?.contains("gpiodetect") == true)
+        #expect(!watcher.state.connected && watcher.state.device == "gpiochip-telestation-absent:17")
+        #expect(GPIOLED(chip: "gpiochip-telestation-absent", line: 27) == nil)
+    }
+}

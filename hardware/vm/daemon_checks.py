@@ -19,6 +19,10 @@ BIN, HUB, OUT, BUTTON = sys.argv[1:5]
 DEV = "/dev/video0"
 KIOSK = "http://127.0.0.1:8091"
 LINK = "/dev/input/by-id/telestation-test-button-event-kbd"
+# SQLite's locking does not work on the host directory the guest writes
+# through (9p), so the spool and the hub's store live on the guest's own /tmp.
+STATE = "/tmp/telestation-daemon-state"
+HUB_STORE = "/tmp/telestation-hub-store"
 CASE = {"case_id": "40123456", "site": "face"}
 accepted = []
 
@@ -122,13 +126,13 @@ def capture_and_send(label):
 
 
 def uploaded_count():
-    return len([f for f in glob.glob(f"{OUT}/hub/*.json")])
+    return len([f for f in glob.glob(f"{HUB_STORE}/*.json")])
 
 
 def main():
-    os.makedirs(f"{OUT}/hub", exist_ok=True)
+    os.makedirs(HUB_STORE, exist_ok=True)
     hub_out = open(f"{OUT}/hub.out", "w")
-    hub = subprocess.Popen([HUB, "--listen", "127.0.0.1:18080", "--store", f"{OUT}/hub"], stdout=hub_out, stderr=subprocess.STDOUT)
+    hub = subprocess.Popen([HUB, "--listen", "127.0.0.1:18080", "--store", HUB_STORE], stdout=hub_out, stderr=subprocess.STDOUT)
     if not wait(lambda: "listening" in open(f"{OUT}/hub.out").read(), 120):
         verdict(False, f"telestation-hub did not start: {open(f'{OUT}/hub.out').read()[-300:]}")
         return
@@ -136,7 +140,7 @@ def main():
     with open(f"{OUT}/daemon.toml", "w") as f:
         f.write(f"""[station]
 id = "ps-vm-daemon"
-state_dir = "{OUT}/daemon-state"
+state_dir = "{STATE}"
 [hub]
 url = "http://127.0.0.1:18080/files/"
 [camera]
@@ -174,8 +178,10 @@ debounce = "300ms"
 
 
 def run_checks(daemon, button):
-    s = wait(lambda: (st := status()) and st["health"]["camera"] == "ok" and st, 180)
-    if not verdict(bool(s), "telestation run streams from vivid and answers /api/v1/status"):
+    s = wait(lambda: not alive(daemon) or ((st := status()) and st["health"]["camera"] == "ok" and st), 180)
+    s = s if alive(daemon) else None
+    last_log = (open(f"{OUT}/daemon.log").read().strip().splitlines() or [""])[-1]
+    if not verdict(bool(s), "telestation run streams from vivid and answers /api/v1/status" + ("" if s else f": {last_log}")):
         print(open(f"{OUT}/daemon.log").read()[-2000:], file=sys.stderr)
         return
     devices = {d["kind"]: d for d in s["triggers"]["devices"]}

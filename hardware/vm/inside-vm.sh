@@ -17,7 +17,9 @@ DEV=/dev/video0
 
 : > "$RES"
 echo 1 > "$OUT/status"   # until proven otherwise
-log() { echo "$*" >> "$RES"; echo "$*"; }
+START=$(date +%s)
+# guest.log gets the seconds since the start of the checks, for timing.
+log() { echo "$*" >> "$RES"; echo "[$(( $(date +%s) - START ))s] $*"; }
 pass() { log "- PASS $1"; }
 fail() { log "- FAIL $1"; FAILED=1; }
 now() { date +%s; }
@@ -235,7 +237,7 @@ else
 fi
 # Hold the node open so that vivid keeps the device disconnected, then
 # trigger Disconnect: the camera is gone for diagnose as for an unplugged USB camera.
-sh -c "exec 3<$DEV; sleep 600" &
+sh -c "exec 3<$DEV; exec sleep 600" &
 HOLDER=$!
 sleep 1
 v4l2-ctl -d $DEV -c disconnect=1 2>/dev/null

@@ -38,7 +38,7 @@ KVER=${K#/boot/vmlinuz-}
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
 # Only what the checks write, so a stale image can never pass for a new one.
-(cd "$OUT" && rm -rf status results.md guest.log ./*.jpg ./*.json ./*.jsonl ./*.err ./*.check ./*.out ./*.txt ./*.toml ./*.log hub daemon-state tools)
+(cd "$OUT" && rm -rf status results.md guest.log ./*.jpg ./*.json ./*.jsonl ./*.err ./*.check ./*.out ./*.txt ./*.toml ./*.log tools)
 
 # v4l2loopback for the VM's kernel: Debian's dkms package builds it once the
 # matching headers are there; the guest loads it from the host's /lib/modules.
