@@ -57,8 +57,9 @@ extension LiveBackend {
         var watchers: [any TriggerWatcher] = []
         if t.cameraButton && config.camera.device != "synthetic" {
             let device = config.camera.device
+            // Most cameras have no button: look less often than for a configured device.
             watchers.append(EvdevButtonWatcher(kind: .cameraButton, key: 212, keyName: "KEY_CAMERA", debounce: t.debounce,
-                                               logger: log, locate: {
+                                               retryInterval: 3, lookingFor: "the camera's input device", logger: log, locate: {
                 let discovery = DeviceDiscovery()
                 guard let video = device == "auto" ? try? discovery.firstCaptureDevice() : device else { return nil }
                 // The camera's own input device: uvcvideo makes one when the camera has a button.
@@ -67,7 +68,7 @@ extension LiveBackend {
         }
         if let path = t.evdevDevice {
             watchers.append(EvdevButtonWatcher(kind: .key, key: t.evdevKey.code, keyName: t.evdevKey.name, debounce: t.debounce,
-                                               logger: log, locate: {
+                                               lookingFor: path, logger: log, locate: {
                 // A by-id link comes back when the switch is plugged in again.
                 FileManager.default.fileExists(atPath: path) ? (path as NSString).resolvingSymlinksInPath : nil
             }, onPress: onPress))

@@ -143,12 +143,13 @@ extension InputDeviceLookupTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let presses = Mutex(0)
         let watcher = EvdevButtonWatcher(kind: .key, key: 212, keyName: "KEY_CAMERA", debounce: 0.3, retryInterval: 0.1,
-                                         locate: { FileManager.default.fileExists(atPath: path) ? path : nil },
+                                         lookingFor: path, locate: { FileManager.default.fileExists(atPath: path) ? path : nil },
                                          onPress: { _ in presses.withLock { $0 += 1 } })
         watcher.start()
         defer { watcher.stop() }
         // Generous bound: the watcher thread needs one round to look.
-        #expect(await waitFor(seconds: 20) { watcher.state.detail == "no input device" }, "\(watcher.state)")
+        #expect(await waitFor(seconds: 20) { watcher.state.detail?.hasPrefix("\(path) is not there") == true }, "\(watcher.state)")
+        #expect(watcher.state.device == path)
         try Data("not an input device".utf8).write(to: URL(fileURLWithPath: path))
         #expect(await waitFor(seconds: 20) { watcher.state.detail?.contains("has no key KEY_CAMERA") == true }, "\(watcher.state)")
         #expect(!watcher.state.connected)

@@ -100,7 +100,7 @@ class Button:
 
 def last_event():
     s = status()
-    return s["triggers"]["last"] if s else None
+    return s["triggers"].get("last") if s else None
 
 
 def seq():
@@ -163,6 +163,8 @@ debounce = "300ms"
     daemon = subprocess.Popen([BIN, "run", "--config", f"{OUT}/daemon.toml"], stdout=log, stderr=subprocess.STDOUT)
     try:
         run_checks(daemon, button)
+    except Exception as e:  # a broken check must show as a FAIL line, not vanish
+        verdict(False, f"daemon checks stopped: {e!r}")
     finally:
         if alive(daemon):
             daemon.terminate()
@@ -200,7 +202,7 @@ def run_checks(daemon, button):
     verdict(code == 200 and t["case_open"], f"PUT /api/v1/case opens case {CASE['case_id']} for the buttons ({code})")
     before = seq()
     ev = press_and_wait(button, "press", before)
-    ok = bool(ev) and ev["outcome"] == "captured" and ev["review"]["trigger"] == "key"
+    ok = bool(ev) and ev["outcome"] == "captured" and ev.get("review", {}).get("trigger") == "key"
     if ok:
         code, jpeg = api("GET", f"/api/v1/captures/{ev['review']['id']}/image")
         open(f"{OUT}/trigger-still.jpg", "wb").write(jpeg if isinstance(jpeg, bytes) else b"")
@@ -256,7 +258,7 @@ def run_checks(daemon, button):
                 verdict(False, f"fault {name}: v4l2-ctl {c}={v}: {r.stderr.strip()}")
         shown = None
         if expect:
-            shown = wait(lambda: (h := status()["health"])["camera_error_at"] != at_before and expect in (h["camera_error"] or "") and h, 90)
+            shown = wait(lambda: (h := status()["health"]).get("camera_error_at") != at_before and expect in h.get("camera_error", "") and h, 90)
         recovered = wait(lambda: status()["health"]["camera"] == "ok", 120)
         problem = capture_and_send(name)
         if controls[0][0] == "percentage_of_dropped_buffers":

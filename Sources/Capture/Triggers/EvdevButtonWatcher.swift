@@ -14,6 +14,8 @@ public final class EvdevButtonWatcher: TriggerWatcher {
     public let key: UInt16
     public let keyName: String
     private let locate: @Sendable () -> String?
+    /// What `locate` looks for, for the state while it finds nothing.
+    private let lookingFor: String
     private let onPress: @Sendable (TriggerPress) -> Void
     private let logger: Logger
     private let debounceWindow: Double
@@ -24,7 +26,7 @@ public final class EvdevButtonWatcher: TriggerWatcher {
     /// - Parameters:
     ///   - locate: the device path to open, or nil while there is none; called on the watcher's thread.
     public init(kind: TriggerKind, key: UInt16, keyName: String, debounce: Double, retryInterval: Double = 1,
-                logger: Logger = Logger(label: "telestation.trigger"),
+                lookingFor: String = "input device", logger: Logger = Logger(label: "telestation.trigger"),
                 locate: @escaping @Sendable () -> String?, onPress: @escaping @Sendable (TriggerPress) -> Void) {
         self.kind = kind
         self.key = key
@@ -33,6 +35,7 @@ public final class EvdevButtonWatcher: TriggerWatcher {
         self.retryInterval = retryInterval
         self.logger = logger
         self.locate = locate
+        self.lookingFor = lookingFor
         self.onPress = onPress
         thread = WatcherThread(TriggerDeviceState(kind: kind, connected: false, device: "", detail: "not started"))
     }
@@ -56,7 +59,8 @@ public final class EvdevButtonWatcher: TriggerWatcher {
         var debouncer = TriggerDebouncer(window: debounceWindow)
         while !stopped {
             guard let path = locate() else {
-                set(false, "", kind == .cameraButton ? "the camera has no snapshot button input device (or is not connected)" : "no input device")
+                set(false, lookingFor, kind == .cameraButton ? "the camera has no snapshot button input device (or is not connected)"
+                                                             : "\(lookingFor) is not there (unplugged?); looking again every \(Int(retryInterval)) s")
                 sleepUnlessStopped(retryInterval) { stopped }
                 continue
             }
