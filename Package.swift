@@ -31,6 +31,11 @@ let package = Package(
         .systemLibrary(
             name: "CTurboJPEG", pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev"])]),
+        // Kernel input events (evdev) for capture buttons; header only.
+        .systemLibrary(name: "CInput"),
+        .systemLibrary(
+            name: "CGPIOD", pkgConfig: "libgpiod",
+            providers: [.apt(["libgpiod-dev"])]),
 
         .target(
             name: "Config",
@@ -44,7 +49,7 @@ let package = Package(
         .target(
             name: "Capture",
             dependencies: [
-                "CV4L2", "Config", "Imaging",
+                "CV4L2", "CInput", "CGPIOD", "Config", "Imaging",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(

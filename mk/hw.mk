@@ -10,5 +10,5 @@ test-hw: build
 	hardware/vm/run.sh .build/debug/telestation $(VM_OUT)
 
 # What the VM harness needs on the host; `make deps` installs them with the rest.
-APT_TEST += qemu-system-x86 linux-image-amd64 busybox-static
+APT_TEST += qemu-system-x86 linux-image-amd64 busybox-static linux-headers-amd64 v4l2loopback-dkms
 PIP_TEST += virtme-ng

@@ -10,6 +10,8 @@ public struct DeviceInfo: Sendable, Equatable, Codable {
     public var version: String
     public var formats: [FormatInfo]
     public var controls: [ControlInfo]
+    /// The camera profile (hardware/profiles) that matches this device, if any.
+    public var profile: MatchedProfile?
 
     public init(path: String, byIdPath: String? = nil, driver: String, card: String, bus: String, version: String = "",
                 formats: [FormatInfo], controls: [ControlInfo] = []) {

@@ -1,7 +1,34 @@
 import Config
 import Foundation
 
+/// Which profile matched a device, and on what.
+public struct MatchedProfile: Sendable, Equatable, Codable {
+    /// The profile's file name without `.toml`.
+    public var id: String
+    public var name: String
+    /// `usb id a168:0610`, `card name "…"` or `driver uvcvideo`.
+    public var matchedBy: String
+
+    public init(id: String, name: String, matchedBy: String) {
+        self.id = id
+        self.name = name
+        self.matchedBy = matchedBy
+    }
+}
+
 extension DeviceDiscovery {
+    /// The best profile for an inspected device: a USB id beats a card name beats a driver.
+    public func matchProfile(_ info: DeviceInfo, in profiles: [CameraProfile], sysRoot: String = "/sys") -> MatchedProfile? {
+        let identity = CameraProfile.DeviceIdentity(usbID: usbID(of: info.path, sysRoot: sysRoot), card: info.card, driver: info.driver)
+        guard let profile = CameraProfile.match(identity, in: profiles) else { return nil }
+        let how: String = switch profile.matchScore(identity) {
+        case 3: "usb id \(identity.usbID ?? "")"
+        case 2: "card name \"\(info.card)\""
+        default: "driver \(info.driver)"
+        }
+        return MatchedProfile(id: profile.id, name: profile.name, matchedBy: how)
+    }
+
     /// What a camera profile matches on: the USB vendor:product id from
     /// sysfs (absent for non-USB drivers such as vivid or the Pi camera),
     /// the V4L2 card name and the driver. `device` may be `auto`.

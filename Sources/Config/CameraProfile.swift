@@ -21,6 +21,11 @@ public struct CameraProfile: Sendable, Equatable {
 
     /// Where installed profiles live.
     public static let installedDirectory = "/usr/share/telestation/profiles"
+    /// The profiles in use: `TELESTATION_PROFILES` (a source tree's
+    /// hardware/profiles, a test's own) or the installed ones.
+    public static var directory: String {
+        ProcessInfo.processInfo.environment["TELESTATION_PROFILES"] ?? installedDirectory
+    }
 
     /// What identifies a device for matching.
     public struct DeviceIdentity: Sendable {

@@ -27,7 +27,7 @@ struct KeyProblem: Error {
 }
 
 public enum ConfigSchema {
-    public static let sections = ["station", "hub", "camera", "uplink", "kiosk", "spool"]
+    public static let sections = ["station", "hub", "camera", "uplink", "kiosk", "spool", "trigger"]
 
     public static var keys: [ConfigKey] {
         [
@@ -140,7 +140,7 @@ public enum ConfigSchema {
                 guard let b = v.bool else { throw wrongType(v, "true or false") }
                 c.spool.insecureAllowPlaintext = b
             },
-        ]
+        ] + triggerKeys
     }
 
     // MARK: key builders

@@ -72,6 +72,7 @@ public struct StationConfig: Sendable, Equatable {
     public var uplink = Uplink()
     public var kiosk = Kiosk()
     public var spool = SpoolSettings()
+    public var trigger = Trigger()
     /// The keys the file set explicitly (`camera.width`, …): a camera
     /// profile fills in only what the configuration left out.
     public var explicitKeys: Set<String> = []

@@ -13,6 +13,7 @@ public struct CameraCheck: DiagnosticCheck {
     public var timeout: Double { 60 }
     /// Where device nodes live; tests point this elsewhere.
     public var devRoot = "/dev"
+    public var sysRoot = "/sys"
     public init() {}
 
     public func run(_ ctx: DiagnosticContext) -> [CheckResult] {
@@ -36,9 +37,12 @@ public struct CameraCheck: DiagnosticCheck {
             do {
                 let info = try discovery.inspect(device)
                 let formats = info.formats.map { $0.fourcc.description }.joined(separator: ", ")
+                let profile = (try? CameraProfile.loadAll(directory: CameraProfile.directory)).flatMap { discovery.matchProfile(info, in: $0, sysRoot: sysRoot) }
+                var details = ["card": info.card, "driver": info.driver, "bus": info.bus]
+                if let profile { details["profile"] = profile.id }
                 results.append(CheckResult(check: "camera.device", status: .pass,
-                                           finding: "\(device): \(info.card) (\(info.driver)), formats \(formats)",
-                                           details: ["card": info.card, "driver": info.driver, "bus": info.bus]))
+                                           finding: "\(device): \(info.card) (\(info.driver)), formats \(formats), profile \(profile.map { "\($0.name) (matched by \($0.matchedBy))" } ?? "none")",
+                                           details: details))
                 if let w = config.camera.width, let h = config.camera.height,
                    !info.formats.contains(where: { f in f.sizes.contains { $0.allows(w, h) } }) {
                     results.append(CheckResult(check: "camera.size", status: .warn, finding: "the camera offers no format at \(w)x\(h)",

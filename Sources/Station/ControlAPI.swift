@@ -16,6 +16,7 @@ import Synchronization
 /// - `GET  /api/v1/camera/controls`; `PUT /api/v1/camera/controls/{name}` `{value: int|bool}` → the
 ///   control as the camera applied it (404 unknown, 409 overridden by its Auto, 400 refused, 503 no camera)
 /// - `GET  /api/v1/preview.mjpeg` (multipart/x-mixed-replace) and `/api/v1/preview.jpg`
+/// - `PUT  /api/v1/case` `{case_id, site, note?, priority?}` — the case button captures go to; `DELETE` closes it
 /// Errors are `{"error": {"code", "message", "fix"}}` with a matching HTTP status.
 public struct ControlAPI: Sendable {
     public let backend: any StationBackend
@@ -72,6 +73,19 @@ public struct ControlAPI: Sendable {
         router.post("/api/v1/captures/:id/retake") { request, context in
             try await api.handle(request) {
                 try await api.backend.retake(id: context.parameters.require("id"))
+                return Response(status: .noContent)
+            }
+        }
+        router.put("/api/v1/case") { request, _ in
+            try await api.handle(request) {
+                let open = try api.validator.validate(json: try await api.body(request))
+                await api.backend.setOpenCase(open)
+                return api.json(await api.backend.triggerStatus())
+            }
+        }
+        router.delete("/api/v1/case") { request, _ in
+            try await api.handle(request) {
+                await api.backend.setOpenCase(nil)
                 return Response(status: .noContent)
             }
         }
@@ -294,6 +308,7 @@ struct StatusReport: Encodable {
     var link: LinkState
     var pendingCount: Int
     var pendingBytes: Int64
+    var triggers: TriggerStatus
 
     init(backend: any StationBackend) async {
         let line = await backend.statusLine()
@@ -303,9 +318,10 @@ struct StatusReport: Encodable {
         link = await backend.link()
         pendingCount = line.pendingCount
         pendingBytes = line.pendingBytes
+        triggers = await backend.triggerStatus()
     }
 
     enum CodingKeys: String, CodingKey {
-        case status, problems, health, link, pendingCount = "pending_count", pendingBytes = "pending_bytes"
+        case status, problems, health, link, pendingCount = "pending_count", pendingBytes = "pending_bytes", triggers
     }
 }

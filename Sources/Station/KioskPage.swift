@@ -262,7 +262,7 @@ function buildKeypad() {
   const clear = document.createElement("button"); clear.className = "wide"; clear.textContent = t("keypad_clear");
   clear.addEventListener("click", () => { state.caseId = ""; renderCase(); });
   const done = document.createElement("button"); done.className = "wide done"; done.id = "keypad-done"; done.textContent = t("keypad_done");
-  done.addEventListener("click", () => $("keypad-overlay").classList.remove("show"));
+  done.addEventListener("click", () => { $("keypad-overlay").classList.remove("show"); sendOpenCase(); });
   const spacer = document.createElement("div");
   pad.append(clear, spacer, done);
 }
@@ -277,7 +277,7 @@ function renderSite() {
 function buildSites() {
   SITES.forEach(s => {
     const b = document.createElement("button"); b.textContent = t("site_" + s); b.dataset.site = s;
-    b.addEventListener("click", () => { state.site = s; $("form-error").textContent = ""; renderSite(); $("sites-overlay").classList.remove("show"); });
+    b.addEventListener("click", () => { state.site = s; $("form-error").textContent = ""; renderSite(); $("sites-overlay").classList.remove("show"); sendOpenCase(); });
     $("sites-grid").appendChild(b);
   });
 }
@@ -290,7 +290,31 @@ function renderUrgent() {
   b.textContent = (state.urgent ? "● " : "○ ") + t("urgent");
   b.classList.toggle("on", state.urgent);
 }
-$("urgent-toggle").addEventListener("click", () => { state.urgent = !state.urgent; renderUrgent(); });
+$("urgent-toggle").addEventListener("click", () => { state.urgent = !state.urgent; renderUrgent(); sendOpenCase(); });
+$("note").addEventListener("change", () => sendOpenCase());
+
+/* The case on screen is where the camera's button, a foot switch or a GPIO
+ * button file their photos; the station forgets it unless renewed. */
+async function sendOpenCase() {
+  try {
+    if (state.caseId && state.site) await api("PUT", "/api/v1/case", { case_id: state.caseId, site: state.site, note: $("note").value, priority: state.urgent ? "urgent" : "routine" });
+    else await api("DELETE", "/api/v1/case");
+  } catch (e) { /* an invalid case id is reported when capturing */ }
+}
+setInterval(() => { if (state.caseId && state.site) sendOpenCase(); }, 60000);
+
+/* A press of a capture button: show its photo for review, or say what it needs. */
+function showTrigger(ev) {
+  if (state.lastTrigger === undefined) { state.lastTrigger = ev ? ev.sequence : 0; return; }
+  if (!ev || ev.sequence <= state.lastTrigger) return;
+  state.lastTrigger = ev.sequence;
+  const err = $("form-error");
+  if (ev.outcome === "needs_case") { show("capture-screen"); err.textContent = t("trigger_needs_case"); return; }
+  if (ev.outcome === "failed") { err.textContent = t("trigger_failed") + " " + (ev.message || ""); return; }
+  err.textContent = t("trigger_" + ev.trigger);
+  if (ev.outcome === "captured" && ev.review && !state.review) showReview(ev.review);
+  else if (ev.outcome === "queued") { state.fresh = ev.queue_id; $("toast").textContent = t("trigger_" + ev.trigger) + " " + t("trigger_queued"); show("queue-screen"); }
+}
 
 /* Capture talks only to the station: it never waits for the network. */
 $("capture-btn").addEventListener("click", async () => {
@@ -506,6 +530,7 @@ async function refreshStatus() {
     else if (msg.textContent === t("preview_missing") && $("preview").naturalWidth > 0) msg.textContent = "";
     $("problems").textContent = p.join("  ·  "); $("problems").classList.toggle("show", p.length > 0);
     $("queue-count").textContent = s.pending_count ? String(s.pending_count) : "";
+    if (s.triggers) showTrigger(s.triggers.last);
   } catch (e) {
     $("link-text").textContent = "—"; $("link").className = "";
   }

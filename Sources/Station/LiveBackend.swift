@@ -20,6 +20,10 @@ public final class LiveBackend: StationBackend {
     let logger: Logger
     private let reviews = Mutex<[String: Review]>([:])
     private let previews = PreviewBroadcaster()
+    let triggers = TriggerState()
+    /// Set once the trigger service started its watchers.
+    let triggerWatchers = Mutex<[any TriggerWatcher]>([])
+    private let lastCameraError = Mutex<(message: String, at: Date)?>(nil)
 
     struct Review {
         var still: CapturedStill
@@ -52,6 +56,10 @@ public final class LiveBackend: StationBackend {
     // MARK: capture and review
 
     public func capture(_ request: CaptureRequest) async throws -> ReviewItem {
+        try await capture(request, trigger: .kiosk)
+    }
+
+    func capture(_ request: CaptureRequest, trigger: TriggerKind) async throws -> ReviewItem {
         let still: CapturedStill
         do {
             still = try await engine.captureStill(timeout: config.camera.warmupFrames > 0 ? 30 + Double(config.camera.warmupFrames) : 30)
@@ -69,7 +77,7 @@ public final class LiveBackend: StationBackend {
         if still.warnings.contains(where: { $0.code == .resolution }) { warnings.append(.lowResolution) }
         let id = "r" + UUID().uuidString.prefix(8).lowercased()
         let item = ReviewItem(id: id, request: request, width: still.width, height: still.height, bytes: Int64(still.jpeg.count),
-                              warnings: warnings, capturedAt: still.capturedAt)
+                              warnings: warnings, capturedAt: still.capturedAt, trigger: trigger)
         reviews.withLock { r in
             let cutoff = Date().addingTimeInterval(-Self.reviewLifetime)
             r = r.filter { $0.value.item.capturedAt > cutoff }
@@ -122,7 +130,7 @@ public final class LiveBackend: StationBackend {
             throw StationError(.unavailable, "the image could not be queued: \(error.message)", fix: error.nextStep)
         }
         worker?.wake()
-        logger.info("queued item \(result.imageID) for case \(r.caseId)")
+        logger.info("queued item \(result.imageID) for case \(r.caseId)\(review.item.trigger.map { $0 == .kiosk ? "" : " (captured by \($0.rawValue))" } ?? "")")
         return QueueItem(id: String(result.imageID), caseId: r.caseId, site: r.site, priority: r.priority, state: .queued,
                          bytesTotal: result.size, bytesSent: 0, createdAt: Date())
     }
@@ -198,7 +206,9 @@ public final class LiveBackend: StationBackend {
         var fs = statvfs()
         var free: Int64? = nil
         if statvfs(config.station.stateDir, &fs) == 0 { free = Int64(fs.f_bavail) * Int64(fs.f_frsize) }
-        return StationHealth(camera: camera, diskNearlyFull: free.map { $0 < 2 * config.spool.minFree } ?? false, freeBytes: free)
+        let error = lastCameraError.withLock { $0 }
+        return StationHealth(camera: camera, diskNearlyFull: free.map { $0 < 2 * config.spool.minFree } ?? false, freeBytes: free,
+                             cameraError: error?.message, cameraErrorAt: error?.at)
     }
 
     public func cameraControls() async throws -> [CameraControl] {
@@ -238,6 +248,9 @@ public final class LiveBackend: StationBackend {
         } else {
             monitor.unregister(.upload)
         }
+        if config.trigger.anyButton(cameraDevice: config.camera.device) {
+            services.append(ManagedService(name: "triggers") { TriggerService(backend: self) })
+        }
         services.append(ManagedService(name: "retention") { RetentionService(spool: self.spool, minFree: self.config.spool.minFree, logger: self.logger) })
         return services
     }
@@ -255,7 +268,9 @@ public final class LiveBackend: StationBackend {
                         for await event in engine.events {
                             switch event {
                             case let .preview(frame): backend.previews.publish(frame.jpeg)
-                            case let .failed(error): backend.logger.warning("camera: \(error)")
+                            case let .failed(error):
+                                backend.logger.warning("camera: \(error)")
+                                backend.lastCameraError.withLock { $0 = (error.message, Date()) }
                             case .opened: break  // the engine logs the format it got
                             case .still: break
                             }

@@ -1,3 +1,4 @@
+import Capture
 import Foundation
 
 /// How soon a case should reach a specialist.
@@ -42,9 +43,11 @@ public struct ReviewItem: Sendable, Codable, Equatable {
     public var bytes: Int64
     public var warnings: [CaptureWarning]
     public var capturedAt: Date
+    /// What took it: the kiosk, the camera's button, a foot switch, a GPIO button.
+    public var trigger: TriggerKind?
 
     public init(id: String, request: CaptureRequest, width: Int, height: Int, bytes: Int64,
-                warnings: [CaptureWarning], capturedAt: Date) {
+                warnings: [CaptureWarning], capturedAt: Date, trigger: TriggerKind? = nil) {
         self.id = id
         self.request = request
         self.width = width
@@ -52,10 +55,11 @@ public struct ReviewItem: Sendable, Codable, Equatable {
         self.bytes = bytes
         self.warnings = warnings
         self.capturedAt = capturedAt
+        self.trigger = trigger
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, request, width, height, bytes, warnings, capturedAt = "captured_at"
+        case id, request, width, height, bytes, warnings, capturedAt = "captured_at", trigger
     }
 }
 
@@ -204,15 +208,23 @@ public struct StationHealth: Sendable, Codable, Equatable {
     public var camera: StatusLine.Camera
     public var diskNearlyFull: Bool
     public var freeBytes: Int64?
+    /// The camera's most recent error, also after it recovered (a dropped
+    /// or damaged buffer, an unplug), so staff and technicians see what happened.
+    public var cameraError: String?
+    public var cameraErrorAt: Date?
 
-    public init(camera: StatusLine.Camera, diskNearlyFull: Bool, freeBytes: Int64? = nil) {
+    public init(camera: StatusLine.Camera, diskNearlyFull: Bool, freeBytes: Int64? = nil,
+                cameraError: String? = nil, cameraErrorAt: Date? = nil) {
         self.camera = camera
         self.diskNearlyFull = diskNearlyFull
         self.freeBytes = freeBytes
+        self.cameraError = cameraError
+        self.cameraErrorAt = cameraErrorAt
     }
 
     enum CodingKeys: String, CodingKey {
         case camera, diskNearlyFull = "disk_nearly_full", freeBytes = "free_bytes"
+        case cameraError = "camera_error", cameraErrorAt = "camera_error_at"
     }
 }
 
@@ -252,6 +264,17 @@ public protocol StationBackend: Sendable {
     /// Live preview as JPEG frames. The stream ends when the consumer stops
     /// iterating; each consumer gets its own stream.
     func previewFrames() -> AsyncStream<Data>
+
+    /// The case open on the kiosk, which button captures go to; nil closes it.
+    func setOpenCase(_ request: CaptureRequest?) async
+    /// Capture buttons: their devices, whether a case is open, the last press.
+    func triggerStatus() async -> TriggerStatus
+}
+
+extension StationBackend {
+    /// Backends without capture buttons.
+    public func setOpenCase(_ request: CaptureRequest?) async {}
+    public func triggerStatus() async -> TriggerStatus { TriggerStatus() }
 }
 
 extension StationBackend {

@@ -20,7 +20,14 @@ struct Devices: AsyncParsableCommand {
         // Listing cameras needs no configuration: it is what a technician
         // runs before writing one.
         options.setUpLogging()
-        let devices = await DeviceDiscovery(devRoot: devRoot).captureDevices()
+        let discovery = DeviceDiscovery(devRoot: devRoot)
+        var devices = await discovery.captureDevices()
+        do {
+            let profiles = try CameraProfile.loadAll(directory: CameraProfile.directory)
+            for i in devices.indices { devices[i].profile = discovery.matchProfile(devices[i], in: profiles) }
+        } catch {
+            FileHandle.standardError.write(Data("telestation: camera profiles not used: \(error)\n".utf8))
+        }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -38,6 +45,7 @@ struct Devices: AsyncParsableCommand {
     static func describe(_ d: DeviceInfo) -> String {
         var out = "\(d.path): \(d.card) (driver \(d.driver) \(d.version), bus \(d.bus))\n"
         if let id = d.byIdPath { out += "  stable path: \(id)\n" }
+        out += "  profile: " + (d.profile.map { "\($0.name) (\($0.id), matched by \($0.matchedBy))" } ?? "none (the configuration's camera settings apply as they are)") + "\n"
         out += "  formats:\n"
         for f in d.formats {
             out += "    \(f.fourcc) \(f.description)\(f.compressed ? " (compressed)" : "")\n"

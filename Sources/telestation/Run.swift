@@ -58,7 +58,7 @@ struct Run: AsyncParsableCommand {
     static func profile(for config: StationConfig, logger: Logger) -> CameraProfile? {
         let profiles: [CameraProfile]
         do {
-            profiles = try CameraProfile.loadAll(directory: CameraProfile.installedDirectory)
+            profiles = try CameraProfile.loadAll(directory: CameraProfile.directory)
         } catch {
             logger.error("camera profiles: \(error)")
             return nil

@@ -63,6 +63,18 @@ import Testing
         }
     }
 
+    /// Found by the generator as well: `[` then a line break, on line 3.
+    @Test(arguments: ["[station]\nid = \"x\"\n[\nuplink]\n", "[station]\nid = \"x\"\n[[ \r\n"])
+    func aHeaderBrokenAfterItsBracketIsAnErrorNotACrash(_ text: String) throws {
+        do {
+            _ = try StationConfig.parse(text, file: "s.toml")
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.message == "a section header has no name", "\(error)")
+            #expect(error.line == 3)
+        }
+    }
+
     /// A `}` where an array expects a value; found by the fuzz campaign
     /// (seed 1795448568, minimised to `s=["",}` in a camera profile).
     @Test(arguments: ["s=[\"\",}\n", "s=[}\n", "s = [ 1 , }\n", "s=[\n}\n", "s=[[}\n", "s={a=[}\n", "[station]\nid = \"a\"\nx = [\n  1,\n}\n"])

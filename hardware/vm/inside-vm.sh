@@ -4,9 +4,12 @@
 # $OUT/results.md; the overall status goes to $OUT/status (0 = all passed).
 #
 # usage: inside-vm.sh TELESTATION_BINARY OUTDIR
+# The C helpers run.sh compiled are in OUTDIR/tools; telestation-hub sits
+# beside the telestation binary.
 BIN=$1
 OUT=$2
-HERE=$(dirname "$0")
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOOLS=$OUT/tools
 RES=$OUT/results.md
 FAILED=0
 VIVID="vivid n_devs=1"
@@ -14,7 +17,9 @@ DEV=/dev/video0
 
 : > "$RES"
 echo 1 > "$OUT/status"   # until proven otherwise
-log() { echo "$*" >> "$RES"; echo "$*"; }
+START=$(date +%s)
+# guest.log gets the seconds since the start of the checks, for timing.
+log() { echo "$*" >> "$RES"; echo "[$(( $(date +%s) - START ))s] $*"; }
 pass() { log "- PASS $1"; }
 fail() { log "- FAIL $1"; FAILED=1; }
 now() { date +%s; }
@@ -52,6 +57,9 @@ warmup_frames = 2
 TOML
 
 # --- devices --json ---------------------------------------------------------
+# A profile directory whose one profile matches vivid's driver, so that
+# devices and diagnose have a profile to name.
+export TELESTATION_PROFILES="$HERE/profiles"
 if "$BIN" devices --json > "$OUT/devices.json" 2> "$OUT/devices.err" && python3 - "$OUT/devices.json" <<'PY'
 import json, sys
 devs = json.load(open(sys.argv[1]))
@@ -75,6 +83,15 @@ then pass "devices --json lists vivid with YUYV/NV12/YU12 up to 3840x2160, inter
 else fail "devices --json: $(tail -n 3 "$OUT/devices.err")"; fi
 "$BIN" devices > "$OUT/devices.txt" 2>&1 && grep -q "test_pattern (menu)" "$OUT/devices.txt" \
     && pass "devices (text) prints formats and controls" || fail "devices (text) output incomplete"
+
+# --- matched camera profile, from the same listing -----------------------------
+if python3 - "$OUT/devices.json" <<'PY' && grep -q "profile: vivid test camera (vivid-test, matched by driver vivid)" "$OUT/devices.txt"
+import json, sys
+d = [d for d in json.load(open(sys.argv[1])) if d["driver"] == "vivid"][0]
+assert d["profile"] == {"id": "vivid-test", "name": "vivid test camera", "matchedBy": "driver vivid"}, d.get("profile")
+PY
+then pass "devices (text and --json) shows the matched profile: $(grep -m1 'profile:' "$OUT/devices.txt" | sed 's/^ *//')"
+else fail "devices does not show the vivid-test profile: $(grep -m1 'profile' "$OUT/devices.txt")"; fi
 
 # --- stills -----------------------------------------------------------------
 still() {  # format WxH
@@ -213,12 +230,15 @@ diag_status() {  # prints the worst camera status in a diagnose --json report
 rc=$?
 if [ $rc -eq 0 ] && grep -q '"camera.capture"' "$OUT/diagnose-ok.json"; then
     pass "diagnose --only camera --json passes on vivid: $(diag_status "$OUT/diagnose-ok.json")"
+    finding=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print([c for c in r["checks"] if c["check"]=="camera.device"][0]["finding"])' "$OUT/diagnose-ok.json")
+    case "$finding" in *"profile vivid test camera (matched by driver vivid)"*) pass "diagnose names the profile: \"$finding\"";;
+        *) fail "diagnose camera.device does not name the profile: $finding";; esac
 else
     fail "diagnose --only camera on vivid: exit $rc, $(diag_status "$OUT/diagnose-ok.json" 2>&1) $(tail -n 2 "$OUT/diagnose-ok.err")"
 fi
 # Hold the node open so that vivid keeps the device disconnected, then
 # trigger Disconnect: the camera is gone for diagnose as for an unplugged USB camera.
-sh -c "exec 3<$DEV; sleep 600" &
+sh -c "exec 3<$DEV; exec sleep 600" &
 HOLDER=$!
 sleep 1
 v4l2-ctl -d $DEV -c disconnect=1 2>/dev/null
@@ -231,6 +251,56 @@ else
 fi
 kill $HOLDER 2>/dev/null
 wait $HOLDER 2>/dev/null
+unset TELESTATION_PROFILES
+
+# --- the daemon: capture button through uinput, camera faults, uploads --------
+# A fresh vivid (the previous checks left injections and a disconnect behind).
+wait_for 60 "rmmod vivid 2>/dev/null" && load_vivid || fail "vivid could not be reloaded for the daemon checks"
+if modprobe uinput && [ -c /dev/uinput ] && [ -x "$TOOLS/uinput-button" ]; then
+    python3 "$HERE/daemon_checks.py" "$BIN" "$(dirname "$BIN")/telestation-hub" "$OUT" "$TOOLS/uinput-button" \
+        > "$OUT/daemon-checks.out" 2> "$OUT/daemon-checks.err"
+    while read -r verdict rest; do
+        case $verdict in PASS) pass "$rest";; FAIL) fail "$rest";; esac
+    done < "$OUT/daemon-checks.out"
+    grep -q . "$OUT/daemon-checks.out" || fail "daemon checks printed nothing: $(tail -n 3 "$OUT/daemon-checks.err")"
+else
+    fail "uinput: $(modprobe uinput 2>&1) /dev/uinput $( [ -c /dev/uinput ] && echo present || echo missing), helper $( [ -x "$TOOLS/uinput-button" ] && echo built || echo 'not built (see run.sh output)')"
+fi
+
+# --- GPIO -----------------------------------------------------------------------
+if modprobe gpio-sim 2>/dev/null; then
+    fail "gpio-sim is available but no check uses it yet"
+else
+    log "- SKIP GPIO button/LED: this kernel has no gpio-sim (CONFIG_GPIO_SIM is not set in $(uname -r)); the libgpiod path is not exercised here"
+fi
+
+# --- MJPEG on a real driver: v4l2loopback fed with recorded camera frames ----------
+LOOP=/dev/video10
+if modprobe v4l2loopback video_nr=10 exclusive_caps=1 card_label="Recorded MJPEG camera" 2> "$OUT/v4l2loopback.err" && wait_for 30 "[ -c $LOOP ]"; then
+    python3 "$HERE/mjpeg_frames.py" make "$OUT" > /dev/null
+    for kind in no-dht own-dht; do
+        "$TOOLS/mjpeg-feed" $LOOP 640 480 "$OUT/$kind.jpg" > "$OUT/feed-$kind.out" 2>&1 &
+        FEED=$!
+        wait_for 30 "grep -q feeding '$OUT/feed-$kind.out'"
+        name="mjpeg-$kind"
+        if "$BIN" capture --config "$OUT/station.toml" --device $LOOP --format mjpeg --size 640x480 --timeout 60 --json \
+                -o "$OUT/$name.jpg" --preview "$OUT/$name-preview.jpg" > "$OUT/$name.json" 2> "$OUT/$name.err" \
+            && python3 "$HERE/mjpeg_frames.py" check "$OUT/$name.jpg" "$OUT/$kind.jpg" > "$OUT/$name.check" 2>&1 \
+            && djpeg -ppm "$OUT/$name.jpg" > /dev/null 2>> "$OUT/$name.check" \
+            && python3 "$HERE/check_jpeg.py" "$OUT/$name.jpg" 640 480 --bars >> "$OUT/$name.check" 2>&1 \
+            && python3 "$HERE/check_jpeg.py" "$OUT/$name-preview.jpg" 480 360 >> "$OUT/$name.check" 2>&1 \
+            && grep -q '"sourceFormat":"MJPG"' "$OUT/$name.json"; then
+            pass "v4l2loopback MJPEG, frames $( [ $kind = no-dht ] && echo 'without Huffman tables (as UVC cameras send them)' || echo 'with their own Huffman tables'): stored still is $(head -n 1 "$OUT/$name.check"); djpeg decodes it, colour bars, 480 px preview"
+        else
+            fail "v4l2loopback MJPEG $kind: $(cat "$OUT/$name.err" "$OUT/$name.check" 2>/dev/null | grep -v '^<[456]>' | tail -n 3)"
+        fi
+        kill $FEED 2>/dev/null
+        wait $FEED 2>/dev/null
+    done
+    rmmod v4l2loopback 2>/dev/null
+else
+    fail "v4l2loopback could not be loaded: $(tail -n 1 "$OUT/v4l2loopback.err") (run.sh builds it with dkms for $(uname -r))"
+fi
 
 log ""
 if [ $FAILED -eq 0 ]; then log "All checks passed."; else log "Some checks FAILED."; fi

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Proves the capture path on a real V4L2 driver: boots Debian's kernel in a
 # virtme-ng VM (no KVM needed), loads vivid and runs inside-vm.sh against an
-# already-built telestation binary. Installs qemu, the kernel, v4l-utils,
-# libjpeg-turbo-progs and virtme-ng first if they are missing.
+# already-built telestation binary (and telestation-hub beside it). Installs
+# qemu, the kernel, v4l-utils, libjpeg-turbo-progs and virtme-ng first if they
+# are missing, and v4l2loopback (dkms) for the guest's kernel.
 #
 # usage: hardware/vm/run.sh [TELESTATION_BINARY] [OUTDIR]
 #   defaults: .build/debug/telestation and .build/vm-results
@@ -33,10 +34,24 @@ fi
 command -v vng >/dev/null || { echo "run.sh: installing virtme-ng" >&2; pip install virtme-ng >&2; }
 
 K=$(ls /boot/vmlinuz-*-amd64 | grep -v cloud | sort -V | tail -n 1)
+KVER=${K#/boot/vmlinuz-}
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
 # Only what the checks write, so a stale image can never pass for a new one.
-(cd "$OUT" && rm -f status results.md guest.log ./*.jpg ./*.json ./*.jsonl ./*.err ./*.check ./*.out ./*.txt ./*.toml)
+(cd "$OUT" && rm -rf status results.md guest.log ./*.jpg ./*.json ./*.jsonl ./*.err ./*.check ./*.out ./*.txt ./*.toml ./*.log tools)
+
+# v4l2loopback for the VM's kernel: Debian's dkms package builds it once the
+# matching headers are there; the guest loads it from the host's /lib/modules.
+# If it cannot be built, the MJPEG check inside the VM fails and says so.
+if ! modinfo -k "$KVER" v4l2loopback >/dev/null 2>&1; then
+    echo "run.sh: building v4l2loopback for $KVER" >&2
+    apt-get install -y "linux-headers-$KVER" v4l2loopback-dkms >&2 || true
+    dkms autoinstall -k "$KVER" >&2 || true
+fi
+# The uinput button and the MJPEG feeder, compiled here and run in the guest.
+mkdir -p "$OUT/tools"
+cc -O2 -Wall -o "$OUT/tools/uinput-button" "$HERE/uinput-button.c" >&2 || echo "run.sh: cannot build uinput-button" >&2
+cc -O2 -Wall -o "$OUT/tools/mjpeg-feed" "$HERE/mjpeg-feed.c" >&2 || echo "run.sh: cannot build mjpeg-feed" >&2
 
 echo "run.sh: booting $K (software emulation, a few minutes)" >&2
 # The guest sees the host's files read-only, except OUT (--rwdir).

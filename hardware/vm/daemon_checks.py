@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""Runs inside the VM (see inside-vm.sh): the daemon `telestation run` on
+vivid with a real telestation-hub on loopback, a virtual button made with
+uinput, and vivid's error injections while it streams.
+
+usage: daemon_checks.py TELESTATION TELESTATION_HUB OUTDIR UINPUT_BUTTON
+Prints one "PASS text" or "FAIL text" line per check.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+BIN, HUB, OUT, BUTTON = sys.argv[1:5]
+DEV = "/dev/video0"
+KIOSK = "http://127.0.0.1:8091"
+LINK = "/dev/input/by-id/telestation-test-button-event-kbd"
+# SQLite's locking does not work on the host directory the guest writes
+# through (9p), so the spool and the hub's store live on the guest's own /tmp.
+STATE = "/tmp/telestation-daemon-state"
+HUB_STORE = "/tmp/telestation-hub-store"
+CASE = {"case_id": "40123456", "site": "face"}
+accepted = []
+
+
+def verdict(ok, text):
+    print(("PASS " if ok else "FAIL ") + text, flush=True)
+    return ok
+
+
+def api(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(KIOSK + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw and r.headers.get("Content-Type", "").startswith("application/json") else raw)
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, raw
+    except OSError as e:
+        return 0, str(e)
+
+
+def status():
+    code, s = api("GET", "/api/v1/status")
+    return s if code == 200 else None
+
+
+def wait(cond, limit):
+    end = time.time() + limit
+    while time.time() < end:
+        try:
+            v = cond()
+            if v:
+                return v
+        except (KeyError, TypeError, IndexError):
+            pass
+        time.sleep(0.5)
+    return None
+
+
+def ctl(name, value=1):
+    return subprocess.run(["v4l2-ctl", "-d", DEV, "-c", f"{name}={value}"], capture_output=True, text=True)
+
+
+def alive(p):
+    return p.poll() is None
+
+
+class Button:
+    def __init__(self):
+        self.p = subprocess.Popen([BUTTON, "Telestation test button"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.link(self.p.stdout.readline().strip())
+
+    def link(self, node):
+        self.node = node
+        os.makedirs(os.path.dirname(LINK), exist_ok=True)
+        if os.path.lexists(LINK):
+            os.unlink(LINK)
+        os.symlink(node, LINK)  # what udev's by-id rule does on a station
+
+    def send(self, command):
+        self.p.stdin.write(command + "\n")
+        self.p.stdin.flush()
+        reply = self.p.stdout.readline().strip()
+        if command == "plug":
+            self.link(reply)
+        elif command == "unplug":
+            os.unlink(LINK)
+        return reply
+
+
+def last_event():
+    s = status()
+    return s["triggers"].get("last") if s else None
+
+
+def seq():
+    ev = last_event()
+    return ev["sequence"] if ev else 0
+
+
+def press_and_wait(button, command, before):
+    button.send(command)
+    return wait(lambda: (last_event() or {}).get("sequence", 0) > before and last_event(), 90)
+
+
+def capture_and_send(label):
+    """The kiosk's own capture: POST a capture, then Send."""
+    code, item = api("POST", "/api/v1/captures", CASE)
+    if code != 201:
+        return f"capture answered {code}: {item}"
+    code, q = api("POST", f"/api/v1/captures/{item['id']}/accept")
+    if code != 200:
+        return f"accept answered {code}: {q}"
+    accepted.append(q["id"])
+    return None
+
+
+def uploaded_count():
+    return len([f for f in glob.glob(f"{HUB_STORE}/*.json")])
+
+
+def main():
+    os.makedirs(HUB_STORE, exist_ok=True)
+    hub_out = open(f"{OUT}/hub.out", "w")
+    hub = subprocess.Popen([HUB, "--listen", "127.0.0.1:18080", "--store", HUB_STORE], stdout=hub_out, stderr=subprocess.STDOUT)
+    if not wait(lambda: "listening" in open(f"{OUT}/hub.out").read(), 120):
+        verdict(False, f"telestation-hub did not start: {open(f'{OUT}/hub.out').read()[-300:]}")
+        return
+    button = Button()
+    # The spool key, 32 bytes and 0600, as the package's postinst makes it.
+    key = "/tmp/telestation-spool.key"
+    if os.path.exists(key):
+        os.unlink(key)
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, os.urandom(32))
+    os.close(fd)
+    with open(f"{OUT}/daemon.toml", "w") as f:
+        f.write(f"""[station]
+id = "ps-vm-daemon"
+state_dir = "{STATE}"
+[hub]
+url = "http://127.0.0.1:18080/files/"
+[camera]
+device = "{DEV}"
+format = "yuyv"
+width = 640
+height = 480
+warmup_frames = 2
+[kiosk]
+listen = "127.0.0.1:8091"
+[spool]
+min_free = "1MiB"
+key_file = "{key}"
+[trigger]
+camera_button = true
+evdev_device = "{LINK}"
+evdev_key = "KEY_CAMERA"
+debounce = "300ms"
+""")
+    log = open(f"{OUT}/daemon.log", "w")
+    daemon = subprocess.Popen([BIN, "run", "--config", f"{OUT}/daemon.toml"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        run_checks(daemon, button)
+    except Exception as e:  # a broken check must show as a FAIL line, not vanish
+        verdict(False, f"daemon checks stopped: {e!r}")
+    finally:
+        if alive(daemon):
+            daemon.terminate()
+            try:
+                rc = daemon.wait(60)
+                verdict(rc == 0, f"the daemon stops on SIGTERM with exit {rc} after the whole campaign")
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                verdict(False, "the daemon did not stop within 60 s of SIGTERM")
+        button.send("quit")
+        hub.terminate()
+        hub.wait(30)
+
+
+def get_ctrl(name):
+    out = subprocess.run(["v4l2-ctl", "-d", DEV, "--get-ctrl", name], capture_output=True, text=True).stdout
+    return out.split(":")[-1].strip()
+
+
+def camera_controls():
+    """Runtime camera controls through the daemon's one open stream, on vivid."""
+    code, lst = api("GET", "/api/v1/camera/controls")
+    by_name = {c["name"]: c for c in lst} if code == 200 and isinstance(lst, list) else {}
+    b = by_name.get("brightness", {})
+    verdict(b.get("minimum") == 0 and b.get("maximum") == 255 and by_name.get("gain", {}).get("inactive") is True,
+            f"GET /api/v1/camera/controls lists vivid's controls from the open stream ({len(by_name)}: brightness "
+            f"{b.get('value')} in {b.get('minimum')}..{b.get('maximum')}, gain inactive while gain_automatic is on)")
+    code, r = api("PUT", "/api/v1/camera/controls/brightness", {"value": 200})
+    now = get_ctrl("brightness")
+    verdict(code == 200 and isinstance(r, dict) and r.get("value") == 200 and now == "200",
+            f"PUT brightness 200 answers {code} with the value the driver kept ({r.get('value') if isinstance(r, dict) else r}); "
+            f"v4l2-ctl reads {now}")
+    code, r = api("PUT", "/api/v1/camera/controls/brightness", {"value": 300})
+    msg = r.get("error", {}).get("message", "") if isinstance(r, dict) else str(r)
+    verdict(code == 400 and "between 0 and 255" in msg and get_ctrl("brightness") == "200",
+            f"PUT brightness 300 is refused ({code}: \"{msg}\") and changes nothing")
+    code, r = api("PUT", "/api/v1/camera/controls/gain", {"value": 50})
+    msg = r.get("error", {}).get("message", "") if isinstance(r, dict) else str(r)
+    verdict(code == 409 and "gain_automatic" in msg, f"PUT gain while gain_automatic is on: {code} \"{msg}\"")
+    api("PUT", "/api/v1/camera/controls/brightness", {"value": 128})
+
+
+def run_checks(daemon, button):
+    s = wait(lambda: not alive(daemon) or ((st := status()) and st["health"]["camera"] == "ok" and st), 180)
+    s = s if alive(daemon) else None
+    last_log = (open(f"{OUT}/daemon.log").read().strip().splitlines() or [""])[-1]
+    if not verdict(bool(s), "telestation run streams from vivid and answers /api/v1/status" + ("" if s else f": {last_log}")):
+        print(open(f"{OUT}/daemon.log").read()[-2000:], file=sys.stderr)
+        return
+    camera_controls()
+    devices = {d["kind"]: d for d in s["triggers"]["devices"]}
+    key = wait(lambda: [d for d in status()["triggers"]["devices"] if d["kind"] == "key" and d["connected"]], 60)
+    cam = devices.get("camera_button", {})
+    verdict(bool(key) and not cam.get("connected", True),
+            f"status lists the foot-switch key as connected ({key[0]['device'] if key else devices}) and the camera button as absent "
+            f"(\"{cam.get('detail')}\": vivid is no USB camera)")
+
+    # No case open on the kiosk: the press takes nothing and says why.
+    ev = press_and_wait(button, "press", seq())
+    verdict(ev and ev["outcome"] == "needs_case" and ev["trigger"] == "key",
+            f"KEY_CAMERA with no case open: outcome {ev and ev['outcome']}, nothing taken")
+
+    code, t = api("PUT", "/api/v1/case", CASE)
+    verdict(code == 200 and t["case_open"], f"PUT /api/v1/case opens case {CASE['case_id']} for the buttons ({code})")
+    before = seq()
+    ev = press_and_wait(button, "press", before)
+    ok = bool(ev) and ev["outcome"] == "captured" and ev.get("review", {}).get("trigger") == "key"
+    if ok:
+        code, jpeg = api("GET", f"/api/v1/captures/{ev['review']['id']}/image")
+        open(f"{OUT}/trigger-still.jpg", "wb").write(jpeg if isinstance(jpeg, bytes) else b"")
+        check = subprocess.run(["python3", f"{os.path.dirname(__file__)}/check_jpeg.py", f"{OUT}/trigger-still.jpg", "640", "480", "--bars"],
+                               capture_output=True, text=True)
+        ok = check.returncode == 0
+        code, q = api("POST", f"/api/v1/captures/{ev['review']['id']}/accept")
+        ok = ok and code == 200
+        if ok:
+            accepted.append(q["id"])
+            code, queue = api("GET", "/api/v1/queue")
+            ok = any(i["id"] == q["id"] and i["case_id"] == CASE["case_id"] for i in queue["items"])
+    logged = wait(lambda: "(captured by key)" in open(f"{OUT}/daemon.log").read(), 30)
+    verdict(ok and bool(logged),
+            f"KEY_CAMERA from the uinput device captures from vivid into case {CASE['case_id']}: review item with trigger \"key\", "
+            f"colour bars in the 640x480 still, Send puts it in the spool queue (item {accepted[-1] if accepted else '-'}), "
+            f"daemon log \"queued item ... (captured by key)\"")
+
+    # A bouncing contact and a held key (20 autorepeats) each capture once.
+    counts = []
+    for command in ("bounce", "hold"):
+        before = seq()
+        ev = press_and_wait(button, command, before)
+        if ev and ev.get("review"):
+            api("POST", f"/api/v1/captures/{ev['review']['id']}/retake")
+        counts.append(seq() - before)
+    verdict(counts == [1, 1], f"a bouncing press and a held key (20 autorepeats) capture once each: {counts} events")
+
+    # Hot-plug: the button goes away and comes back.
+    button.send("unplug")
+    gone = wait(lambda: [d for d in status()["triggers"]["devices"] if d["kind"] == "key" and not d["connected"]], 60)
+    button.send("plug")
+    back = wait(lambda: [d for d in status()["triggers"]["devices"] if d["kind"] == "key" and d["connected"]], 60)
+    ev = press_and_wait(button, "press", seq()) if back else None
+    if ev and ev.get("review"):
+        api("POST", f"/api/v1/captures/{ev['review']['id']}/retake")
+    verdict(bool(gone) and bool(back) and ev and ev["outcome"] == "captured" and alive(daemon),
+            f"button unplugged: status says \"{gone[0]['detail'] if gone else '?'}\"; plugged back as {button.node}: found again and captures")
+
+    # --- camera faults under the running daemon --------------------------------
+    faults = [
+        ("dropped buffers (percentage_of_dropped_buffers=50)", [("percentage_of_dropped_buffers", 50)], None),
+        ("damaged buffer (inject_v4l2_buf_flag_error)", [("inject_v4l2_buf_flag_error", 1)], None),
+        ("QBUF error mid-stream (inject_vidioc_qbuf_error)", [("inject_vidioc_qbuf_error", 1)], "VIDIOC_QBUF"),
+        ("STREAMON error on the reopen after a QBUF error", [("inject_vidioc_streamon_error", 1), ("inject_vidioc_qbuf_error", 1)], "VIDIOC_STREAMON"),
+        ("Disconnect (disconnect)", [("disconnect", 1)], "disconnected"),
+    ]
+    for name, controls, expect in faults:
+        at_before = (status() or {}).get("health", {}).get("camera_error_at")
+        for c, v in controls:
+            r = ctl(c, v)
+            if r.returncode != 0:
+                verdict(False, f"fault {name}: v4l2-ctl {c}={v}: {r.stderr.strip()}")
+        shown = None
+        if expect:
+            shown = wait(lambda: (h := status()["health"]).get("camera_error_at") != at_before and expect in h.get("camera_error", "") and h, 90)
+        recovered = wait(lambda: status()["health"]["camera"] == "ok", 120)
+        problem = capture_and_send(name)
+        if controls[0][0] == "percentage_of_dropped_buffers":
+            ctl("percentage_of_dropped_buffers", 0)
+        quiet = not expect and (status() or {}).get("health", {}).get("camera_error_at") == at_before
+        if shown:
+            seen = f"status showed camera_error \"{shown['camera_error']}\""
+        elif quiet:
+            seen = "no camera error in the status (the engine skipped the frames)"
+        else:
+            seen = f"status did not show the expected error ({(status() or {}).get('health', {}).get('camera_error')})"
+        verdict(alive(daemon) and (shown or quiet) and recovered and problem is None,
+                f"fault {name}: daemon running, {seen}, camera ok again, kiosk capture + Send afterwards "
+                f"{'ok' if problem is None else 'failed: ' + problem}")
+
+    # Everything Sent reaches the hub.
+    def all_uploaded():
+        code, q = api("GET", "/api/v1/queue")
+        states = {i["id"]: i["state"] for i in q["items"]}
+        return all(states.get(a) == "uploaded" for a in accepted) and states
+    done = wait(all_uploaded, 180)
+    verdict(bool(done) and uploaded_count() >= len(accepted),
+            f"all {len(accepted)} images Sent during the campaign are uploaded to telestation-hub on loopback "
+            f"({uploaded_count()} completed uploads in its store, previews included)")
+
+
+if __name__ == "__main__":
+    main()
