@@ -136,7 +136,7 @@ public final class TusClient: Sendable {
             }
             guard let uploadURL = url else {
                 // Create, with the first chunk inside when the hub allows it.
-                let first = caps.supportsCreationWithUpload ? Int(min(size, currentChunkSize())) : 0
+                let first = caps.supportsCreationWithUpload ? Self.bytesInCreate(size: size, chunk: currentChunkSize()) : 0
                 let body: [UInt8]
                 do { body = try job.source.read(at: 0, count: first) } catch { return .hold(reason: describe(error)) }
                 var headers = baseHeaders() + ["Upload-Length: \(size)", "Upload-Metadata: \(job.metadata.headerValue)"]
@@ -225,6 +225,15 @@ public final class TusClient: Sendable {
     }
 
     // MARK: Pieces
+
+    /// Bytes sent inside a creation-with-upload `POST`: one chunk, but never
+    /// the whole file. A `POST` that completed the upload before its
+    /// `Location` reached the spool would be repeated after a power cut, and
+    /// the hub would store the image twice; holding back the last byte for a
+    /// `PATCH` to the persisted URL makes the creation safe to repeat.
+    static func bytesInCreate(size: Int64, chunk: Int64) -> Int {
+        Int(max(0, min(size - 1, chunk)))
+    }
 
     private enum Exchange {
         case verdict(TusVerdict, CurlTimings)
