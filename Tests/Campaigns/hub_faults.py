@@ -168,7 +168,8 @@ def main():
         # 2. Faults, until every class was injected and the minimum time passed.
         t1 = time.monotonic()
         extra = iter(images[a.images:])
-        while time.monotonic() - t1 < 150:
+        limit = a.fault_seconds + 150
+        while time.monotonic() - t1 < limit:
             if all(schedule.injected[c] > 0 for c in ALL_CLASSES) and time.monotonic() - t1 >= a.fault_seconds:
                 break
             if not pending():
@@ -182,7 +183,7 @@ def main():
         fault_log = [r for r in proxy.requests() if r[3] not in (None, "outage")]
         missing = [c for c in ALL_CLASSES if schedule.injected[c] == 0]
         if missing:
-            problems.append(f"classes never injected (no matching request in 150 s): {missing}")
+            problems.append(f"classes never injected (no matching request in {limit:.0f} s): {missing}")
         figures["faults"] = {"seconds": round(time.monotonic() - t1, 1), "injected": dict(schedule.injected),
                              "total": len(fault_log)}
         log(f"faults: {len(fault_log)} injected: {json.dumps(schedule.injected, sort_keys=True)}")
