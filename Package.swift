@@ -149,7 +149,7 @@ let package = Package(
             dependencies: ["Hub", "Config", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "Hub"]),
         .testTarget(
-            name: "StationTests", dependencies: ["Station", "StationDemo", "Config"],
+            name: "StationTests", dependencies: ["Station", "StationDemo", "Config", .product(name: "Crypto", package: "swift-crypto")],
             // The browser test is Python, run by `make test-kiosk`.
             exclude: ["kiosk"]),
         // Structured random inputs for every parser of untrusted bytes (`make fuzz`).

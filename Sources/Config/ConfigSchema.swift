@@ -60,6 +60,26 @@ public enum ConfigSchema {
                          example: "\"/etc/telestation/client.pem\"") { c, v in c.hub.clientCert = v },
             readableFile("hub.client_key", "PEM private key of client_cert (mode 0600).",
                          example: "\"/etc/telestation/client.key\"") { c, v in c.hub.clientKey = v },
+            ConfigKey(path: "hub.pin_sha256",
+                      doc: "Pins the hub's certificate key: base64 SHA-256 of its public key (SPKI), one or a list (the next key before a renewal). See README §Certificate pinning.",
+                      example: "[\"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"]", optional: true,
+                      required: false) { v, c throws(KeyProblem) in
+                var texts: [String] = []
+                if let s = v.string {
+                    texts = [s]
+                } else if let list = v.array {
+                    for element in list {
+                        guard let s = element.string else { throw wrongType(element, "base64 strings in quotes") }
+                        texts.append(s)
+                    }
+                } else {
+                    throw wrongType(v, "a base64 string or a list of them")
+                }
+                guard !texts.isEmpty else {
+                    throw KeyProblem(message: "the list is empty", fix: "give at least one pin, or remove the key")
+                }
+                c.hub.pinSHA256 = try texts.map { s throws(KeyProblem) in try PinSHA256.normalize(s) }
+            },
 
             text("camera.device", "\"auto\" (first capture device), \"synthetic\" (test pattern), or a /dev/video* or /dev/v4l/by-id/... path.",
                  example: "\"auto\"") { v, c throws(KeyProblem) in

@@ -15,6 +15,9 @@ public struct StationConfig: Sendable, Equatable {
         public var caFile: String? = nil
         public var clientCert: String? = nil
         public var clientKey: String? = nil
+        /// Base64 SHA-256 hashes of the public keys (SPKI) the hub's
+        /// certificate may have; empty: no pinning.
+        public var pinSHA256: [String] = []
     }
 
     public enum PixelFormatChoice: String, Sendable, Equatable, CaseIterable {

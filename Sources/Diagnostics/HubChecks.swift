@@ -28,7 +28,10 @@ public struct HubCheck: DiagnosticCheck {
         let tokenFile = config.hub.tokenFile ?? "/etc/telestation/token"
         switch await client.probeOptions() {
         case let .failure(error):
-            return [CheckResult(check: "hub.options", status: .fail, finding: "the hub does not answer: \(error.message)",
+            // A pinning mismatch is an answer, from the wrong key: a TLS finding, not an outage.
+            let pinned = error.message.contains("pin_sha256")
+            return [CheckResult(check: pinned ? "hub.tls" : "hub.options", status: .fail,
+                                finding: pinned ? error.message : "the hub does not answer: \(error.message)",
                                 nextStep: Self.nextStep(for: error.message, config: config))]
         case let .success(r):
             if r.status == 401 || r.status == 403 {
@@ -106,6 +109,13 @@ public struct HubCheck: DiagnosticCheck {
     /// What to do about a transport failure, from curl's message.
     static func nextStep(for message: String, config: StationConfig) -> String {
         let m = message.lowercased()
+        if m.contains("pin_sha256") {
+            let url = URLComponents(string: config.hub.url ?? "")
+            let host = url?.host ?? "HUB"
+            let command = PinSHA256.command(host: host, port: url?.port ?? 443)
+            return "the hub presented a certificate key that is not pinned: ask the hub's operators whether its key changed and for the new pin, "
+                + "or compute it over a trusted network with `\(command)`, then set hub.pin_sha256; if the key did not change, this network intercepts TLS: do not upload through it"
+        }
         if m.contains("expired") {
             return "the hub's certificate has expired, or this station's clock is wrong (see the clock check); tell the hub's operators"
         }

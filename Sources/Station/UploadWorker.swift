@@ -32,6 +32,9 @@ public final class UploadWorker: Sendable {
         var current: Current?
         var hubProblem: HubProblem?
         var lastError: String?
+        /// The hub is not contacted before this time: set by a failure the
+        /// backoff policy spaces out, cleared by a delivery.
+        var hubNotBefore: Date?
     }
 
     /// The item being sent right now.
@@ -72,6 +75,31 @@ public final class UploadWorker: Sendable {
         "\(ProcessInfo.processInfo.hostName)/\(getpid())"
     }
 
+    /// Whether a lease owner (`host/pid`, see `defaultOwner`) is a process
+    /// on this host that no longer runs. Owners on other hosts, or whose pid
+    /// runs (perhaps reused after a reboot), keep their lease until it expires.
+    static func ownerIsGone(_ owner: String, host: String, isRunning: (Int32) -> Bool) -> Bool {
+        guard let slash = owner.lastIndex(of: "/"), owner[..<slash] == host,
+              let pid = Int32(owner[owner.index(after: slash)...]), pid > 0 else { return false }
+        return !isRunning(pid)
+    }
+
+    static func processRuns(_ pid: Int32) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    /// Takes back items an earlier process of this station left leased when
+    /// it was killed, so a restart resumes them at once.
+    public func reclaimAbandoned() async {
+        let host = ProcessInfo.processInfo.hostName
+        do {
+            let ids = try await spool.perform { try $0.releaseAbandonedLeases { Self.ownerIsGone($0, host: host, isRunning: Self.processRuns) } }
+            if !ids.isEmpty { logger.notice("resuming \(ids.count) upload(s) left unfinished by a stopped process", metadata: ["items": "\(ids)"]) }
+        } catch {
+            logger.error("cannot release the uploads of a stopped process: \(error)")
+        }
+    }
+
     public var current: Current? { state.withLock { $0.current } }
     public var hubProblem: HubProblem? { state.withLock { $0.hubProblem } }
     public var lastError: String? { state.withLock { $0.lastError } }
@@ -79,6 +107,12 @@ public final class UploadWorker: Sendable {
     /// Claims one item and sends it as far as the link allows.
     public func step(now: Date = Date()) async -> Step {
         if Task.isCancelled { return .stopped }
+        // A hub that answered 429/5xx or could not be reached is left alone
+        // for the whole backoff, not asked again for each queued item: after
+        // an outage with a long queue that would be a burst of requests.
+        if let gate = state.withLock({ $0.hubNotBefore }), gate > now {
+            return .idle(nextRetry: gate)
+        }
         let claimed: SpoolItem?
         do {
             claimed = try await spool.perform { [owner, leaseSeconds] in try $0.claimNext(owner: owner, leaseSeconds: leaseSeconds, now: now) }
@@ -133,13 +167,13 @@ public final class UploadWorker: Sendable {
         switch outcome {
         case .completed:
             persistSync { [owner] in try $0.markUploaded(id: item.id, owner: owner) }
-            state.withLock { $0.hubProblem = nil; $0.lastError = nil }
+            state.withLock { $0.hubProblem = nil; $0.lastError = nil; $0.hubNotBefore = nil }
             logger.info("item \(item.id) uploaded and confirmed by the hub")
             return .uploaded(id: item.id)
         case let .retry(after, reason):
             let at = now.addingTimeInterval(after)
             persistSync { [owner] in try $0.markFailed(id: item.id, error: reason, retryAt: at, owner: owner) }
-            state.withLock { $0.lastError = reason; $0.hubProblem = nil }
+            state.withLock { $0.lastError = reason; $0.hubProblem = nil; $0.hubNotBefore = at }
             logger.warning("item \(item.id): \(reason); retrying in \(Units.formatDuration(after))")
             return .willRetry(id: item.id, at: at, reason: reason)
         case let .hold(reason):
@@ -150,7 +184,7 @@ public final class UploadWorker: Sendable {
         case let .authFailed(status, reason):
             let at = now.addingTimeInterval(authBackoff)
             persistSync { [owner] in try $0.markFailed(id: item.id, error: reason, retryAt: at, owner: owner) }
-            state.withLock { $0.hubProblem = .rejectedToken(status: status); $0.lastError = reason }
+            state.withLock { $0.hubProblem = .rejectedToken(status: status); $0.lastError = reason; $0.hubNotBefore = at }
             logger.error("the hub rejected the station's credentials (\(status)): \(reason); next try in \(Units.formatDuration(authBackoff))")
             return .willRetry(id: item.id, at: at, reason: reason)
         case .urlGone:
@@ -184,6 +218,7 @@ public final class UploadWorker: Sendable {
     /// Uploads until nothing is pending or `deadline` passes. Returns true
     /// when the queue is empty (every item uploaded or held for a technician).
     public func drain(deadline: Date?, onStep: @Sendable (Step) -> Void = { _ in }) async -> Bool {
+        await reclaimAbandoned()
         while !Task.isCancelled {
             let step = await step()
             onStep(step)
@@ -215,6 +250,7 @@ public final class UploadWorker: Sendable {
     public func run(idleRound: Duration = .seconds(15), heartbeat: @Sendable @escaping () -> Void) async {
         state.withLock { $0.activity = heartbeat }
         defer { state.withLock { $0.activity = nil } }
+        await reclaimAbandoned()
         // Paused on purpose (a live consultation) is not wedged: keep reporting.
         let pausedPulse = Task { [client] in
             while !Task.isCancelled {

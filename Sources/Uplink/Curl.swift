@@ -20,6 +20,8 @@ struct CurlSettings: Sendable {
     var caFile: String?
     var clientCert: String?
     var clientKey: String?
+    /// `CURLOPT_PINNEDPUBLICKEY` value (`sha256//…;sha256//…`), from `hub.pin_sha256`.
+    var pinnedKeys: String?
     var stallTimeout: Double
     var connectTimeout: Double
     /// Limits on what the hub may send back.
@@ -250,6 +252,7 @@ final class CurlWorker: @unchecked Sendable {
             if let ca = settings.caFile { try check(ts_curl_setopt_str(h, CURLOPT_CAINFO, ca), "CAINFO") }
             if let cert = settings.clientCert { try check(ts_curl_setopt_str(h, CURLOPT_SSLCERT, cert), "SSLCERT") }
             if let key = settings.clientKey { try check(ts_curl_setopt_str(h, CURLOPT_SSLKEY, key), "SSLKEY") }
+            if let pins = settings.pinnedKeys { try check(ts_curl_setopt_str(h, CURLOPT_PINNEDPUBLICKEY, pins), "PINNEDPUBLICKEY") }
             try check(ts_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(settings.connectTimeout * 1000)), "CONNECTTIMEOUT_MS")
             // Abort when fewer than 1 byte/s moved for stall_timeout seconds.
             try check(ts_curl_setopt_long(h, CURLOPT_LOW_SPEED_LIMIT, 1), "LOW_SPEED_LIMIT")
@@ -299,6 +302,9 @@ final class CurlWorker: @unchecked Sendable {
             if let overflow = ctx.overflow {
                 return .failed(UplinkError(.protocolViolation, overflow), timings, nil)
             }
+            if code == CURLE_SSL_PINNEDPUBKEYNOTMATCH {
+                return .failed(UplinkError(.transport, Self.pinMismatch, fix: Self.pinMismatchFix), timings, nil)
+            }
             let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             var message = "curl_easy_perform: \(String(cString: curl_easy_strerror(code)))"
             if !detail.isEmpty { message += " (\(detail))" }
@@ -316,6 +322,9 @@ final class CurlWorker: @unchecked Sendable {
         let response = TusResponse(status: status, headers: TusResponse.headers(fromLines: ctx.headerLines), body: ctx.responseBody)
         return .response(response, timings)
     }
+
+    static let pinMismatch = "hub certificate key does not match hub.pin_sha256: nothing was sent"
+    static let pinMismatchFix = "if the hub's operators changed its key, put the new pin in hub.pin_sha256; otherwise something on this network intercepts TLS"
 
     private func readTimings(_ h: UnsafeMutableRawPointer) -> CurlTimings {
         func micros(_ info: CURLINFO) -> Double {

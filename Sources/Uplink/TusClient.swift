@@ -55,14 +55,19 @@ public final class TusClient: Sendable {
             throw UplinkError(.configuration, error.message, fix: error.fix)
         }
         try self.init(hubURL: url, token: token, uplink: config.uplink, caFile: config.hub.caFile,
-                      clientCert: config.hub.clientCert, clientKey: config.hub.clientKey, logger: logger)
+                      clientCert: config.hub.clientCert, clientKey: config.hub.clientKey, pinSHA256: config.hub.pinSHA256,
+                      logger: logger)
     }
 
     public init(hubURL: String, token: String? = nil, uplink: StationConfig.Uplink = StationConfig().uplink,
-                caFile: String? = nil, clientCert: String? = nil, clientKey: String? = nil,
+                caFile: String? = nil, clientCert: String? = nil, clientKey: String? = nil, pinSHA256: [String] = [],
                 backoffBase: Double = 1, logger: Logger = Logger(label: "uplink")) throws(UplinkError) {
         guard let u = URL(string: hubURL), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme), u.host != nil else {
             throw UplinkError(.configuration, "hub.url \(hubURL) is not an http(s) URL", fix: "use e.g. https://hub.example.org/files/")
+        }
+        if !pinSHA256.isEmpty && scheme != "https" {
+            throw UplinkError(.configuration, "hub.pin_sha256 is set but hub.url \(hubURL) is not https, so there is no certificate to pin",
+                              fix: "use the hub's https:// address, or remove hub.pin_sha256")
         }
         self.hubURL = hubURL
         self.token = token
@@ -73,7 +78,7 @@ public final class TusClient: Sendable {
         state = Locked(State(chunk: AdaptiveChunkController(uplink: uplink),
                              backoff: Backoff(base: backoffBase, cap: uplink.backoffMax)))
         let settings = CurlSettings(caFile: caFile, clientCert: clientCert, clientKey: clientKey,
-                                    stallTimeout: uplink.stallTimeout, connectTimeout: min(uplink.stallTimeout, 60))
+                                    pinnedKeys: PinSHA256.curlValue(pinSHA256), stallTimeout: uplink.stallTimeout, connectTimeout: min(uplink.stallTimeout, 60))
         worker = try CurlWorker(settings: settings) { startedWith in control.abortReason(startedWith: startedWith) }
     }
 

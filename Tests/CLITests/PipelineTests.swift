@@ -8,11 +8,11 @@ final class HubProcess: @unchecked Sendable {
     let port: Int
     let store: String
 
-    init(store: String, token: String? = nil) throws {
+    init(store: String, token: String? = nil, extra: [String] = []) throws {
         port = Int.random(in: 20000...40000)
         self.store = store
         process.executableURL = CLI.binDir.appendingPathComponent("telestation-hub")
-        process.arguments = ["--listen", "127.0.0.1:\(port)", "--store", store] + (token.map { ["--token-file", $0] } ?? [])
+        process.arguments = ["--listen", "127.0.0.1:\(port)", "--store", store] + (token.map { ["--token-file", $0] } ?? []) + extra
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -27,11 +27,7 @@ import Testing
         config.camera.height = 480
         config.camera.warmupFrames = 0
         config.spool.minFree = 1 << 20
-        // A spool key of its own, 0600, as the package creates it.
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        config.spool.keyFile = dir + "/spool.key"
-        #expect(FileManager.default.createFile(atPath: config.spool.keyFile, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }),
-                                               attributes: [.posixPermissions: 0o600]))
+        config.spool.keyFile = try makeSpoolKey(in: dir)
         let spool = try Spool(config: config)
         let engine = CaptureEngine(settings: CaptureEngine.Settings(config.camera), source: CameraSelection(config.camera).sourceFactory())
         let monitor = LoopMonitor(loops: [.capture])

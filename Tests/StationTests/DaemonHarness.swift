@@ -90,3 +90,15 @@ final class DaemonHarness: Sendable {
         listener.close()
     }
 }
+
+/// Writes a random 32-byte spool key, mode 0600 as the package creates it,
+/// into `directory` (created when missing) and returns its path.
+func makeSpoolKey(in directory: String) throws -> String {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let path = directory + "/spool.key"
+    guard FileManager.default.createFile(atPath: path, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }),
+                                         attributes: [.posixPermissions: 0o600]) else {
+        throw CocoaError(.fileWriteUnknown)
+    }
+    return path
+}

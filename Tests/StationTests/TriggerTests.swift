@@ -40,6 +40,7 @@ import Testing
     func withBackend(autoSend: Bool, _ body: (LiveBackend) async throws -> Void) async throws {
         let dir = NSTemporaryDirectory() + "telestation-trigger-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = try makeSpoolKey(in: dir)
         let config = try StationConfig.parse("""
             [station]
             id = "ps-trigger"
@@ -51,6 +52,7 @@ import Testing
             warmup_frames = 1
             [spool]
             min_free = "1MiB"
+            key_file = "\(key)"
             [trigger]
             auto_send = \(autoSend)
             """)

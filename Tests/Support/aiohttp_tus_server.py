@@ -15,20 +15,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp_tus import setup_tus
 
-
-def exit_with_parent():
-    """Ends this process when the test process that started it goes away."""
-    import os
-    import threading
-
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
+from child_lifetime import exit_with_parent
 
 
 async def main(store: Path) -> None:

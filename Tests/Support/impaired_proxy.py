@@ -26,6 +26,8 @@ import socket
 import struct
 import time
 
+from child_lifetime import exit_with_parent
+
 
 class Link:
     def __init__(self, a):
@@ -164,21 +166,6 @@ async def handle(link, a, client_reader, client_writer):
             w.close()
         except Exception:
             pass
-
-
-def exit_with_parent():
-    """Ends this process when the test process that started it goes away."""
-    import os
-    import threading
-
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 async def main(a):
