@@ -3,11 +3,15 @@
 # test process (a crash in one does not stop the others), ITERATIONS inputs
 # each, and a Markdown report of the figures. FUZZ_JOBS (default 1) targets
 # run at a time.
-# Usage: bench/fuzz.sh ITERATIONS SEED REPORT [swift test options, e.g. -c release]
+# Usage: bench/fuzz.sh ITERATIONS SEED REPORT [swift build options, e.g. -c release]
+# The test binary runs directly: `swift test` holds the build directory's
+# lock for as long as the tests run, which would serialise the jobs.
 set -u
 iterations=$1 seed=$2 report=$3
 shift 3
 jobs=${FUZZ_JOBS:-1}
+tests=$(swift build "$@" --show-bin-path)/telestationPackageTests.xctest
+[ -x "$tests" ] || { echo "no test binary at $tests: run swift build --build-tests $* first"; exit 1; }
 # The slowest first, so that with two jobs the others run beside it.
 suites="ConfigFuzz TusResponseFuzz KioskRequestFuzz MetadataFuzz JPEGFuzz"
 crashdir=$(pwd)/.build/fuzz-crashes
@@ -15,11 +19,11 @@ mkdir -p "$crashdir" "$(dirname "$report")"
 logs=$(mktemp -d)
 
 run_suite() {
-  local suite=$1; shift
+  local suite=$1
   echo "== fuzz $suite: $iterations inputs, seed $seed"
   TELESTATION_FUZZ_ITERATIONS=$iterations TELESTATION_FUZZ_SEED=$seed TELESTATION_FUZZ_REPORT=$logs/$suite.row \
   TELESTATION_FUZZ_CRASH_DIR=$crashdir \
-    swift test --skip-build "$@" --filter "^FuzzTests\.$suite/" > "$logs/$suite.log" 2>&1
+    "$tests" --testing-library swift-testing --filter "^FuzzTests\.$suite/" > "$logs/$suite.log" 2>&1
   local rc=$?
   grep -E '^fuzz |crashed|a hang|recorded an issue|Test run with' "$logs/$suite.log" | head -20
   echo $rc > "$logs/$suite.rc"
@@ -28,7 +32,7 @@ run_suite() {
 started=$(date +%s)
 for suite in $suites; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
-  run_suite "$suite" "$@" &
+  run_suite "$suite" &
 done
 wait
 elapsed=$(( $(date +%s) - started ))
