@@ -135,6 +135,9 @@ public enum ConfigSchema {
                 }
                 c.kiosk.listen = v
             },
+            readableFile("kiosk.token_file",
+                         "File holding the access token the control API requires from other hosts (mode 0600); needed when kiosk.listen is not on loopback.",
+                         example: "\"/etc/telestation/kiosk-token\"") { c, v in c.kiosk.tokenFile = v },
             choice("kiosk.language", "Language of the kiosk page: \"es\" or \"en\".", example: "\"es\"",
                    StationConfig.Language.self) { c, v in c.kiosk.language = v },
             text("kiosk.case_id_pattern",

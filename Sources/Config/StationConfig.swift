@@ -53,6 +53,8 @@ public struct StationConfig: Sendable, Equatable {
 
     public struct Kiosk: Sendable, Equatable {
         public var listen: String = "127.0.0.1:8080"
+        /// File with the token the control API requires when it listens beyond loopback.
+        public var tokenFile: String? = nil
         public var language: Language = .es
         /// Case ids must match this after spaces are dropped and letters
         /// upper-cased; nil accepts the Peruvian formats (DNI, historia clínica, CE).
@@ -99,15 +101,24 @@ public struct StationConfig: Sendable, Equatable {
 
     /// Reads the bearer token named by `hub.token_file`, without its trailing newline.
     public func hubToken() throws(ConfigError) -> String? {
-        guard let path = hub.tokenFile else { return nil }
+        try Self.token(hub.tokenFile, key: "hub.token_file", fix: "write the station's hub token into it (see README, Enrolment)")
+    }
+
+    /// The control API's access token from `kiosk.token_file`, nil when unset.
+    public func kioskToken() throws(ConfigError) -> String? {
+        try Self.token(kiosk.tokenFile, key: "kiosk.token_file",
+                       fix: "write a long random token into it, e.g. head -c 24 /dev/urandom | base64 > FILE")
+    }
+
+    private static func token(_ path: String?, key: String, fix: String) throws(ConfigError) -> String? {
+        guard let path else { return nil }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(file: path, key: "hub.token_file", message: "cannot read the token file \(path)",
+            throw ConfigError(file: path, key: key, message: "cannot read the token file \(path)",
                               fix: "check that it exists and that the telestation user can read it")
         }
         let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else {
-            throw ConfigError(file: path, key: "hub.token_file", message: "the token file \(path) is empty",
-                              fix: "write the station's hub token into it (see README, Enrolment)")
+            throw ConfigError(file: path, key: key, message: "the token file \(path) is empty", fix: fix)
         }
         return token
     }

@@ -53,6 +53,7 @@ public struct SupportBundle {
         guard let config = context.config else { return [] }
         var out: [String] = []
         if let token = try? config.hubToken(), token.count >= 4 { out.append(token) }
+        if let token = try? config.kioskToken(), token.count >= 4 { out.append(token) }
         if let key = config.hub.clientKey, let data = FileManager.default.contents(atPath: key) {
             out += String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.count >= 16 && !$0.hasPrefix("-----") }
         }

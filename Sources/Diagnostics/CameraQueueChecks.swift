@@ -114,7 +114,7 @@ public struct CameraCheck: DiagnosticCheck {
 
     /// The camera state the running daemon reports, or nil when no daemon answers.
     static func daemonCamera(_ config: StationConfig) -> String? {
-        guard let client = try? ControlClient(listen: config.kiosk.listen, timeout: 3) else { return nil }
+        guard let client = try? ControlClient(listen: config.kiosk.listen, token: try? config.kioskToken(), timeout: 3) else { return nil }
         return waitForAsync {
             guard let status = await client.status() else { return nil }
             return status.problems.first { $0.hasPrefix("camera ") }.map { String($0.dropFirst("camera ".count)) } ?? "ok"

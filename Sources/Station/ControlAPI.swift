@@ -27,10 +27,13 @@ public struct ControlAPI: Sendable {
     public let maxPreviewStreams: Int
     private let previewStreams = LockedValue(0)
     private let logger: Logger
+    /// When set, every request must carry it (see `KioskAccess`).
+    public let accessToken: String?
 
     public init(backend: any StationBackend, language: StationConfig.Language = .es,
                 caseIds: CaseIdPolicy = .peru, shutdown: ShutdownSignal = ShutdownSignal(),
-                maxPreviewStreams: Int = 4, logger: Logger = Logger(label: "telestation.control")) {
+                maxPreviewStreams: Int = 4, accessToken: String? = nil, logger: Logger = Logger(label: "telestation.control")) {
+        self.accessToken = accessToken
         self.backend = backend
         self.language = language
         self.validator = CaptureRequestValidator(caseIds: caseIds)
@@ -44,6 +47,7 @@ public struct ControlAPI: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         let api = self
+        if let accessToken { router.add(middleware: KioskAccess(token: accessToken)) }
 
         router.get("/") { _, _ in
             api.html(KioskPage.render(language: api.language, caseFormats: api.validator.caseIds.formats))

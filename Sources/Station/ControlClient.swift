@@ -9,9 +9,12 @@ import FoundationNetworking
 public struct ControlClient: Sendable {
     public let base: URL
     private let session: URLSession
+    private let token: String?
 
     /// - Parameter listen: `kiosk.listen`; a wildcard host is reached on loopback.
-    public init(listen: String, timeout: TimeInterval = 30) throws(StationError) {
+    /// - Parameter token: `kiosk.token_file`'s token, sent when set.
+    public init(listen: String, token: String? = nil, timeout: TimeInterval = 30) throws(StationError) {
+        self.token = token
         var (host, port) = try StationDaemon.bindAddress(listen)
         if host == "0.0.0.0" { host = "127.0.0.1" }
         if host == "::" { host = "::1" }
@@ -69,6 +72,7 @@ public struct ControlClient: Sendable {
     private func call<T: Decodable>(_ method: String, _ path: String, body: Data? = nil, as type: T.Type) async throws(StationError) -> T {
         var request = URLRequest(url: base.appendingPathComponent(path))
         request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let body {
             request.httpBody = body
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")

@@ -143,6 +143,9 @@ public struct StationDaemon: Service {
     }
 
     /// The address the HTTP server is listening on, once bound (useful with port 0).
+    /// The token the control API requires (`kiosk.token_file`); nil: none.
+    public var accessToken: String?
+
     public var listeningAddress: (host: String, port: Int)? { boundAddress.withLock { $0 } }
 
     /// Runs until one of `gracefulShutdownSignals` arrives (or the enclosing
@@ -154,10 +157,14 @@ public struct StationDaemon: Service {
         self.recorder.withLock { $0 = recorder }
         let api = ControlAPI(backend: backend, language: config.kiosk.language,
                              caseIds: try caseIds ?? CaseIdPolicy(config: config), shutdown: shutdown,
-                             logger: logger)
+                             accessToken: accessToken, logger: logger)
         let (host, port) = try Self.bindAddress(config.kiosk.listen)
-        if !["127.0.0.1", "::1", "localhost"].contains(host) {
-            logger.warning("kiosk.listen \(config.kiosk.listen) is reachable from the network, and the control API has no authentication; keep it on 127.0.0.1 unless a firewall guards the port")
+        if !KioskAccess.isLoopback(host) {
+            if accessToken == nil {
+                logger.warning("kiosk.listen \(config.kiosk.listen) is reachable from the network, and the control API has no access token; set kiosk.token_file")
+            } else {
+                logger.notice("kiosk.listen \(config.kiosk.listen) is reachable from the network: requests need the kiosk token")
+            }
         }
         let daemon = self
         let app = Application(

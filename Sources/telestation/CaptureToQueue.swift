@@ -21,7 +21,7 @@ extension Capture {
         }
 
         // The daemon owns the camera while it runs (a second open gets EBUSY).
-        if let client = try? ControlClient(listen: config.kiosk.listen), await client.status() != nil {
+        if let client = try? ControlClient(listen: config.kiosk.listen, token: try? config.kioskToken()), await client.status() != nil {
             do {
                 let (item, queued) = try await client.capture(request, accept: true)
                 var line = "queued \(item.id) through the running daemon: case \(item.request.caseId), \(item.request.site), \(item.width)x\(item.height), \(Units.formatBytes(item.bytes))"

@@ -23,6 +23,8 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         do {
             let config = try options.load()
+            let kioskToken = try config.kioskToken()
+            try KioskAccess.check(listen: config.kiosk.listen, token: kioskToken, configPath: options.configPath)
             let logger = Logger(label: "telestation")
             // Opening the spool runs its recovery pass: READY comes after it.
             let spool = try config.openSpool()
@@ -41,12 +43,15 @@ struct Run: AsyncParsableCommand {
             var daemon = StationDaemon(config: config, backend: backend, monitor: monitor, services: backend.services(round: round), logger: logger)
             // What the daemon tells systemd, for `telestation diagnose`.
             daemon.notifyRecordPath = NotifyRecord.path(stateDir: config.station.stateDir)
+            daemon.accessToken = kioskToken
             daemon.onListening = { host, port in
                 logger.info("kiosk page and control API on http://\(host):\(port)/")
                 // For scripts and tests that start the daemon and wait for its port.
                 FileHandle.standardOutput.write(Data("listening http://\(host):\(port)/\n".utf8))
             }
             try await daemon.run()
+        } catch let error as ConfigError {
+            Self.report(ConfigFailure(error: error))
         } catch let error as StationError {
             Self.report(CommandFailure(message: error.description, code: 70))
         } catch {

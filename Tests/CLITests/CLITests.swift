@@ -137,3 +137,16 @@ final class TempDir {
         }
     }
 }
+
+@Suite struct KioskListenTests {
+    /// A control API on a network address without a token is a
+    /// configuration error, before anything is opened.
+    @Test func aNetworkAddressWithoutATokenIsRefused() throws {
+        let d = try TempDir()
+        let f = try d.write("s.toml", "[station]\nid = \"ps-1\"\nstate_dir = \"\(d.url.path)/state\"\n[kiosk]\nlisten = \"0.0.0.0:8080\"\n")
+        let r = try CLI.run(["run", "--config", f])
+        #expect(r.status == 78, "exit status: \(r.stderr)")
+        #expect(r.stderr.contains("kiosk.listen") && r.stderr.contains("kiosk.token_file"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d.url.path + "/state/queue.sqlite"), "nothing was opened")
+    }
+}
