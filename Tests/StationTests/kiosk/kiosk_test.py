@@ -22,6 +22,7 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -60,7 +61,10 @@ class Kiosk:
     def __init__(self, driver, artifacts):
         self.d = driver
         self.artifacts = artifacts
-        self.wait = WebDriverWait(driver, TIMEOUT)
+        # The page re-renders lists (camera controls, queue) after each
+        # change: an element found a moment before may be replaced while it
+        # is read, so a stale element means "look again", not a failure.
+        self.wait = WebDriverWait(driver, TIMEOUT, ignored_exceptions=[NoSuchElementException, StaleElementReferenceException])
 
     def by_id(self, i):
         return self.d.find_element(By.ID, i)
@@ -235,7 +239,7 @@ def camera_settings(k, url):
     k.until("a brighter preview", lambda: d.execute_script(PREVIEW_LUMA) > before + 15)
 
     # Exposure time cannot be stepped while auto exposure is on; "Auto" turns it off.
-    assert not css('.crow[data-row="exposure"] button.minus').is_enabled()
+    k.until("exposure steppers off while auto", lambda: not css('.crow[data-row="exposure"] button.minus').is_enabled())
     k.tap(css('.crow[data-row="exposure"] button.auto'))
     k.until("manual exposure", lambda: controls(url)["auto_exposure"]["value"] == 1)
     k.until("exposure steppers", lambda: css('.crow[data-row="exposure"] button.minus').is_enabled())
