@@ -18,6 +18,10 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         // Already in the graph through Hummingbird; named so Hub can import HTTPTypes directly.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        // Already in the graph through Hummingbird: errno values (swift-system)
+        // and the shared thread pool for blocking work (NIOPosix).
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries from Debian's -dev packages, each with a small shim
@@ -37,25 +41,40 @@ let package = Package(
             name: "CGPIOD", pkgConfig: "libgpiod",
             providers: [.apt(["libgpiod-dev"])]),
 
+        // What every module shares: the error shape, the system-call funnel,
+        // the pool for blocking work, digests, exit statuses, tus wire pieces.
+        .target(
+            name: "Basics",
+            dependencies: [
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        // Settings as plain values; no parser, so the low modules stay small.
         .target(
             name: "Config",
-            dependencies: [
-                .product(name: "TOMLKit", package: "TOMLKit"),
-                .product(name: "Logging", package: "swift-log"),
-            ]),
+            dependencies: ["Basics", .product(name: "Crypto", package: "swift-crypto")]),
+        // The TOML file (and camera profiles) → validated settings.
+        .target(
+            name: "ConfigFile",
+            dependencies: ["Config", .product(name: "TOMLKit", package: "TOMLKit")]),
+        // The journald log handler both executables use.
+        .target(
+            name: "JournalLog",
+            dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Imaging",
-            dependencies: ["CTurboJPEG"]),
+            dependencies: ["CTurboJPEG", "Basics"]),
         .target(
             name: "Capture",
             dependencies: [
-                "CV4L2", "CInput", "CGPIOD", "Config", "Imaging",
+                "CV4L2", "CInput", "CGPIOD", "Basics", "Config", "Imaging",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "Spool",
             dependencies: [
-                "Config", "Imaging",
+                "Basics", "Config", "Imaging",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -70,14 +89,14 @@ let package = Package(
         .target(
             name: "Uplink",
             dependencies: [
-                "CCurl", "Config",
+                "CCurl", "Basics", "Config",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "Hub",
             dependencies: [
-                "Config",
+                "Basics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -87,54 +106,62 @@ let package = Package(
         .target(
             name: "Diagnostics",
             dependencies: [
-                "Config", "Capture", "Imaging", "Spool", "Uplink", "Station",
+                "Config", "ConfigFile", "Capture", "Imaging", "Spool", "Uplink", "StationAPI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The daemon's wire: control API types and client, the notify record.
+        // Diagnostics reads a running daemon through it without linking the daemon.
+        .target(
+            name: "StationAPI",
+            dependencies: ["Basics", "Config", "Capture"]),
         .target(
             name: "Station",
             dependencies: [
-                "Config", "Capture", "Imaging", "Spool", "Uplink",
+                "Basics", "Config", "Capture", "Imaging", "Spool", "Uplink", "StationAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [
+                .embedInCode("Kiosk/kiosk.html"), .embedInCode("Kiosk/kiosk.css"), .embedInCode("Kiosk/kiosk.js"),
             ]),
         // Test and development support: an in-memory backend with a
         // synthetic camera, and a daemon that runs on it.
         .target(
             name: "StationDemo",
             dependencies: [
-                "Station", "CTurboJPEG",
+                "Station", "Imaging", "Capture",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(
             name: "telestation-demo-station",
             dependencies: [
-                "Station", "StationDemo", "Config",
+                "Station", "StationDemo", "Config", "ConfigFile", "JournalLog",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/telestation-demo-station"),
         .executableTarget(
             name: "telestation",
             dependencies: [
-                "Config", "Station", "Diagnostics", "Spool", "Uplink", "Capture",
+                "Basics", "Config", "ConfigFile", "JournalLog", "Station", "StationAPI", "Diagnostics", "Spool", "Uplink", "Capture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "telestation-hub",
             dependencies: [
-                "Config", "Hub",
+                "Basics", "JournalLog", "Hub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
 
-        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "ConfigFile", "JournalLog"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
-        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "Config"]),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "Config", "ConfigFile"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "Config", "Imaging"]),
         .testTarget(
             name: "UplinkTests",
@@ -147,15 +174,15 @@ let package = Package(
         .testTarget(
             name: "HubTests",
             dependencies: ["Hub", "Config", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "Hub"]),
+        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "ConfigFile", "StationAPI", "Hub"]),
         .testTarget(
-            name: "StationTests", dependencies: ["Station", "StationDemo", "Config", .product(name: "Crypto", package: "swift-crypto")],
+            name: "StationTests", dependencies: ["Station", "StationAPI", "StationDemo", "Config", "ConfigFile", .product(name: "Crypto", package: "swift-crypto")],
             // The browser test is Python, run by `make test-kiosk`.
             exclude: ["kiosk"]),
         // Structured random inputs for every parser of untrusted bytes (`make fuzz`).
         .testTarget(
             name: "FuzzTests",
-            dependencies: ["Config", "Imaging", "Uplink", "Hub", "Station", "CTurboJPEG", "CCurl"]),
+            dependencies: ["Config", "ConfigFile", "Imaging", "Uplink", "Hub", "Station", "StationAPI", "CTurboJPEG", "CCurl"]),
         // Runs the built executables as a user would.
         .testTarget(name: "CLITests", dependencies: ["Config"]),
     ]

@@ -36,6 +36,8 @@ public struct StationConfig: Sendable, Equatable {
         public var previewWidth: Int = 480
         /// V4L2 control name (as `v4l2-ctl` prints it) → value.
         public var controls: [String: Int] = [:]
+
+        public init() {}
     }
 
     public struct Uplink: Sendable, Equatable {
@@ -95,7 +97,7 @@ public struct StationConfig: Sendable, Equatable {
     /// Host and port of `kiosk.listen`.
     public var listenAddress: (host: String, port: Int) {
         // Validated at load, so the split cannot fail here.
-        let (h, p) = ConfigSchema.splitHostPort(kiosk.listen) ?? ("127.0.0.1", 8080)
+        let (h, p) = HostPort.split(kiosk.listen) ?? ("127.0.0.1", 8080)
         return (h, p)
     }
 
@@ -151,5 +153,16 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         s += message
         if let fix { s += " — \(fix)" }
         return s.replacingOccurrences(of: "\n", with: " ")
+    }
+}
+
+/// `HOST:PORT` as `kiosk.listen` and the hub address are written; `[::1]:8080` for IPv6.
+public enum HostPort {
+    public static func split(_ s: String) -> (String, Int)? {
+        guard let colon = s.lastIndex(of: ":") else { return nil }
+        var host = String(s[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, let port = Int(s[s.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        return (host, port)
     }
 }

@@ -2,7 +2,7 @@ import Capture
 import Config
 import Foundation
 import Spool
-import Station
+import StationAPI
 
 extension SupportBundle {
     /// What a station adds to the report in its bundle: the queue summary

@@ -1,9 +1,10 @@
 import Capture
 import Config
+import ConfigFile
 import Foundation
 import Imaging
 import Spool
-import Station
+import StationAPI
 
 /// The camera opens, offers the configured format and size, and takes a
 /// test still within the timeout that is neither dark, overexposed,

@@ -1,4 +1,5 @@
 import Config
+import ConfigFile
 import Foundation
 
 /// The verdict of one check.

@@ -1,6 +1,6 @@
 import Config
 import Foundation
-import Station
+import StationAPI
 
 /// The daemon's last READY, WATCHDOG and STATUS, from the record it keeps in
 /// the state directory (`NotifyRecord`), judged against the unit's state.

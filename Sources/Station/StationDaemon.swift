@@ -158,7 +158,7 @@ public struct StationDaemon: Service {
         let api = ControlAPI(backend: backend, language: config.kiosk.language,
                              caseIds: try caseIds ?? CaseIdPolicy(config: config), shutdown: shutdown,
                              accessToken: accessToken, logger: logger)
-        let (host, port) = try Self.bindAddress(config.kiosk.listen)
+        let (host, port) = try ControlAddress.bind(config.kiosk.listen)
         if !KioskAccess.isLoopback(host) {
             if accessToken == nil {
                 logger.warning("kiosk.listen \(config.kiosk.listen) is reachable from the network, and the control API has no access token; set kiosk.token_file")
@@ -200,20 +200,6 @@ public struct StationDaemon: Service {
         groupConfig.maximumGracefulShutdownDuration = shutdownTimeout
         groupConfig.maximumCancellationDuration = .seconds(5)
         try await ServiceGroup(configuration: groupConfig).run()
-    }
-
-    /// `host:port` of `kiosk.listen`; port 0 (an ephemeral port, for tests) is allowed here.
-    static func bindAddress(_ listen: String) throws(StationError) -> (String, Int) {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-              (0...65535).contains(port) else {
-            throw StationError(.badRequest, "kiosk.listen \"\(listen)\" is not HOST:PORT", fix: "use e.g. 127.0.0.1:8080")
-        }
-        var host = String(listen[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else {
-            throw StationError(.badRequest, "kiosk.listen \"\(listen)\" has no host", fix: "use e.g. 127.0.0.1:8080")
-        }
-        return (host, port)
     }
 
     private func mark(_ condition: ReadinessGate.Condition) {

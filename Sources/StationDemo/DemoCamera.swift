@@ -1,10 +1,11 @@
-import CTurboJPEG
+import Capture
 import Foundation
+import Imaging
 import Station
 import Synchronization
 
-/// A stand-in camera for tests and development: draws a moving test scene
-/// on its own thread and encodes it with TurboJPEG (`tjCompress2`), so the
+/// A stand-in camera for tests and development: runs Capture's synthetic
+/// camera on its own thread and encodes its frames with Imaging, so the
 /// preview carries real, changing JPEG frames. Each frame counts as one
 /// round of the capture loop.
 public final class DemoCamera: Sendable {
@@ -73,11 +74,18 @@ public final class DemoCamera: Sendable {
     }
 
     private func loop() {
-        guard let handle = tjInitCompress() else { return }
-        defer { tjDestroy(handle) }
-        let interval = 1.0 / framesPerSecond
-        var next = Date()
-        var backgrounds: [Int: [UInt8]] = [:]
+        // The same synthetic camera `camera.device = "synthetic"` uses, one
+        // per size so stills need no renegotiation, encoded by Imaging.
+        func camera(width: Int, height: Int, fps: Double) -> SyntheticCamera? {
+            let camera = SyntheticCamera(settings: .init(
+                negotiation: FormatNegotiation(preference: .yuyv, width: width, height: height), framesPerSecond: fps))
+            do { _ = try camera.open() } catch { return nil }
+            return camera
+        }
+        guard let preview = camera(width: width, height: height, fps: framesPerSecond),
+              let full = camera(width: width * 2, height: height * 2, fps: 1000),
+              let previewEncoder = try? JPEGEncoder(quality: 75), let stillEncoder = try? JPEGEncoder(quality: 90) else { return }
+        defer { preview.close(); full.close() }
         while true {
             let (stopped, missing, stills) = state.withLock { s in
                 defer { s.stillRequests = [] }
@@ -85,27 +93,25 @@ public final class DemoCamera: Sendable {
             }
             if stopped { break }
             if !stills.isEmpty {
-                let n = state.withLock { $0.frameCount }
-                let data = Self.encode(handle, width: width * 2, height: height * 2, frame: n, quality: 90, backgrounds: &backgrounds) ?? Data()
+                let data = Self.encode(full, stillEncoder) ?? Data()
                 for c in stills { c.resume(returning: data) }
             }
-            if !missing {
-                let n = state.withLock { $0.frameCount }
-                if let data = Self.encode(handle, width: width, height: height, frame: n, quality: 75, backgrounds: &backgrounds) {
-                    let subscribers = state.withLock { s in
-                        s.frameCount += 1
-                        s.latest = data
-                        return Array(s.subscribers.values)
-                    }
-                    for s in subscribers { s.yield(data) }
-                }
-                onFrame()
+            if missing {
+                wake.lock()
+                _ = wake.wait(until: Date().addingTimeInterval(1 / framesPerSecond))
+                wake.unlock()
+                continue
             }
-            next = next.addingTimeInterval(interval)
-            if next < Date() { next = Date() }
-            wake.lock()
-            _ = wake.wait(until: next)
-            wake.unlock()
+            // `nextFrame` paces itself at `framesPerSecond`.
+            if let data = Self.encode(preview, previewEncoder) {
+                let subscribers = state.withLock { s in
+                    s.frameCount += 1
+                    s.latest = data
+                    return Array(s.subscribers.values)
+                }
+                for s in subscribers { s.yield(data) }
+            }
+            onFrame()
         }
         let (subscribers, stills) = state.withLock { s in
             defer { s.subscribers = [:]; s.stillRequests = [] }
@@ -115,57 +121,13 @@ public final class DemoCamera: Sendable {
         for c in stills { c.resume(returning: Data()) }
     }
 
-    /// Draws a skin-toned field with a dark lesion-like spot drifting across
-    /// it and a bar whose position encodes the frame number, then encodes it.
-    /// The background is drawn once per size; each frame redraws only the spot and bar.
-    static func encode(_ handle: tjhandle, width: Int, height: Int, frame: Int, quality: Int32,
-                       backgrounds: inout [Int: [UInt8]]) -> Data? {
-        let key = width << 16 | height
-        if backgrounds[key] == nil {
-            var bg = [UInt8](repeating: 0, count: width * height * 3)
-            for y in 0..<height {
-                let shade = Double(y) / Double(height) * 30
-                let row = (UInt8(224 - shade), UInt8(172 - shade), UInt8(140 - shade))
-                for x in 0..<width {
-                    let i = (y * width + x) * 3
-                    bg[i] = row.0; bg[i + 1] = row.1; bg[i + 2] = row.2
-                }
-            }
-            backgrounds[key] = bg
+    private static func encode(_ camera: SyntheticCamera, _ encoder: JPEGEncoder) -> Data? {
+        var out: Data?
+        try? camera.nextFrame(timeout: 5) { frame in
+            guard let raw = frame.fourcc.rawPixelFormat else { return }
+            out = try? encoder.encode(RawFrameView(format: raw, width: frame.width, height: frame.height,
+                                                   bytesPerLine: frame.bytesPerLine, range: frame.range, bytes: frame.bytes))
         }
-        var pixels = backgrounds[key]!
-        let t = Double(frame)
-        let cx = Double(width) * (0.5 + 0.25 * sin(t / 20)), cy = Double(height) * (0.5 + 0.2 * cos(t / 27))
-        let r = Double(min(width, height)) * 0.12
-        let x0 = max(0, Int(cx - r)), x1 = min(width - 1, Int(cx + r))
-        let y0 = max(0, Int(cy - r)), y1 = min(height - 1, Int(cy + r))
-        if x0 <= x1 && y0 <= y1 {
-            for y in y0...y1 {
-                for x in x0...x1 {
-                    let dx = Double(x) - cx, dy = Double(y) - cy
-                    let d = (dx * dx + dy * dy).squareRoot() / r
-                    guard d < 1 else { continue }
-                    let k = 0.35 + 0.4 * d
-                    let i = (y * width + x) * 3
-                    pixels[i] = UInt8(Double(pixels[i]) * k)
-                    pixels[i + 1] = UInt8(Double(pixels[i + 1]) * k * 0.8)
-                    pixels[i + 2] = UInt8(Double(pixels[i + 2]) * k * 0.7)
-                }
-            }
-        }
-        let barX = (frame * 7) % max(1, width - 6)
-        for y in max(0, height - 24)..<height {
-            for x in barX..<(barX + 6) {
-                let i = (y * width + x) * 3
-                pixels[i] = 40; pixels[i + 1] = 120; pixels[i + 2] = 220
-            }
-        }
-        var jpeg: UnsafeMutablePointer<UInt8>? = nil
-        var size: UInt = 0
-        let rc = tjCompress2(handle, pixels, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue),
-                             &jpeg, &size, Int32(TJSAMP_420.rawValue), quality, 0)
-        defer { if let jpeg { tjFree(jpeg) } }
-        guard rc == 0, let jpeg else { return nil }
-        return Data(bytes: jpeg, count: Int(size))
+        return out
     }
 }

@@ -13,6 +13,8 @@
 //   TELESTATION_DEMO_PROBLEMS=disk,token,camera   report these health problems
 // It prints `listening http://HOST:PORT/` on stdout once the port is bound.
 import Config
+import JournalLog
+import ConfigFile
 import Foundation
 import Logging
 import Station

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Config
+import JournalLog
 import Foundation
 import Hub
 import Logging

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Config
+import ConfigFile
 import Foundation
 
 struct ConfigCommand: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Capture
 import Config
+import ConfigFile
 import Foundation
 import Logging
 import Spool

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Config
+import JournalLog
+import ConfigFile
 import Foundation
 import Logging
 

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import Config
+import ConfigFile
 @testable import Capture
 
 @Suite struct TriggerDebouncerTests {

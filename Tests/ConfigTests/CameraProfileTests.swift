@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Config
+@testable import ConfigFile
 
 @Suite struct CameraProfileTests {
     static let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -1,5 +1,6 @@
 import Testing
 @testable import Config
+@testable import ConfigFile
 
 // The campaign that found these inputs is FuzzTests.ConfigFuzz (`make fuzz`).
 

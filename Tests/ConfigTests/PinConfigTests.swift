@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Config
+@testable import ConfigFile
 
 /// `hub.pin_sha256`: one pin or a list, each the base64 SHA-256 of a public key.
 @Suite struct PinConfigTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import Config
+@testable import ConfigFile
 
 @Suite struct TriggerConfigTests {
     let base = "[station]\nid = \"ps-1\"\n"

@@ -1,4 +1,5 @@
 import Config
+import ConfigFile
 import Foundation
 import Testing
 @testable import Diagnostics

@@ -1,6 +1,7 @@
 import Config
+import ConfigFile
 import Foundation
-import Station
+import StationAPI
 import Testing
 import Uplink
 @testable import Diagnostics
@@ -60,8 +61,12 @@ import Uplink
 
     func record(ready: Double? = -3600, watchdog: Double? = -20, interval: Double? = 180, pid: Int32 = 4242) -> NotifyRecord {
         var r = NotifyRecord(pid: pid, startedAt: Self.now.addingTimeInterval(-3700), watchdogIntervalSeconds: interval, notifySocket: true)
-        if let ready { r.note([.ready, .status("0 pending, idle, camera ok")], at: Self.now.addingTimeInterval(ready)) }
-        if let watchdog { r.note([.watchdog], at: Self.now.addingTimeInterval(watchdog)) }
+        if let ready {
+            r.readyAt = Self.now.addingTimeInterval(ready)
+            r.status = "0 pending, idle, camera ok"
+            r.statusAt = r.readyAt
+        }
+        if let watchdog { r.lastWatchdogAt = Self.now.addingTimeInterval(watchdog) }
         return r
     }
 
@@ -104,7 +109,8 @@ import Uplink
         let f = try Fixture()
         let config = try f.config()
         var stale = record(watchdog: -600)
-        stale.note([.status("1 pending (2.0 MB), uploading at 11 KB/s, camera ok")], at: Self.now.addingTimeInterval(-610))
+        stale.status = "1 pending (2.0 MB), uploading at 11 KB/s, camera ok"
+        stale.statusAt = Self.now.addingTimeInterval(-610)
         try f.file("state/daemon-notify.json", String(decoding: try stale.encoded(), as: UTF8.self))
         try FileManager.default.createDirectory(atPath: f.path + "/run/systemd/system", withIntermediateDirectories: true)
         var check = ServiceCheck()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Config
+import ConfigFile
 
 /// The configuration parser on mutations of the real example file and of a
 /// camera profile. Every input must either load or fail with a ConfigError

@@ -1,4 +1,5 @@
 import Config
+import ConfigFile
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking

@@ -1,4 +1,5 @@
 import Config
+import ConfigFile
 import Foundation
 import Testing
 @testable import Station
@@ -111,7 +112,7 @@ import Testing
     }
 
     @Test func thePageUsesOnlyKeysThatExist() throws {
-        let page = KioskPage.template
+        let page = KioskPage.render(language: .es, caseFormats: "")
         let pattern = try NSRegularExpression(pattern: #"(?:data-t="|\bt\(")([a-z_]*[a-z])""#)
         let keys = pattern.matches(in: page, range: NSRange(page.startIndex..., in: page)).map {
             String(page[Range($0.range(at: 1), in: page)!])

@@ -1,5 +1,6 @@
 import Capture
 import Config
+import ConfigFile
 import Foundation
 import Spool
 import Testing

@@ -1,4 +1,5 @@
 import Config
+import ConfigFile
 import Crypto
 import Foundation
 import Spool

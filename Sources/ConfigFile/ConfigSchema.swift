@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import TOMLKit
 
@@ -130,7 +131,7 @@ public enum ConfigSchema {
 
             text("kiosk.listen", "Address of the kiosk page and control API; keep it on loopback.",
                  example: "\"127.0.0.1:8080\"") { v, c throws(KeyProblem) in
-                guard splitHostPort(v) != nil else {
+                guard HostPort.split(v) != nil else {
                     throw KeyProblem(message: "\"\(v)\" is not HOST:PORT", fix: "use e.g. \"127.0.0.1:8080\"")
                 }
                 c.kiosk.listen = v
@@ -258,11 +259,4 @@ public enum ConfigSchema {
         guard v.hasPrefix("/") else { throw KeyProblem(message: "\"\(v)\" is not an absolute path", fix: "start it with /") }
     }
 
-    public static func splitHostPort(_ s: String) -> (String, Int)? {
-        guard let colon = s.lastIndex(of: ":") else { return nil }
-        var host = String(s[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, let port = Int(s[s.index(after: colon)...]), (1...65535).contains(port) else { return nil }
-        return (host, port)
-    }
 }

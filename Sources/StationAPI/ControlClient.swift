@@ -15,7 +15,7 @@ public struct ControlClient: Sendable {
     /// - Parameter token: `kiosk.token_file`'s token, sent when set.
     public init(listen: String, token: String? = nil, timeout: TimeInterval = 30) throws(StationError) {
         self.token = token
-        var (host, port) = try StationDaemon.bindAddress(listen)
+        var (host, port) = try ControlAddress.bind(listen)
         if host == "0.0.0.0" { host = "127.0.0.1" }
         if host == "::" { host = "::1" }
         let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -99,5 +99,22 @@ public struct ControlClient: Sendable {
             throw StationError(.internalFailure, "unexpected answer to \(method) \(path): \(error)",
                                fix: "check that telestation and the daemon are the same version")
         }
+    }
+}
+
+/// Where the control API listens.
+public enum ControlAddress {
+    /// `host:port` of `kiosk.listen`; port 0 (an ephemeral port, for tests) is allowed here.
+    public static func bind(_ listen: String) throws(StationError) -> (String, Int) {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw StationError(.badRequest, "kiosk.listen \"\(listen)\" is not HOST:PORT", fix: "use e.g. 127.0.0.1:8080")
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else {
+            throw StationError(.badRequest, "kiosk.listen \"\(listen)\" has no host", fix: "use e.g. 127.0.0.1:8080")
+        }
+        return (host, port)
     }
 }

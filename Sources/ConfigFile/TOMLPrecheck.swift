@@ -1,3 +1,4 @@
+import Config
 /// Checks TOML text for what the bundled parser (toml++ 3) mishandles before
 /// handing it over. A table header whose first character cannot start a key
 /// — `[cámara]`, `[,]`, `[#]`, `[` alone on its line — reaches an assertion in toml++ that aborts

@@ -1,0 +1,32 @@
+import NIOPosix
+
+/// The one place blocking work runs: file reads and writes, `fsync`, SQLite
+/// commits, decryption and hashing of spooled files, `ioctl` probes. Swift's
+/// cooperative pool has one thread per core (two on a Pi-class board); a
+/// blocked thread there stalls every task of the process, so async code
+/// hands such work to this pool and awaits the result.
+///
+/// Long-lived loops that block by design (the camera's streaming thread,
+/// libcurl's transfers, button watchers) keep threads of their own.
+public enum Blocking {
+    /// Eight threads: enough that a stuck device probe or a slow SD card
+    /// does not hold up the queue's commits, few enough for a Pi's memory.
+    public static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        return pool
+    }()
+
+    /// Runs `body` on the shared pool and returns its result. Typed throws
+    /// pass the module's own error through unchanged.
+    public static func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+        let result: Result<T, E>
+        do {
+            result = try await pool.runIfActive { Result { () throws(E) -> T in try body() } }
+        } catch {
+            // The pool is never shut down; `runIfActive` cannot fail here.
+            preconditionFailure("the blocking pool stopped: \(error)")
+        }
+        return try result.get()
+    }
+}

@@ -1,0 +1,233 @@
+import Capture
+import Foundation
+
+/// How soon a case should reach a specialist.
+public enum CasePriority: String, Sendable, Codable, CaseIterable {
+    case routine, urgent
+}
+
+/// A validated capture request from the kiosk, the CLI or the device button.
+public struct CaptureRequest: Sendable, Codable, Equatable {
+    public var caseId: String
+    /// One of `BodySite` raw values.
+    public var site: String
+    public var note: String
+    public var priority: CasePriority
+
+    public init(caseId: String, site: String, note: String = "", priority: CasePriority = .routine) {
+        self.caseId = caseId
+        self.site = site
+        self.note = note
+        self.priority = priority
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case caseId = "case_id", site, note, priority
+    }
+}
+
+/// A warning from capture's exposure and sharpness checks, shown on the review screen.
+public enum CaptureWarning: String, Sendable, Codable, CaseIterable {
+    case tooDark = "too_dark"
+    case tooBright = "too_bright"
+    case blurry
+    case lowResolution = "low_resolution"
+}
+
+/// A still waiting for the person who took it to send it or retake it.
+public struct ReviewItem: Sendable, Codable, Equatable {
+    public var id: String
+    public var request: CaptureRequest
+    public var width: Int
+    public var height: Int
+    public var bytes: Int64
+    public var warnings: [CaptureWarning]
+    public var capturedAt: Date
+    /// What took it: the kiosk, the camera's button, a foot switch, a GPIO button.
+    public var trigger: TriggerKind?
+
+    public init(id: String, request: CaptureRequest, width: Int, height: Int, bytes: Int64,
+                warnings: [CaptureWarning], capturedAt: Date, trigger: TriggerKind? = nil) {
+        self.id = id
+        self.request = request
+        self.width = width
+        self.height = height
+        self.bytes = bytes
+        self.warnings = warnings
+        self.capturedAt = capturedAt
+        self.trigger = trigger
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, request, width, height, bytes, warnings, capturedAt = "captured_at", trigger
+    }
+}
+
+/// An item's place in the upload queue.
+public enum QueueState: String, Sendable, Codable, CaseIterable {
+    case queued, uploading, waiting, uploaded, failed
+}
+
+public struct QueueItem: Sendable, Codable, Equatable {
+    public var id: String
+    public var caseId: String
+    public var site: String
+    public var priority: CasePriority
+    public var state: QueueState
+    public var bytesTotal: Int64
+    public var bytesSent: Int64
+    /// Seconds until uploaded at the current rate; nil when unknown (offline, paused).
+    public var etaSeconds: Double?
+    public var createdAt: Date
+    /// Why the item is waiting or failed, for people.
+    public var detail: String?
+
+    public init(id: String, caseId: String, site: String, priority: CasePriority, state: QueueState,
+                bytesTotal: Int64, bytesSent: Int64, etaSeconds: Double? = nil, createdAt: Date, detail: String? = nil) {
+        self.id = id
+        self.caseId = caseId
+        self.site = site
+        self.priority = priority
+        self.state = state
+        self.bytesTotal = bytesTotal
+        self.bytesSent = bytesSent
+        self.etaSeconds = etaSeconds
+        self.createdAt = createdAt
+        self.detail = detail
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, caseId = "case_id", site, priority, state, bytesTotal = "bytes_total", bytesSent = "bytes_sent"
+        case etaSeconds = "eta_seconds", createdAt = "created_at", detail
+    }
+}
+
+public struct QueueSnapshot: Sendable, Codable, Equatable {
+    /// Pending items first (in upload order), then the recently uploaded ones.
+    public var items: [QueueItem]
+    public var pendingCount: Int
+    public var pendingBytes: Int64
+
+    public init(items: [QueueItem]) {
+        self.items = items
+        let pending = items.filter { $0.state != .uploaded }
+        self.pendingCount = pending.count
+        self.pendingBytes = pending.reduce(0) { $0 + max(0, $1.bytesTotal - $1.bytesSent) }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case items, pendingCount = "pending_count", pendingBytes = "pending_bytes"
+    }
+}
+
+/// What staff can ask of the upload loop, e.g. to keep the link free during a live consultation.
+public enum UploadControl: Sendable, Equatable {
+    case pause
+    case resume
+    /// Bytes per second; 0 removes the limit.
+    case limit(bytesPerSecond: Int64)
+}
+
+public struct LinkState: Sendable, Codable, Equatable {
+    public enum Hub: String, Sendable, Codable {
+        case ok, unreachable, rejectedToken = "rejected_token", notConfigured = "not_configured"
+    }
+    public var online: Bool
+    /// Recent measured upload rate in bytes per second.
+    public var rateBytesPerSecond: Double
+    public var paused: Bool
+    /// Current cap in bytes per second; 0 means none.
+    public var limitBytesPerSecond: Int64
+    public var hub: Hub
+    public var uploading: Bool
+
+    public init(online: Bool, rateBytesPerSecond: Double, paused: Bool, limitBytesPerSecond: Int64, hub: Hub, uploading: Bool) {
+        self.online = online
+        self.rateBytesPerSecond = rateBytesPerSecond
+        self.paused = paused
+        self.limitBytesPerSecond = limitBytesPerSecond
+        self.hub = hub
+        self.uploading = uploading
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case online, rateBytesPerSecond = "rate_bytes_per_second", paused, limitBytesPerSecond = "limit_bytes_per_second"
+        case hub, uploading
+    }
+}
+
+public struct CameraControl: Sendable, Codable, Equatable {
+    /// One entry of a menu control: the value to send and the driver's label.
+    public struct MenuEntry: Sendable, Codable, Equatable {
+        public var value: Int
+        public var label: String
+        public init(value: Int, label: String) {
+            self.value = value
+            self.label = label
+        }
+    }
+
+    /// As `v4l2-ctl` prints it, e.g. `brightness`, `focus_absolute`.
+    public var name: String
+    public var value: Int
+    public var minimum: Int
+    public var maximum: Int
+    public var step: Int
+    public var defaultValue: Int
+    /// The driver's own label ("Power Line Frequency").
+    public var label: String
+    /// "int", "bool", "menu", "intmenu" or "bitmask".
+    public var type: String
+    /// The entries of a menu control; empty otherwise.
+    public var menu: [MenuEntry]
+    /// Has no effect now, usually because an automatic mode is on.
+    public var inactive: Bool
+    public var readOnly: Bool
+
+    public init(name: String, value: Int, minimum: Int, maximum: Int, step: Int, defaultValue: Int,
+                label: String? = nil, type: String = "int", menu: [MenuEntry] = [], inactive: Bool = false, readOnly: Bool = false) {
+        self.name = name
+        self.value = value
+        self.minimum = minimum
+        self.maximum = maximum
+        self.step = step
+        self.defaultValue = defaultValue
+        self.label = label ?? name
+        self.type = type
+        self.menu = menu
+        self.inactive = inactive
+        self.readOnly = readOnly
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, value, minimum, maximum, step, defaultValue = "default", label, type, menu, inactive, readOnly = "read_only"
+    }
+}
+
+public struct StationHealth: Sendable, Codable, Equatable {
+    public var camera: StatusLine.Camera
+    public var diskNearlyFull: Bool
+    public var freeBytes: Int64?
+    /// The camera's most recent error, also after it recovered (a dropped
+    /// or damaged buffer, an unplug), so staff and technicians see what happened.
+    public var cameraError: String?
+    public var cameraErrorAt: Date?
+
+    public init(camera: StatusLine.Camera, diskNearlyFull: Bool, freeBytes: Int64? = nil,
+                cameraError: String? = nil, cameraErrorAt: Date? = nil) {
+        self.camera = camera
+        self.diskNearlyFull = diskNearlyFull
+        self.freeBytes = freeBytes
+        self.cameraError = cameraError
+        self.cameraErrorAt = cameraErrorAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case camera, diskNearlyFull = "disk_nearly_full", freeBytes = "free_bytes"
+        case cameraError = "camera_error", cameraErrorAt = "camera_error_at"
+    }
+}
+
+public enum ImageKind: String, Sendable {
+    case full, preview
+}
