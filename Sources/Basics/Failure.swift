@@ -24,7 +24,9 @@ extension StationFailure {
 public protocol FailureCode: RawRepresentable, Sendable, Hashable, Codable where RawValue == String {}
 
 /// The error type of a module: `typealias SpoolError = Failure<SpoolErrorCode>`.
-public struct Failure<Code: FailureCode>: StationFailure, Equatable, Codable {
+public struct Failure<C: FailureCode>: StationFailure, Equatable, Codable {
+    public typealias Code = C
+
     public var code: Code
     public var message: String
     public var nextStep: String?
@@ -35,6 +37,12 @@ public struct Failure<Code: FailureCode>: StationFailure, Equatable, Codable {
         self.message = message
         self.nextStep = nextStep
         self.cause = cause
+    }
+
+    /// A failed C call named by function and raw errno (`errno` 0 or nil: no call failed).
+    public init(_ code: Code, _ message: String, nextStep: String? = nil, function: String?, errno: Int32? = nil, path: String? = nil) {
+        self.init(code, message, nextStep: nextStep,
+                  cause: function.flatMap { f in errno.map { SystemCallError(f, path: path, errno: Errno(rawValue: $0)) } })
     }
 
     /// The C function that failed, for failures of system calls.
@@ -53,6 +61,10 @@ public struct SystemCallError: Error, Sendable, Equatable, Codable, CustomString
         self.function = function
         self.path = path
         self.errno = errno
+    }
+
+    public init(_ function: String, path: String? = nil, errno raw: Int32) {
+        self.init(function, path: path, errno: Errno(rawValue: raw))
     }
 
     /// `open(/var/lib/x) failed: No such file or directory`

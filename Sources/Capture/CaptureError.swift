@@ -1,59 +1,43 @@
+import Basics
 import Foundation
+
+public enum CaptureErrorCode: String, FailureCode {
+    /// No such device node, or no capture device at all.
+    case deviceMissing
+    /// Another process is streaming from the device.
+    case deviceBusy
+    /// The node exists but is not a streaming video capture device.
+    case notACaptureDevice
+    /// The device disappeared while streaming (ENODEV/EIO).
+    case unplugged
+    /// No frame arrived within the timeout.
+    case timeout
+    /// The device offers no format/size we can use.
+    case formatUnsupported
+    /// USB bandwidth exhausted (ENOSPC on STREAMON).
+    case bandwidth
+    /// Permission denied opening the node.
+    case permissionDenied
+    /// Any other driver error (REQBUFS, QBUF, STREAMON, mmap...).
+    case driverError
+    /// Too many buffers in a row flagged with errors by the driver.
+    case corruptFrames
+    /// The frame could not be turned into a JPEG.
+    case imaging
+    /// The engine was stopped while waiting.
+    case stopped
+    /// The camera is not streaming yet (or no longer), so its controls cannot be reached.
+    case notStreaming
+    /// Camera controls: no control by that name; read-only; overridden by an
+    /// automatic mode; value outside the range or menu; a kind the station does not set.
+    case controlUnknown, controlReadOnly, controlInactive, controlOutOfRange, controlUnsupported
+}
 
 /// Every failure of the Capture module, with a message for the person at
 /// the station and, where they can act, the next step.
-public struct CaptureError: Error, Sendable, Equatable, CustomStringConvertible, Codable {
-    public enum Code: String, Sendable, Equatable, Codable {
-        /// No such device node, or no capture device at all.
-        case deviceMissing
-        /// Another process is streaming from the device.
-        case deviceBusy
-        /// The node exists but is not a streaming video capture device.
-        case notACaptureDevice
-        /// The device disappeared while streaming (ENODEV/EIO).
-        case unplugged
-        /// No frame arrived within the timeout.
-        case timeout
-        /// The device offers no format/size we can use.
-        case formatUnsupported
-        /// USB bandwidth exhausted (ENOSPC on STREAMON).
-        case bandwidth
-        /// Permission denied opening the node.
-        case permissionDenied
-        /// Any other driver error (REQBUFS, QBUF, STREAMON, mmap...).
-        case driverError
-        /// Too many buffers in a row flagged with errors by the driver.
-        case corruptFrames
-        /// The frame could not be turned into a JPEG.
-        case imaging
-        /// The engine was stopped while waiting.
-        case stopped
-        /// The camera is not streaming yet (or no longer), so its controls cannot be reached.
-        case notStreaming
-        /// Camera controls: no control by that name; read-only; overridden by an
-        /// automatic mode; value outside the range or menu; a kind the station does not set.
-        case controlUnknown, controlReadOnly, controlInactive, controlOutOfRange, controlUnsupported
-    }
+public typealias CaptureError = Failure<CaptureErrorCode>
 
-    public var code: Code
-    public var message: String
-    public var nextStep: String?
-    /// The C function that failed, when one did.
-    public var function: String?
-    public var errno: Int32?
-
-    public init(_ code: Code, _ message: String, nextStep: String? = nil, function: String? = nil, errno: Int32? = nil) {
-        self.code = code
-        self.message = message
-        self.nextStep = nextStep
-        self.function = function
-        self.errno = errno
-    }
-
-    public var description: String {
-        nextStep.map { "\(message) — \($0)" } ?? message
-    }
-
+extension Failure where Code == CaptureErrorCode {
     /// Text for an errno value, as strerror gives it.
     public static func errnoText(_ e: Int32) -> String { String(cString: strerror(e)) }
 

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// The whole validated configuration of a station. Every field has its
@@ -116,11 +117,11 @@ public struct StationConfig: Sendable, Equatable {
         guard let path else { return nil }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, key: key, message: "cannot read the token file \(path)",
-                              fix: "check that it exists and that the telestation user can read it")
+                              nextStep: "check that it exists and that the telestation user can read it")
         }
         let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else {
-            throw ConfigError(file: path, key: key, message: "the token file \(path) is empty", fix: fix)
+            throw ConfigError(file: path, key: key, message: "the token file \(path) is empty", nextStep: fix)
         }
         return token
     }
@@ -128,22 +129,24 @@ public struct StationConfig: Sendable, Equatable {
 
 /// A configuration problem: which file, which line and key, what was wrong
 /// and how to fix it. Rendered on one line; the CLI exits 78 (EX_CONFIG).
-public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct ConfigError: StationFailure, Equatable {
     public var file: String
     public var line: Int?
     public var key: String?
     public var message: String
-    public var fix: String?
+    public var nextStep: String?
+    /// Configuration problems are never a failed system call.
+    public var cause: SystemCallError? { nil }
 
-    public init(file: String, line: Int? = nil, key: String? = nil, message: String, fix: String? = nil) {
+    public init(file: String, line: Int? = nil, key: String? = nil, message: String, nextStep: String? = nil) {
         self.file = file
         self.line = line
         self.key = key
         self.message = message
-        self.fix = fix
+        self.nextStep = nextStep
     }
 
-    public static let exitCode: Int32 = 78
+    public static let exitCode = ExitStatus.configuration.rawValue
 
     public var description: String {
         var s = file
@@ -151,7 +154,7 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         s += ": "
         if let key { s += "\(key): " }
         s += message
-        if let fix { s += " — \(fix)" }
+        if let nextStep { s += " — \(nextStep)" }
         return s.replacingOccurrences(of: "\n", with: " ")
     }
 }

@@ -11,7 +11,7 @@ extension CameraProfile {
         for name in names {
             let path = (directory as NSString).appendingPathComponent(name)
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw ConfigError(file: path, message: "profile is not readable", fix: "check its mode")
+                throw ConfigError(file: path, message: "profile is not readable", nextStep: "check its mode")
             }
             out.append(try parse(String(decoding: data, as: UTF8.self), file: path))
         }
@@ -52,19 +52,19 @@ extension CameraProfile {
                 case "match.usb_ids":
                     profile.usbIDs = try strings(v, path).map { $0.lowercased() }
                     for u in profile.usbIDs where u.range(of: "^[0-9a-f]{4}:[0-9a-f]{4}$", options: .regularExpression) == nil {
-                        throw ConfigError(file: file, key: path, message: "\"\(u)\" is not a USB vendor:product id", fix: "write it as \"046d:0825\"")
+                        throw ConfigError(file: file, key: path, message: "\"\(u)\" is not a USB vendor:product id", nextStep: "write it as \"046d:0825\"")
                     }
                 case "match.card_contains": profile.cardContains = try strings(v, path)
                 case "match.drivers": profile.drivers = try strings(v, path)
                 default:
                     guard section == "camera", let k = cameraKeys[path], path != "camera.device" else {
                         throw ConfigError(file: file, line: StationConfig.locate(path, in: text), key: path, message: "unknown key in a camera profile",
-                                          fix: "profiles take [profile] name/description/quirks, [match] usb_ids/card_contains/drivers and [camera] keys other than device")
+                                          nextStep: "profiles take [profile] name/description/quirks, [match] usb_ids/card_contains/drivers and [camera] keys other than device")
                     }
                     var c = StationConfig()
                     c.camera = profile.camera
                     do { try k.apply(v, &c) } catch {
-                        throw ConfigError(file: file, line: StationConfig.locate(path, in: text), key: path, message: error.message, fix: error.fix)
+                        throw ConfigError(file: file, line: StationConfig.locate(path, in: text), key: path, message: error.message, nextStep: error.fix)
                     }
                     profile.camera = c.camera
                     profile.setKeys.insert(path)
@@ -72,7 +72,7 @@ extension CameraProfile {
             }
         }
         if profile.usbIDs.isEmpty && profile.cardContains.isEmpty && profile.drivers.isEmpty {
-            throw ConfigError(file: file, key: "match", message: "the profile matches no device", fix: "give [match] usb_ids, card_contains or drivers")
+            throw ConfigError(file: file, key: "match", message: "the profile matches no device", nextStep: "give [match] usb_ids, card_contains or drivers")
         }
         return profile
     }

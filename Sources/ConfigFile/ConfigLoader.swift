@@ -7,14 +7,14 @@ extension StationConfig {
     public static func load(path: String) throws(ConfigError) -> StationConfig {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ConfigError(file: path, message: "configuration file not found",
-                              fix: "create it from hardware/station.example.toml, or pass --config PATH")
+                              nextStep: "create it from hardware/station.example.toml, or pass --config PATH")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, message: "configuration file is not readable by this user",
-                              fix: "check its owner and mode (root:telestation 0640)")
+                              nextStep: "check its owner and mode (root:telestation 0640)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError(file: path, message: "configuration file is not UTF-8 text", fix: "save it as UTF-8")
+            throw ConfigError(file: path, message: "configuration file is not UTF-8 text", nextStep: "save it as UTF-8")
         }
         return try parse(text, file: path)
     }
@@ -27,7 +27,7 @@ extension StationConfig {
             root = try TOMLTable(string: text)
         } catch let e as TOMLParseError {
             throw ConfigError(file: file, line: e.source.begin.line, message: "TOML syntax error: \(e.description)",
-                              fix: "fix the line (strings need \"quotes\", sections are [name])")
+                              nextStep: "fix the line (strings need \"quotes\", sections are [name])")
         } catch {
             throw ConfigError(file: file, message: "TOML syntax error: \(error)")
         }
@@ -38,7 +38,7 @@ extension StationConfig {
         var seen = Set<String>()
 
         func problem(_ path: String, _ message: String, _ fix: String?) -> ConfigError {
-            ConfigError(file: file, line: locate(path, in: text), key: path, message: message, fix: fix)
+            ConfigError(file: file, line: locate(path, in: text), key: path, message: message, nextStep: fix)
         }
 
         for (sectionName, sectionValue) in root {
@@ -67,7 +67,7 @@ extension StationConfig {
 
         for key in keys where key.required && !seen.contains(key.path) {
             throw ConfigError(file: file, key: key.path, message: "required key is missing",
-                              fix: "add it under [\(key.section)]: \(key.name) = \(key.example)")
+                              nextStep: "add it under [\(key.section)]: \(key.name) = \(key.example)")
         }
         if config.uplink.minChunk > config.uplink.maxChunk {
             throw problem("uplink.min_chunk", "\(Units.formatBytes(config.uplink.minChunk)) is larger than uplink.max_chunk (\(Units.formatBytes(config.uplink.maxChunk)))",

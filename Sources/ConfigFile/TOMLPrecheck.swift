@@ -85,16 +85,16 @@ enum TOMLPrecheck {
     static func check(_ text: String, file: String) throws(ConfigError) {
         if let p = firstNonASCIIOutsideStrings(text), p.closesArray {
             throw ConfigError(file: file, line: p.line, message: "'}' inside an array; an array ends with ']'",
-                              fix: "close the array with ] (and an inline table with })")
+                              nextStep: "close the array with ] (and an inline table with })")
         }
         if let p = firstNonASCIIOutsideStrings(text), p.inHeader, p.character.isASCII {
             throw ConfigError(file: file, line: p.line,
                               message: p.character.isNewline ? "a section header has no name" : "'\(p.character)' cannot start a section name",
-                              fix: "write the section as [name], e.g. [camera]")
+                              nextStep: "write the section as [name], e.g. [camera]")
         }
         if let p = firstNonASCIIOutsideStrings(text) {
             throw ConfigError(file: file, line: p.line, message: "'\(p.character)' outside quotes: section names and keys are plain ASCII",
-                              fix: "write names without accents (e.g. [camera]), and put text values in \"quotes\"")
+                              nextStep: "write names without accents (e.g. [camera]), and put text values in \"quotes\"")
         }
     }
 }

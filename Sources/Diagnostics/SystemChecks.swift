@@ -10,7 +10,7 @@ public struct ConfigurationCheck: DiagnosticCheck {
         guard let config = ctx.config else {
             let e = ctx.configError
             return [result(.fail, "configuration does not load: \(e?.description ?? "unknown error")",
-                           next: e?.fix.map { "\($0), then run `telestation config` to check" } ?? "fix \(ctx.configPath) and run `telestation config`")]
+                           next: e?.nextStep.map { "\($0), then run `telestation config` to check" } ?? "fix \(ctx.configPath) and run `telestation config`")]
         }
         var results = [result(.pass, "\(ctx.configPath) loads (station \(config.station.id))")]
         if config.hub.url == nil {

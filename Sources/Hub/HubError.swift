@@ -1,27 +1,19 @@
+import Basics
 import Foundation
+
+/// What went wrong in the hub, for its operator.
+public enum HubErrorCode: String, FailureCode { case storage, configuration, startup }
 
 /// A failure of the hub: a code, a message for the operator and, where they
 /// can act, the next step.
-public struct HubError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable { case storage, configuration, startup }
-    public var code: Code
-    public var message: String
-    public var fix: String?
+public typealias HubError = Failure<HubErrorCode>
 
-    public init(_ code: Code, _ message: String, fix: String? = nil) {
-        self.code = code
-        self.message = message
-        self.fix = fix
-    }
-
-    public var description: String {
-        var s = "\(code.rawValue): \(message)"
-        if let fix { s += " — \(fix)" }
-        return s
+extension Failure where Code == HubErrorCode {
+    static func posix(_ e: SystemCallError) -> HubError {
+        HubError(.storage, e.description, nextStep: "check that the store directory exists, is writable and has free space", cause: e)
     }
 
     static func posix(_ function: String, _ path: String, errno err: Int32) -> HubError {
-        HubError(.storage, "\(function)(\(path)) failed: \(String(cString: strerror(err)))",
-                 fix: "check that the store directory exists, is writable and has free space")
+        posix(SystemCallError(function, path: path, errno: err))
     }
 }

@@ -49,7 +49,7 @@ public final class HubStore: Sendable {
             try FileManager.default.createDirectory(atPath: incoming, withIntermediateDirectories: true)
         } catch {
             throw HubError(.startup, "cannot create the store directory \(directory): \(error.localizedDescription)",
-                           fix: "pass a writable directory with --store")
+                           nextStep: "pass a writable directory with --store")
         }
     }
 

@@ -1,48 +1,38 @@
+import Basics
 import Foundation
 import GRDB
 
+public enum SpoolErrorCode: String, FailureCode {
+    /// Accepting the item would leave less than `spool.min_free` on the disk.
+    case insufficientSpace
+    /// The disk filled up while the file was being written (ENOSPC/EDQUOT).
+    case diskFull
+    /// A file could not be read, written, synced or renamed.
+    case fileSystem
+    /// SQLite refused or failed a statement.
+    case database
+    /// No item with the given id.
+    case notFound
+    /// The requested state change is not allowed from the item's current state.
+    case invalidTransition
+    /// The caller's lease on an item has expired and another claimant may hold it.
+    case leaseLost
+    /// The caller passed something unusable (an empty file, a bad offset).
+    case invalidInput
+    /// The spool key is missing, unreadable, too open or of the wrong size.
+    case encryptionKey
+    /// A spooled file failed its checks: modified, truncated, swapped with
+    /// another item's, or sealed under another key.
+    case integrity
+}
+
 /// Every failure the spool reports: what went wrong, in words a station
 /// operator can read, and where one exists, what to do about it.
-public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable, Equatable {
-        /// Accepting the item would leave less than `spool.min_free` on the disk.
-        case insufficientSpace
-        /// The disk filled up while the file was being written (ENOSPC/EDQUOT).
-        case diskFull
-        /// A file could not be read, written, synced or renamed.
-        case fileSystem
-        /// SQLite refused or failed a statement.
-        case database
-        /// No item with the given id.
-        case notFound
-        /// The requested state change is not allowed from the item's current state.
-        case invalidTransition
-        /// The caller's lease on an item has expired and another claimant may hold it.
-        case leaseLost
-        /// The caller passed something unusable (an empty file, a bad offset).
-        case invalidInput
-        /// The spool key is missing, unreadable, too open or of the wrong size.
-        case encryptionKey
-        /// A spooled file failed its checks: modified, truncated, swapped with
-        /// another item's, or sealed under another key.
-        case integrity
-    }
+public typealias SpoolError = Failure<SpoolErrorCode>
 
-    public var code: Code
-    public var message: String
-    /// What a person can do about it, when there is something to do.
-    public var nextStep: String?
-    /// The C function that failed, for failures of system calls.
-    public var function: String?
-    /// The errno of that call.
-    public var errno: Int32?
-
-    public init(_ code: Code, _ message: String, nextStep: String? = nil, function: String? = nil, errno: Int32? = nil) {
-        self.code = code
-        self.message = message
-        self.nextStep = nextStep
-        self.function = function
-        self.errno = errno
+extension Failure where Code == SpoolErrorCode {
+    static func system(_ e: SystemCallError, code: Code? = nil) -> SpoolError {
+        system(e.function, path: e.path ?? "", errno: e.errno.rawValue, code: code)
     }
 
     /// A failed system call: names the function, the path and the errno text.
@@ -66,11 +56,5 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
         }
         return SpoolError(.database, "queue database error while \(what): \(error)",
                           nextStep: "run `telestation diagnose`; if the database is damaged, keep the spool directory for a technician")
-    }
-
-    public var description: String {
-        var s = message
-        if let nextStep { s += " — \(nextStep)" }
-        return s
     }
 }

@@ -8,10 +8,10 @@ extension CaptureRequestValidator {
         let usage = #"send {"value": <integer>}, e.g. {"value": 140}; true and false are accepted for on/off controls"#
         guard name.range(of: "^[a-z0-9_]{1,64}$", options: .regularExpression) != nil else {
             throw StationError(.badRequest, "\"\(name.prefix(64))\" is not a control name",
-                               fix: "use a name from GET /api/v1/camera/controls, e.g. brightness")
+                               nextStep: "use a name from GET /api/v1/camera/controls, e.g. brightness")
         }
         guard body.count <= maxBodyBytes else {
-            throw StationError(.payloadTooLarge, "the request body is larger than \(maxBodyBytes) bytes", fix: usage)
+            throw StationError(.payloadTooLarge, "the request body is larger than \(maxBodyBytes) bytes", nextStep: usage)
         }
         enum Value: Decodable {
             case number(Int), flag(Bool)
@@ -25,16 +25,16 @@ extension CaptureRequestValidator {
         do {
             fields = try JSONDecoder().decode([String: Value].self, from: body)
         } catch {
-            throw StationError(.badRequest, "the request body must be a JSON object with an integer value", fix: usage)
+            throw StationError(.badRequest, "the request body must be a JSON object with an integer value", nextStep: usage)
         }
         let unknown = fields.keys.filter { $0 != "value" }.sorted()
         guard unknown.isEmpty else {
-            throw StationError(.badRequest, "unknown field \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")) in the request", fix: usage)
+            throw StationError(.badRequest, "unknown field \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")) in the request", nextStep: usage)
         }
         switch fields["value"] {
         case .number(let n)?: return (name, n)
         case .flag(let b)?: return (name, b ? 1 : 0)
-        case nil: throw StationError(.badRequest, "the request has no value", fix: usage)
+        case nil: throw StationError(.badRequest, "the request has no value", nextStep: usage)
         }
     }
 }

@@ -119,7 +119,7 @@ public struct ControlAPI: Sendable {
                 let controls = try await api.backend.cameraControls()
                 guard let control = controls.first(where: { $0.name == name }) else {
                     throw StationError(.notFound, "the camera has no control \"\(name)\"",
-                                       fix: "see GET /api/v1/camera/controls for the ones it has")
+                                       nextStep: "see GET /api/v1/camera/controls for the ones it has")
                 }
                 guard value >= control.minimum, value <= control.maximum else {
                     throw StationError(.badRequest, "\(name) must be between \(control.minimum) and \(control.maximum), not \(value)")
@@ -146,7 +146,7 @@ public struct ControlAPI: Sendable {
                 }
                 guard let frame = first else {
                     throw StationError(.cameraMissing, "no preview frame: the camera is not delivering images",
-                                       fix: "check the camera cable; the station retries on its own")
+                                       nextStep: "check the camera cable; the station retries on its own")
                 }
                 return api.jpeg(frame, cache: false)
             }
@@ -167,7 +167,7 @@ public struct ControlAPI: Sendable {
         }
         guard admitted else {
             throw StationError(.unavailable, "too many live previews are open (\(maxPreviewStreams))",
-                               fix: "close other kiosk windows or browser tabs")
+                               nextStep: "close other kiosk windows or browser tabs")
         }
         let backend = self.backend
         let shutdown = self.shutdown
@@ -221,7 +221,7 @@ public struct ControlAPI: Sendable {
         } catch {
             logger.error("\(request.method) \(request.uri.path): \(error)")
             return errorResponse(StationError(.internalFailure, "the station could not complete the request: \(error)",
-                                              fix: "try again; if it persists run `telestation diagnose`"))
+                                              nextStep: "try again; if it persists run `telestation diagnose`"))
         }
     }
 
@@ -237,7 +237,7 @@ public struct ControlAPI: Sendable {
         let originAuthority = url.port.map { "\(originHost):\($0)" } ?? originHost
         guard originAuthority == host || "\(originAuthority):80" == host || originAuthority == "\(host):80" else {
             throw StationError(.forbidden, "requests from origin \(origin) are not accepted",
-                               fix: "use the kiosk page served by the station itself")
+                               nextStep: "use the kiosk page served by the station itself")
         }
     }
 
@@ -247,7 +247,7 @@ public struct ControlAPI: Sendable {
         for try await chunk in request.body {
             guard data.count + chunk.readableBytes <= CaptureRequestValidator.maxBodyBytes else {
                 throw StationError(.payloadTooLarge, "the request body is larger than \(CaptureRequestValidator.maxBodyBytes) bytes",
-                                   fix: "send only the documented fields")
+                                   nextStep: "send only the documented fields")
             }
             data.append(contentsOf: chunk.readableBytesView)
         }
@@ -300,7 +300,7 @@ public struct ControlAPI: Sendable {
         case .unavailable, .cameraMissing: .serviceUnavailable
         case .system, .notifySocket, .internalFailure: .internalServerError
         }
-        return json(ErrorBody(error: .init(code: error.code.rawValue, message: error.message, fix: error.fix)), status: status)
+        return json(ErrorBody(error: .init(code: error.code.rawValue, message: error.message, fix: error.nextStep)), status: status)
     }
 }
 

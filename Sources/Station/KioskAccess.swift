@@ -54,7 +54,7 @@ public struct KioskAccess: RouterMiddleware {
         guard token == nil, let (host, _) = HostPort.split(listen), !isLoopback(host) else { return }
         throw ConfigError(file: configPath, key: "kiosk.listen",
                           message: "\(listen) is reachable from the network, and the control API can capture and read patient images: it needs an access token",
-                          fix: "set kiosk.token_file to a 0600 file holding a long random token (head -c 24 /dev/urandom | base64), or listen on 127.0.0.1")
+                          nextStep: "set kiosk.token_file to a 0600 file holding a long random token (head -c 24 /dev/urandom | base64), or listen on 127.0.0.1")
     }
 
     public static func isLoopback(_ host: String) -> Bool {

@@ -65,7 +65,7 @@ public final class LiveBackend: StationBackend {
             still = try await engine.captureStill(timeout: config.camera.warmupFrames > 0 ? 30 + Double(config.camera.warmupFrames) : 30)
         } catch {
             let code: StationError.Code = [.deviceMissing, .unplugged].contains(error.code) ? .cameraMissing : .unavailable
-            throw StationError(code, "the camera could not take the picture: \(error.message)", fix: error.nextStep)
+            throw StationError(code, "the camera could not take the picture: \(error.message)", nextStep: error.nextStep)
         }
         var warnings: [CaptureWarning] = still.metrics.flags.map {
             switch $0 {
@@ -115,7 +115,7 @@ public final class LiveBackend: StationBackend {
 
     public func accept(id: String) async throws -> QueueItem {
         guard let review = reviews.withLock({ $0.removeValue(forKey: id) }) else {
-            throw StationError(.notFound, "no capture \(id) waiting for review", fix: "capture again")
+            throw StationError(.notFound, "no capture \(id) waiting for review", nextStep: "capture again")
         }
         let r = review.request
         let stamp = ISO8601DateFormatter().string(from: review.still.capturedAt).replacingOccurrences(of: ":", with: "")
@@ -127,7 +127,7 @@ public final class LiveBackend: StationBackend {
         } catch let error as SpoolError {
             // Keep the still for another try: the staff saw it and may free space.
             reviews.withLock { $0[id] = review }
-            throw StationError(.unavailable, "the image could not be queued: \(error.message)", fix: error.nextStep)
+            throw StationError(.unavailable, "the image could not be queued: \(error.message)", nextStep: error.nextStep)
         }
         worker?.wake()
         logger.info("queued item \(result.imageID) for case \(r.caseId)\(review.item.trigger.map { $0 == .kiosk ? "" : " (captured by \($0.rawValue))" } ?? "")")
@@ -186,7 +186,7 @@ public final class LiveBackend: StationBackend {
 
     public func setUploads(_ control: UploadControl) async throws {
         guard let client = worker?.client else {
-            throw StationError(.unavailable, "uploads are off: no hub is configured", fix: "set hub.url in the configuration")
+            throw StationError(.unavailable, "uploads are off: no hub is configured", nextStep: "set hub.url in the configuration")
         }
         switch control {
         case .pause: client.pause()
@@ -376,6 +376,6 @@ extension StationError {
         case .controlReadOnly, .controlOutOfRange, .controlUnsupported, .driverError: .badRequest
         default: .cameraMissing
         }
-        self.init(code, e.message, fix: e.nextStep)
+        self.init(code, e.message, nextStep: e.nextStep)
     }
 }

@@ -26,7 +26,7 @@ public struct CaseIdPolicy: Sendable {
             regex = try NSRegularExpression(pattern: pattern)
         } catch {
             throw StationError(.badRequest, "the case id pattern \(pattern) is not a valid regular expression: \(error)",
-                               fix: "fix the pattern (ICU regular expression syntax)")
+                               nextStep: "fix the pattern (ICU regular expression syntax)")
         }
         self.pattern = pattern
         self.formats = formats
@@ -47,12 +47,12 @@ public struct CaseIdPolicy: Sendable {
     public func normalize(_ raw: String) throws(StationError) -> String {
         let id = raw.filter { !$0.isWhitespace }.uppercased()
         guard !id.isEmpty else {
-            throw StationError(.invalidCaseId, "the case id is empty", fix: "enter the patient's \(formats)")
+            throw StationError(.invalidCaseId, "the case id is empty", nextStep: "enter the patient's \(formats)")
         }
         let range = NSRange(id.startIndex..., in: id)
         guard id.count <= 32, regex.firstMatch(in: id, options: [.anchored], range: range)?.range == range else {
             throw StationError(.invalidCaseId, "\"\(raw)\" is not a case id this station accepts",
-                               fix: "enter the patient's \(formats)")
+                               nextStep: "enter the patient's \(formats)")
         }
         return id
     }
@@ -83,39 +83,39 @@ public struct CaptureRequestValidator: Sendable {
     public func validate(json body: Data) throws(StationError) -> CaptureRequest {
         guard body.count <= Self.maxBodyBytes else {
             throw StationError(.payloadTooLarge, "the request body has \(body.count) bytes, more than \(Self.maxBodyBytes)",
-                               fix: "send only case_id, site, note and priority")
+                               nextStep: "send only case_id, site, note and priority")
         }
         let object: [String: Any]
         do {
             guard let o = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
                 throw StationError(.badRequest, "the request body must be a JSON object",
-                                   fix: #"send {"case_id": "...", "site": "...", "note": "...", "priority": "routine"}"#)
+                                   nextStep: #"send {"case_id": "...", "site": "...", "note": "...", "priority": "routine"}"#)
             }
             object = o
         } catch let e as StationError {
             throw e
         } catch {
-            throw StationError(.badRequest, "the request body is not valid JSON", fix: "send a JSON object with Content-Type: application/json")
+            throw StationError(.badRequest, "the request body is not valid JSON", nextStep: "send a JSON object with Content-Type: application/json")
         }
         let known: Set<String> = ["case_id", "site", "note", "priority"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-            throw StationError(.badRequest, "unknown field \"\(unknown)\"", fix: "allowed fields: case_id, site, note, priority")
+            throw StationError(.badRequest, "unknown field \"\(unknown)\"", nextStep: "allowed fields: case_id, site, note, priority")
         }
         guard let rawCase = object["case_id"] else {
-            throw StationError(.invalidCaseId, "case_id is missing", fix: "enter the patient's \(caseIds.formats)")
+            throw StationError(.invalidCaseId, "case_id is missing", nextStep: "enter the patient's \(caseIds.formats)")
         }
         guard let caseText = rawCase as? String else {
-            throw StationError(.invalidCaseId, "case_id must be a string", fix: #"quote it, e.g. "case_id": "01234567""#)
+            throw StationError(.invalidCaseId, "case_id must be a string", nextStep: #"quote it, e.g. "case_id": "01234567""#)
         }
         let caseId = try caseIds.normalize(caseText)
 
         guard let siteText = object["site"] as? String else {
             throw StationError(.badRequest, object["site"] == nil ? "site is missing" : "site must be a string",
-                               fix: "one of: \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))")
+                               nextStep: "one of: \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let site = BodySite(rawValue: siteText) else {
             throw StationError(.badRequest, "unknown body site \"\(siteText)\"",
-                               fix: "one of: \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))")
+                               nextStep: "one of: \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))")
         }
 
         var note = ""
@@ -124,10 +124,10 @@ public struct CaptureRequestValidator: Sendable {
             note = n.trimmingCharacters(in: .whitespacesAndNewlines)
             guard note.count <= Self.maxNoteCharacters else {
                 throw StationError(.badRequest, "the note has \(note.count) characters, more than \(Self.maxNoteCharacters)",
-                                   fix: "shorten it; details belong in the referral")
+                                   nextStep: "shorten it; details belong in the referral")
             }
             guard !note.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" }) else {
-                throw StationError(.badRequest, "the note contains control characters", fix: "send plain text")
+                throw StationError(.badRequest, "the note contains control characters", nextStep: "send plain text")
             }
         }
 
@@ -154,13 +154,13 @@ public struct CaptureRequestValidator: Sendable {
         struct Body: Decodable { var action: String; var rate: Rate? }
         let usage = #"send {"action": "pause"}, {"action": "resume"} or {"action": "limit", "rate": "64kbit"}"#
         guard body.count <= maxBodyBytes else {
-            throw StationError(.payloadTooLarge, "the request body is larger than \(maxBodyBytes) bytes", fix: usage)
+            throw StationError(.payloadTooLarge, "the request body is larger than \(maxBodyBytes) bytes", nextStep: usage)
         }
         let request: Body
         do {
             request = try JSONDecoder().decode(Body.self, from: body)
         } catch {
-            throw StationError(.badRequest, "the request body must be a JSON object with an action and, for limit, a rate", fix: usage)
+            throw StationError(.badRequest, "the request body must be a JSON object with an action and, for limit, a rate", nextStep: usage)
         }
         switch request.action {
         case "pause": return .pause
@@ -172,9 +172,9 @@ public struct CaptureRequestValidator: Sendable {
             default: break
             }
             throw StationError(.badRequest, "rate is missing or not a rate",
-                               fix: #"give bytes per second or a rate such as "64kbit", "16KiB/s" or "unlimited""#)
+                               nextStep: #"give bytes per second or a rate such as "64kbit", "16KiB/s" or "unlimited""#)
         default:
-            throw StationError(.badRequest, "action must be \"pause\", \"resume\" or \"limit\"", fix: usage)
+            throw StationError(.badRequest, "action must be \"pause\", \"resume\" or \"limit\"", nextStep: usage)
         }
     }
 }

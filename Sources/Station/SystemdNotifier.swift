@@ -114,7 +114,7 @@ public struct SystemdNotifier: Sendable {
         // A filesystem path needs room for its terminating NUL.
         guard pathBytes.count < capacity || (abstract && pathBytes.count <= capacity), pathBytes.count > (abstract ? 1 : 0) else {
             throw StationError(.notifySocket, "NOTIFY_SOCKET \"\(path)\" is not a usable AF_UNIX address",
-                               fix: "leave NOTIFY_SOCKET to systemd (Type=notify), or unset it")
+                               nextStep: "leave NOTIFY_SOCKET to systemd (Type=notify), or unset it")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: pathBytes)
@@ -143,7 +143,7 @@ public struct SystemdNotifier: Sendable {
             let e = errno
             if e == EINTR { continue }
             throw StationError.system("sendto", errno: e, "sd_notify to \(path)",
-                                      fix: "check that systemd's notify socket is reachable (NotifyAccess=main)")
+                                      nextStep: "check that systemd's notify socket is reachable (NotifyAccess=main)")
         }
     }
 }

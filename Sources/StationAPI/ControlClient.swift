@@ -83,7 +83,7 @@ public struct ControlClient: Sendable {
             (data, response) = try await session.data(for: request)
         } catch {
             throw StationError(.unavailable, "the daemon does not answer on \(base.absoluteString): \(error.localizedDescription)",
-                               fix: "start it with `systemctl start telestation`, or check kiosk.listen")
+                               nextStep: "start it with `systemctl start telestation`, or check kiosk.listen")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let decoder = JSONDecoder()
@@ -91,13 +91,13 @@ public struct ControlClient: Sendable {
         guard (200..<300).contains(status) else {
             if let e = try? decoder.decode(ErrorBody.self, from: data) {
                 let code = StationError.Code(rawValue: e.error.code) ?? .internalFailure
-                throw StationError(code, e.error.message, fix: e.error.fix)
+                throw StationError(code, e.error.message, nextStep: e.error.fix)
             }
             throw StationError(.internalFailure, "the daemon answered \(method) \(path) with HTTP \(status)")
         }
         do { return try decoder.decode(T.self, from: data) } catch {
             throw StationError(.internalFailure, "unexpected answer to \(method) \(path): \(error)",
-                               fix: "check that telestation and the daemon are the same version")
+                               nextStep: "check that telestation and the daemon are the same version")
         }
     }
 }
@@ -108,12 +108,12 @@ public enum ControlAddress {
     public static func bind(_ listen: String) throws(StationError) -> (String, Int) {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
               (0...65535).contains(port) else {
-            throw StationError(.badRequest, "kiosk.listen \"\(listen)\" is not HOST:PORT", fix: "use e.g. 127.0.0.1:8080")
+            throw StationError(.badRequest, "kiosk.listen \"\(listen)\" is not HOST:PORT", nextStep: "use e.g. 127.0.0.1:8080")
         }
         var host = String(listen[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else {
-            throw StationError(.badRequest, "kiosk.listen \"\(listen)\" has no host", fix: "use e.g. 127.0.0.1:8080")
+            throw StationError(.badRequest, "kiosk.listen \"\(listen)\" has no host", nextStep: "use e.g. 127.0.0.1:8080")
         }
         return (host, port)
     }

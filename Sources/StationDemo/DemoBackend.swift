@@ -71,7 +71,7 @@ public final class DemoBackend: StationBackend {
 
     public func capture(_ request: CaptureRequest) async throws -> ReviewItem {
         guard !camera.isMissing else {
-            throw StationError(.cameraMissing, "the camera is not connected", fix: "check the camera cable")
+            throw StationError(.cameraMissing, "the camera is not connected", nextStep: "check the camera cable")
         }
         let image = await camera.still()
         guard !image.isEmpty else { throw StationError(.cameraMissing, "the camera stopped") }
@@ -95,7 +95,7 @@ public final class DemoBackend: StationBackend {
     public func accept(id: String) async throws -> QueueItem {
         try state.withLock { s throws(StationError) in
             guard let held = s.review.removeValue(forKey: id) else {
-                throw StationError(.notFound, "no capture \(id) is waiting for review", fix: "capture again")
+                throw StationError(.notFound, "no capture \(id) is waiting for review", nextStep: "capture again")
             }
             let r = held.item.request
             let item = QueueItem(id: id, caseId: r.caseId, site: r.site, priority: r.priority, state: .queued,

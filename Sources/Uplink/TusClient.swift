@@ -52,7 +52,7 @@ public final class TusClient: Sendable {
         }
         let token: String?
         do { token = try config.hubToken() } catch {
-            throw UplinkError(.configuration, error.message, fix: error.fix)
+            throw UplinkError(.configuration, error.message, fix: error.nextStep)
         }
         try self.init(hubURL: url, token: token, uplink: config.uplink, caFile: config.hub.caFile,
                       clientCert: config.hub.clientCert, clientKey: config.hub.clientKey, pinSHA256: config.hub.pinSHA256,

@@ -95,27 +95,27 @@ import Testing
         #expect(e.key == "hub.url")
         #expect(e.line == 4)
         #expect(e.description.contains("station.toml:4: hub.url: \"htp://x\" is not an http(s) URL"))
-        #expect(e.fix != nil)
+        #expect(e.nextStep != nil)
     }
 
     @Test func unknownKeyIsAnErrorWithSuggestion() throws {
         let e = try #require(failure(minimal + "\n[uplink]\nmax_rte = \"64kbit\"\n"))
         #expect(e.key == "uplink.max_rte")
         #expect(e.message == "unknown key")
-        #expect(e.fix == "did you mean max_rate?")
+        #expect(e.nextStep == "did you mean max_rate?")
         #expect(e.line == 4)
     }
 
     @Test func unknownSectionIsAnError() throws {
         let e = try #require(failure(minimal + "\n[camrea]\ndevice = \"auto\"\n"))
         #expect(e.message.contains("unknown section [camrea]"))
-        #expect(e.fix == "did you mean camera?")
+        #expect(e.nextStep == "did you mean camera?")
     }
 
     @Test func wrongTypeSaysWhatIsExpected() throws {
         let e = try #require(failure(minimal + "\n[camera]\nwidth = \"wide\"\n"))
         #expect(e.key == "camera.width")
-        #expect(e.fix == "expected a whole number")
+        #expect(e.nextStep == "expected a whole number")
     }
 
     @Test func outOfRangeAndBadUnits() throws {

@@ -31,10 +31,10 @@ import Testing
             #expect(e.key == "hub.pin_sha256")
             #expect(e.line == 4)
             #expect(e.message.contains("is not a base64 SHA-256 hash"))
-            #expect(e.fix?.contains("openssl x509 -pubkey") == true)
+            #expect(e.nextStep?.contains("openssl x509 -pubkey") == true)
         }
         let wrongType = try #require(failure(minimal + "[hub]\npin_sha256 = 42\n"))
-        #expect(wrongType.fix == "expected a base64 string or a list of them")
+        #expect(wrongType.nextStep == "expected a base64 string or a list of them")
         let empty = try #require(failure(minimal + "[hub]\npin_sha256 = []\n"))
         #expect(empty.message == "the list is empty")
         let mixed = try #require(failure(minimal + "[hub]\npin_sha256 = [\"\(pinA)\", 7]\n"))

@@ -153,7 +153,7 @@ import Testing
             }
             #expect(e.code == .badRequest)
             #expect(e.message == message)
-            #expect(e.fix != nil)
+            #expect(e.nextStep != nil)
         }
     }
 }

@@ -120,12 +120,12 @@ func isJPEG(_ d: Data) -> Bool { d.count > 100 && d.prefix(2) == Data([0xFF, 0xD
             #expect(isJPEG(image.data))
             #expect(Int64(image.data.count) == item.bytes)
 
+            // A tight limit (as for a live consultation), set before the item
+            // is sent, makes the progress visible part-way...
+            #expect(try await s.request("POST", "/api/v1/uploads", json: #"{"action":"limit","rate":4000}"#).status == 200)
             let accepted = try await s.request("POST", "/api/v1/captures/\(item.id)/accept")
             #expect(accepted.status == 200)
             #expect(try await s.request("POST", "/api/v1/captures/\(item.id)/accept").errorCode == "not_found")
-
-            // A tight limit (as for a live consultation) makes the progress visible part-way...
-            #expect(try await s.request("POST", "/api/v1/uploads", json: #"{"action":"limit","rate":4000}"#).status == 200)
             func current() async throws -> QueueItem {
                 let q = try JSONDecoder.station.decode(QueueSnapshot.self, from: try await s.request("GET", "/api/v1/queue").data)
                 return try #require(q.items.first { $0.id == item.id })
@@ -277,7 +277,7 @@ extension JSONDecoder {
             await #expect {
                 _ = try await client.capture(CaptureRequest(caseId: "nope", site: "chest"), accept: true)
             } throws: { error in
-                (error as? StationError)?.code == .invalidCaseId && (error as? StationError)?.fix?.contains("DNI") == true
+                (error as? StationError)?.code == .invalidCaseId && (error as? StationError)?.nextStep?.contains("DNI") == true
             }
         }
     }

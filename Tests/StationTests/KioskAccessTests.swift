@@ -42,7 +42,7 @@ import StationDemo
         } catch {
             #expect(error.key == "kiosk.listen")
             #expect(error.message.contains("needs an access token"))
-            #expect(error.fix?.contains("kiosk.token_file") == true)
+            #expect(error.nextStep?.contains("kiosk.token_file") == true)
         }
     }
 }

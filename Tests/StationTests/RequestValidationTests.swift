@@ -24,7 +24,7 @@ import Testing
             try CaseIdPolicy.peru.normalize(raw)
         } throws: { error in
             guard let e = error as? StationError else { return false }
-            return e.code == .invalidCaseId && (e.fix ?? "").contains("DNI")
+            return e.code == .invalidCaseId && (e.nextStep ?? "").contains("DNI")
         }
     }
 
