@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "Diagnostics",
             dependencies: [
-                "Config", "ConfigFile", "Capture", "Imaging", "Spool", "Uplink", "StationAPI",
+                "Basics", "Config", "ConfigFile", "Capture", "Imaging", "Spool", "Uplink", "StationAPI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -176,7 +176,7 @@ let package = Package(
             dependencies: ["Hub", "Config", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "ConfigFile", "StationAPI", "Hub"]),
         .testTarget(
-            name: "StationTests", dependencies: ["Station", "StationAPI", "StationDemo", "Config", "ConfigFile", .product(name: "Crypto", package: "swift-crypto")],
+            name: "StationTests", dependencies: ["Basics", "Station", "StationAPI", "StationDemo", "Config", "ConfigFile", .product(name: "Crypto", package: "swift-crypto")],
             // The browser test is Python, run by `make test-kiosk`.
             exclude: ["kiosk"]),
         // Structured random inputs for every parser of untrusted bytes (`make fuzz`).

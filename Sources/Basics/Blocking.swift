@@ -9,10 +9,12 @@ import NIOPosix
 /// Long-lived loops that block by design (the camera's streaming thread,
 /// libcurl's transfers, button watchers) keep threads of their own.
 public enum Blocking {
-    /// Eight threads: enough that a stuck device probe or a slow SD card
-    /// does not hold up the queue's commits, few enough for a Pi's memory.
+    /// Sixteen threads: `diagnose` runs its ten checks at once, each of
+    /// which may hang on a dead link or a stuck camera until its timeout,
+    /// and the queue's commits must still get a thread meanwhile. Idle
+    /// threads cost a Pi only their stacks' touched pages.
     public static let pool: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 8)
+        let pool = NIOThreadPool(numberOfThreads: 16)
         pool.start()
         return pool
     }()

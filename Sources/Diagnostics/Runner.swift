@@ -1,8 +1,10 @@
+import Basics
 import Foundation
 
-/// Runs checks concurrently, each on its own thread with its own timeout, so
-/// one hung check (a DNS lookup on a dead link, a camera ioctl) cannot stall
-/// the report.
+/// Runs checks concurrently on the shared blocking pool, each with its own
+/// timeout, so one hung check (a DNS lookup on a dead link, a camera ioctl)
+/// cannot stall the report: the report goes out without it, and its thread
+/// stays with the pool until the call returns.
 public struct DiagnosticRunner: Sendable {
     public var checks: [any DiagnosticCheck]
 
@@ -30,14 +32,14 @@ public struct DiagnosticRunner: Sendable {
 
     static func runOne(_ check: any DiagnosticCheck, _ context: DiagnosticContext) async -> [CheckResult] {
         let start = Date()
+        // Unstructured tasks: a task group would wait for a hung check.
         let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<[CheckResult]?, Never>) in
             let once = Once(continuation)
-            let thread = Thread {
-                once.resume(check.run(context))
+            Task { once.resume(await Blocking.run { check.run(context) }) }
+            Task {
+                try? await Task.sleep(for: .seconds(check.timeout))
+                once.resume(nil)
             }
-            thread.name = "diagnose-\(check.name)"
-            thread.start()
-            DispatchQueue.global().asyncAfter(deadline: .now() + check.timeout) { once.resume(nil) }
         }
         let ms = Int(Date().timeIntervalSince(start) * 1000)
         guard var results = outcome else {
@@ -52,22 +54,21 @@ public struct DiagnosticRunner: Sendable {
 }
 
 /// Resumes a continuation once: whichever of the check and its timeout comes first.
-private final class Once: @unchecked Sendable {
-    // Guarded by `lock`; the continuation is resumed at most once.
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<[CheckResult]?, Never>?
-    init(_ c: CheckedContinuation<[CheckResult]?, Never>) { continuation = c }
+private final class Once: Sendable {
+    private let continuation: Locked<CheckedContinuation<[CheckResult]?, Never>?>
+    init(_ c: CheckedContinuation<[CheckResult]?, Never>) { continuation = Locked(c) }
     func resume(_ value: [CheckResult]?) {
-        lock.lock()
-        let c = continuation
-        continuation = nil
-        lock.unlock()
+        let c = continuation.withLock { c in
+            defer { c = nil }
+            return c
+        }
         c?.resume(returning: value)
     }
 }
 
 /// Runs async work from a check's own thread and waits for its result.
-/// Only for check bodies, which the runner already keeps off the cooperative pool.
+/// Only for check bodies, which the runner runs on the blocking pool, never
+/// on the cooperative pool (whose threads this would block).
 func waitForAsync<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
     let result = ResultSlot<T>()
     let done = DispatchSemaphore(value: 0)

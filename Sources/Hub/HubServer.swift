@@ -1,3 +1,4 @@
+import Basics
 import Crypto
 import Foundation
 import HTTPTypes
@@ -115,7 +116,7 @@ extension HTTPField.Name {
 struct TusResponder: HTTPResponder {
     typealias Context = BasicRequestContext
     let server: HubServer
-    /// Uploads with a request in progress.
+    /// Uploads with a request in progress, shared by every copy of the responder.
     let busy = Locked<Set<String>>([])
 
     /// Takes the upload's lock, waiting up to `lockWait` for a PATCH in
@@ -410,17 +411,5 @@ struct TusResponder: HTTPResponder {
             }
         }
         return .offset(newOffset)
-    }
-}
-
-/// A value behind a lock. `@unchecked Sendable`: `value` is only reached inside `withLock`.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Crypto
 import Foundation
 #if canImport(Glibc)
@@ -40,7 +41,6 @@ public enum CompletionResult: Sendable, Equatable {
 public final class HubStore: Sendable {
     public let directory: String
     let incoming: String
-    let io = BlockingIO(name: "hub-io")
 
     public init(directory: String) throws(HubError) {
         self.directory = directory
@@ -53,8 +53,6 @@ public final class HubStore: Sendable {
         }
     }
 
-    deinit { io.shutdown() }
-
     func partPath(_ id: String) -> String { (incoming as NSString).appendingPathComponent("\(id).part") }
     func infoPath(_ id: String) -> String { (incoming as NSString).appendingPathComponent("\(id).json") }
 
@@ -65,12 +63,12 @@ public final class HubStore: Sendable {
     public func create(length: Int64, metadata: [String: String], expiresIn: Double) async throws(HubError) -> UploadInfo {
         var bytes = [UInt8](repeating: 0, count: 16)
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
-        let id = bytes.map { String(format: "%02x", $0) }.joined()
+        let id = bytes.hex
         let now = Date()
         let info = UploadInfo(id: id, length: length, metadata: metadata, createdAt: now,
                               expiresAt: now.addingTimeInterval(expiresIn))
         let part = partPath(id), infoFile = infoPath(id)
-        try await io.run { () throws(HubError) in
+        try await Blocking.run { () throws(HubError) in
             let fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw HubError.posix("open", part, errno: errno) }
             close(fd)
@@ -83,7 +81,7 @@ public final class HubStore: Sendable {
     public func lookup(_ id: String) async throws(HubError) -> (UploadInfo, Int64)? {
         guard Self.isValidID(id) else { return nil }
         let part = partPath(id), infoFile = infoPath(id)
-        return try await io.run { () throws(HubError) -> (UploadInfo, Int64)? in
+        return try await Blocking.run { () throws(HubError) -> (UploadInfo, Int64)? in
             guard let data = FileManager.default.contents(atPath: infoFile) else { return nil }
             let info: UploadInfo
             do { info = try Self.decoder.decode(UploadInfo.self, from: data) } catch {
@@ -99,26 +97,18 @@ public final class HubStore: Sendable {
     /// Appends `bytes` to the upload's data and makes them durable.
     public func append(_ id: String, _ bytes: [UInt8]) async throws(HubError) {
         let part = partPath(id)
-        try await io.run { () throws(HubError) in
+        try await Blocking.run { () throws(HubError) in
             let fd = open(part, O_WRONLY | O_APPEND | O_CLOEXEC)
             guard fd >= 0 else { throw HubError.posix("open", part, errno: errno) }
             defer { close(fd) }
-            var done = 0
-            while done < bytes.count {
-                let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw HubError.posix("write", part, errno: errno)
-                }
-                done += n
-            }
+            do throws(SystemCallError) { try Syscall.writeAll(fd, bytes, path: part) } catch { throw HubError.posix(error) }
         }
     }
 
     /// Flushes the upload's data to disk (`fsync`) so acknowledged offsets survive a power cut.
     public func sync(_ id: String) async throws(HubError) {
         let part = partPath(id)
-        try await io.run { () throws(HubError) in
+        try await Blocking.run { () throws(HubError) in
             let fd = open(part, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw HubError.posix("open", part, errno: errno) }
             defer { close(fd) }
@@ -131,7 +121,7 @@ public final class HubStore: Sendable {
     public func complete(_ info: UploadInfo) async throws(HubError) -> CompletionResult {
         let part = partPath(info.id), infoFile = infoPath(info.id)
         let directory = self.directory
-        return try await io.run { () throws(HubError) -> CompletionResult in
+        return try await Blocking.run { () throws(HubError) -> CompletionResult in
             let actual = try Self.sha256(of: part)
             let declared = info.metadata["sha256"]?.lowercased()
             if let declared, declared != actual {
@@ -155,7 +145,7 @@ public final class HubStore: Sendable {
     /// Termination: forgets an upload and its bytes.
     public func delete(_ id: String) async throws(HubError) {
         let part = partPath(id), infoFile = infoPath(id)
-        try await io.run { () throws(HubError) in
+        try await Blocking.run { () throws(HubError) in
             unlink(part)
             unlink(infoFile)
         }
@@ -165,7 +155,7 @@ public final class HubStore: Sendable {
     @discardableResult
     public func sweepExpired(now: Date = Date()) async throws(HubError) -> Int {
         let incoming = self.incoming
-        return try await io.run { () throws(HubError) -> Int in
+        return try await Blocking.run { () throws(HubError) -> Int in
             let names = (try? FileManager.default.contentsOfDirectory(atPath: incoming)) ?? []
             var removed = 0
             for name in names where name.hasSuffix(".json") {
@@ -201,21 +191,7 @@ public final class HubStore: Sendable {
     }
 
     static func sha256(of path: String) throws(HubError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw HubError.posix("open", path, errno: errno) }
-        defer { close(fd) }
-        var hasher = SHA256()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw HubError.posix("read", path, errno: errno)
-            }
-            if n == 0 { break }
-            hasher.update(data: buffer[0..<n])
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        do { return try Digest.sha256(ofFile: path) } catch { throw HubError.posix(error) }
     }
 
     /// A file name safe to put in the store: no path separators, no leading dot.

@@ -1,3 +1,4 @@
+import Basics
 import Crypto
 import Foundation
 
@@ -8,16 +9,10 @@ import Glibc
 /// The system calls of the spool's write path, each through one funnel that
 /// retries EINTR and turns failures into `SpoolError`s naming the call.
 enum FileOps {
-    /// Runs a call that returns -1 and sets errno on failure, retrying EINTR.
+    /// `Syscall.call`, with the failure as a `SpoolError`.
     @discardableResult
     static func call<T: BinaryInteger>(_ function: String, _ path: String, _ body: () -> T) throws(SpoolError) -> T {
-        while true {
-            let r = body()
-            if r != -1 { return r }
-            let err = errno
-            if err == EINTR { continue }
-            throw SpoolError.system(function, path: path, errno: err)
-        }
+        do { return try Syscall.call(function, path, body) } catch { throw SpoolError.system(error) }
     }
 
     /// Prefix of the files an interrupted write leaves behind; recovery deletes them.
@@ -92,7 +87,7 @@ enum FileOps {
                 let last = try s.finish()
                 try writeAll(fd, last, tempPath)
             }
-            let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            let hex = hasher.finalize().hex
             if let expectSHA256, hex != expectSHA256 {
                 throw SpoolError(.integrity, "\(finalPath) no longer matches the sha256 its queue record holds",
                                  nextStep: EncryptedHeader.damagedStep)
@@ -147,33 +142,21 @@ enum FileOps {
     static let chunkSize = 1 << 20
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws(SpoolError) {
-        let failure = bytes.withUnsafeBytes { raw -> SpoolError? in
-            do throws(SpoolError) { try writeAll(fd, raw, path) } catch { return error }
-            return nil
-        }
-        if let failure { throw failure }
+        do { try Syscall.writeAll(fd, bytes, path: path) } catch { throw SpoolError.system(error) }
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws(SpoolError) {
-        var done = 0
-        while done < bytes.count {
-            let n = try call("write", path) { write(fd, bytes.baseAddress! + done, bytes.count - done) }
-            done += n
-        }
+        do { try Syscall.writeAll(fd, bytes, path: path) } catch { throw SpoolError.system(error) }
     }
 
     /// `fsync(2)` on the directory, so a rename or unlink in it survives a power cut.
     static func syncDirectory(_ directory: String) throws(SpoolError) {
-        let fd = try call("open", directory) { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        defer { close(fd) }
-        try call("fsync", directory) { fsync(fd) }
+        do { try Syscall.syncDirectory(directory) } catch { throw SpoolError.system(error) }
     }
 
     /// Bytes available to an unprivileged writer on the filesystem holding `path` (`statvfs(3)`).
     static func availableBytes(_ path: String) throws(SpoolError) -> Int64 {
-        var st = statvfs()
-        try call("statvfs", path) { statvfs(path, &st) }
-        return Int64(st.f_bavail) * Int64(st.f_frsize)
+        do { return try Syscall.diskSpace(path).available } catch { throw SpoolError.system(error) }
     }
 
     /// Size of a regular file (`stat(2)`), or nil when it does not exist.
@@ -210,17 +193,7 @@ enum FileOps {
 
     /// SHA-256 of a file, streamed.
     static func sha256(ofFile path: String) throws(SpoolError) -> String {
-        let fd = try call("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
-        defer { close(fd) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
-        defer { buffer.deallocate() }
-        var hasher = SHA256()
-        while true {
-            let n = try call("read", path) { read(fd, buffer.baseAddress, chunkSize) }
-            if n == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        do { return try Digest.sha256(ofFile: path) } catch { throw SpoolError.system(error) }
     }
 
     /// Creates the directory and its parents (`mkdir(2)`), mode 0750.

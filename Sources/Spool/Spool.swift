@@ -1,3 +1,4 @@
+import Basics
 import Config
 import Dispatch
 import Foundation
@@ -33,7 +34,6 @@ public final class Spool: Sendable {
     /// Called at each step of the write path with the step's name. Only the
     /// crash tests set it, to stop the process at an exact point.
     let checkpoint: @Sendable (String) -> Void
-    private let ioQueue = DispatchQueue(label: "telestation.spool.io")
 
     /// Opens the spool in `state_dir` with the station's settings and key.
     /// For `.store` a missing or unusable key is an error (code
@@ -103,14 +103,11 @@ public final class Spool: Sendable {
             : MigrationReport()
     }
 
-    /// Runs `body` on the spool's own dispatch queue, so that its blocking
-    /// file syncs and SQLite waits stay off Swift's cooperative pool.
-    public func perform<T: Sendable>(_ body: @escaping @Sendable (Spool) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            ioQueue.async {
-                continuation.resume(with: Result { try body(self) })
-            }
-        }
+    /// Runs `body` on the shared blocking pool (`Blocking`), so that the
+    /// spool's file syncs, SQLite commits and waits, decryption and hashing
+    /// stay off Swift's cooperative pool. Every async caller goes through here.
+    public func perform<T: Sendable, E: Error>(_ body: @escaping @Sendable (Spool) throws(E) -> T) async throws(E) -> T {
+        try await Blocking.run { () throws(E) -> T in try body(self) }
     }
 
     // MARK: - Enqueue

@@ -1,3 +1,4 @@
+import Basics
 import Crypto
 import Foundation
 
@@ -339,7 +340,7 @@ public final class SpoolFileReader: Sendable {
     public func sha256() throws(SpoolError) -> String {
         var hasher = SHA256()
         try forEachPiece { hasher.update(data: $0) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().hex
     }
 
     /// The whole plaintext, for small files (previews, thumbnails).

@@ -1,3 +1,4 @@
+import Basics
 import Config
 import Foundation
 import Hummingbird
@@ -25,7 +26,7 @@ public struct ControlAPI: Sendable {
     public let shutdown: ShutdownSignal
     /// Live preview streams at once; each costs a JPEG stream of bandwidth and CPU on a small board.
     public let maxPreviewStreams: Int
-    private let previewStreams = LockedValue(0)
+    private let previewStreams = Locked(0)
     private let logger: Logger
     /// When set, every request must carry it (see `KioskAccess`).
     public let accessToken: String?

@@ -94,13 +94,3 @@ public final class ShutdownSignal: Sendable {
         }
     }
 }
-
-/// A value behind a lock, shareable by reference from value types
-/// (`Mutex` itself cannot be stored in a copyable struct).
-final class LockedValue<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R: Sendable, E: Error>(_ body: (inout sending Value) throws(E) -> sending R) throws(E) -> R {
-        try mutex.withLock(body)
-    }
-}

@@ -1,3 +1,4 @@
+import Basics
 import Config
 import Foundation
 import Hummingbird
@@ -126,9 +127,9 @@ public struct StationDaemon: Service {
     public var notifyRecordPath: String?
     /// Called once the HTTP port is bound, with the actual address.
     public var onListening: @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
-    private let boundAddress = LockedValue<(host: String, port: Int)?>(nil)
-    private let readiness = LockedValue(ReadinessGate())
-    private let recorder = LockedValue<NotifyRecorder?>(nil)
+    private let boundAddress = Locked<(host: String, port: Int)?>(nil)
+    private let readiness = Locked(ReadinessGate())
+    private let recorder = Locked<NotifyRecorder?>(nil)
 
     public init(config: StationConfig, backend: any StationBackend, monitor: LoopMonitor, services: [ManagedService],
                 notifier: SystemdNotifier = SystemdNotifier(), caseIds: CaseIdPolicy? = nil,

@@ -1,3 +1,4 @@
+import Basics
 import ArgumentParser
 import Capture
 import Config
@@ -165,7 +166,7 @@ struct Capture: AsyncParsableCommand {
     func write(_ still: CapturedStill, shot: Int) async throws {
         let out = path(output ?? "capture.jpg", shot: shot)
         let previewPath = preview.map { path($0, shot: shot) }
-        try await runOnOwnThread("telestation-write") { () throws(CommandFailure) in
+        try await Blocking.run { () throws(CommandFailure) in
             try Self.writeFile(still.jpeg, to: out)
             if let previewPath { try Self.writeFile(still.preview, to: previewPath) }
         }

@@ -1,3 +1,4 @@
+import Basics
 import Config
 import ConfigFile
 import Foundation
@@ -46,7 +47,7 @@ struct RunningStation {
 /// returns, then shuts it down gracefully.
 func serve(_ daemon: StationDaemon, _ body: (URL) async throws -> Void) async throws {
     var daemon = daemon
-    let port = LockedValue<Int?>(nil)
+    let port = Locked<Int?>(nil)
     daemon.gracefulShutdownSignals = []
     daemon.onListening = { _, p in port.withLock { $0 = p } }
     let group = ServiceGroup(services: [daemon], logger: Logger(label: "test"))

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Synchronization
 @testable import Station
@@ -11,8 +12,8 @@ import Synchronization
 final class DaemonHarness: Sendable {
     let listener: NotifyListener
     let process: Process
-    private let output = LockedValue(Data())
-    private let errors = LockedValue(Data())
+    private let output = Locked(Data())
+    private let errors = Locked(Data())
 
     static var buildDirectory: URL {
         // Tests run from the package's build directory, beside the executables.

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Testing
 @testable import Station
@@ -121,7 +122,7 @@ final class BlackHoleServer: @unchecked Sendable {
     // fd and port are set once; accepted sockets are kept open until deinit.
     let fd: Int32
     let port: Int
-    private let accepted = LockedValue([Int32]())
+    private let accepted = Locked([Int32]())
 
     init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -1,3 +1,4 @@
+import Basics
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -5,7 +6,7 @@ import Testing
 @testable import Station
 
 struct Flaky: Service {
-    let starts: LockedValue<Int>
+    let starts: Locked<Int>
     let failures: Int
     struct Boom: Error {}
     func run() async throws {
@@ -16,7 +17,7 @@ struct Flaky: Service {
 }
 
 struct Steady: Service {
-    let stoppedEarly: LockedValue<Bool>
+    let stoppedEarly: Locked<Bool>
     func run() async throws {
         try? await gracefulShutdown()
         if !Task.isShuttingDownGracefully { stoppedEarly.withLock { $0 = true } }
@@ -25,9 +26,9 @@ struct Steady: Service {
 
 @Suite struct RestartingServiceTests {
     @Test func aFailingServiceIsRestartedWithoutStoppingTheOthers() async throws {
-        let starts = LockedValue(0)
-        let restarts = LockedValue<[Int]>([])
-        let stoppedEarly = LockedValue(false)
+        let starts = Locked(0)
+        let restarts = Locked<[Int]>([])
+        let stoppedEarly = Locked(false)
         let flaky = RestartingService(
             name: "flaky", policy: RestartPolicy(initial: .milliseconds(5), maximum: .milliseconds(20)),
             logger: Logger(label: "test"), onRestart: { attempt, _ in restarts.withLock { $0.append(attempt) } }
@@ -48,7 +49,7 @@ struct Steady: Service {
     }
 
     @Test func shutdownDuringTheBackoffEndsPromptly() async throws {
-        let starts = LockedValue(0)
+        let starts = Locked(0)
         let flaky = RestartingService(name: "down", policy: RestartPolicy(initial: .seconds(3600)),
                                       logger: Logger(label: "test")) { Flaky(starts: starts, failures: .max) }
         let group = ServiceGroup(services: [flaky], logger: Logger(label: "test"))
