@@ -139,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "telestation-demo-station",
             dependencies: [
-                "Station", "StationDemo", "Config", "ConfigFile", "JournalLog",
+                "Basics", "Station", "StationDemo", "Config", "ConfigFile", "JournalLog",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/telestation-demo-station"),

@@ -2,10 +2,10 @@
 /// scripts and systemd (`RestartPreventExitStatus=`) act on them.
 public enum ExitStatus: Int32, Sendable, CaseIterable {
     case ok = 0
-    /// `diagnose`: a check warned.
-    case warning = 1
-    /// `diagnose`: a check failed; any command: an unexpected failure.
-    case failure = 2
+    /// A command failed in a way no code below names; `diagnose`: a check warned.
+    case failure = 1
+    /// `diagnose`: a check failed.
+    case checkFailed = 2
     /// EX_USAGE: bad arguments.
     case usage = 64
     /// EX_DATAERR: the input file is not what it should be (not a JPEG).

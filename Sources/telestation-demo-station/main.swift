@@ -1,3 +1,4 @@
+import Basics
 // A station daemon on the in-memory DemoBackend and synthetic camera, for
 // the kiosk browser test, the systemd notify test and page development:
 //
@@ -26,7 +27,7 @@ while !arguments.isEmpty {
     let flag = arguments.removeFirst()
     guard let value = arguments.first else {
         FileHandle.standardError.write(Data("telestation-demo-station: \(flag) needs a value\n".utf8))
-        exit(64)
+        exit(ExitStatus.usage.rawValue)
     }
     arguments.removeFirst()
     switch flag {
@@ -38,11 +39,11 @@ while !arguments.isEmpty {
     case "--listen":
         config.kiosk.listen = value
     case "--language":
-        guard let l = StationConfig.Language(rawValue: value) else { exit(64) }
+        guard let l = StationConfig.Language(rawValue: value) else { exit(ExitStatus.usage.rawValue) }
         config.kiosk.language = l
     default:
         FileHandle.standardError.write(Data("telestation-demo-station: unknown option \(flag)\n".utf8))
-        exit(64)
+        exit(ExitStatus.usage.rawValue)
     }
 }
 
@@ -78,5 +79,5 @@ do {
     try await daemon.run()
 } catch {
     logger.critical("daemon failed: \(error)")
-    exit(1)
+    exit(ExitStatus.failure.rawValue)
 }

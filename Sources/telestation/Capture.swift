@@ -145,13 +145,13 @@ struct Capture: AsyncParsableCommand {
         return CaptureEngine(settings: settings, source: selection.sourceFactory())
     }
 
-    static func exitCode(_ e: CaptureError) -> Int32 {
+    static func exitCode(_ e: CaptureError) -> ExitStatus {
         switch e.code {
-        case .deviceMissing, .unplugged, .notACaptureDevice: 69
-        case .deviceBusy, .timeout, .bandwidth: 75
-        case .permissionDenied: 77
-        case .formatUnsupported: 78
-        default: 1
+        case .deviceMissing, .unplugged, .notACaptureDevice: .unavailable
+        case .deviceBusy, .timeout, .bandwidth: .temporaryFailure
+        case .permissionDenied: .noPermission
+        case .formatUnsupported: .configuration
+        default: .failure
         }
     }
 
@@ -216,7 +216,7 @@ struct Capture: AsyncParsableCommand {
         do {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw CommandFailure(message: "cannot write \(path): \((error as NSError).localizedDescription) — check that the directory exists and is writable", code: 73)
+            throw CommandFailure(message: "cannot write \(path): \((error as NSError).localizedDescription) — check that the directory exists and is writable", code: .cannotCreate)
         }
     }
 

@@ -1,3 +1,4 @@
+import Basics
 import Capture
 import Config
 import Foundation
@@ -8,7 +9,7 @@ extension Capture {
     /// `telestation capture --case ID`: the still and its preview join the upload queue.
     func captureToQueue(_ config: StationConfig) async throws {
         guard let caseID else {
-            throw CommandFailure(message: "give --case ID to queue the capture, or --output FILE to write it to a file", code: 64)
+            throw CommandFailure(message: "give --case ID to queue the capture, or --output FILE to write it to a file", code: .usage)
         }
         // The same validation as the kiosk, so a typo fails here with the same message.
         let request: CaptureRequest
@@ -17,7 +18,7 @@ extension Capture {
             if !note.isEmpty { fields["note"] = note }
             request = try CaptureRequestValidator().validate(json: JSONSerialization.data(withJSONObject: fields))
         } catch let error as StationError {
-            throw CommandFailure(message: error.description, code: 64)
+            throw CommandFailure(message: error.description, code: .usage)
         }
 
         // The daemon owns the camera while it runs (a second open gets EBUSY).
@@ -30,7 +31,7 @@ extension Capture {
                 for warning in item.warnings { print("warning: \(warning.rawValue.replacingOccurrences(of: "_", with: " "))") }
                 return
             } catch {
-                throw CommandFailure(message: "the daemon could not capture: \(error)", code: 69)
+                throw CommandFailure(message: "the daemon could not capture: \(error)", code: .unavailable)
             }
         }
 
@@ -53,7 +54,7 @@ extension Capture {
         do {
             result = try spool.enqueue(imageData: still.jpeg, preview: still.preview, metadata: metadata)
         } catch {
-            throw CommandFailure(message: "not queued: \(error)", code: 73)
+            throw CommandFailure(message: "not queued: \(error)", code: .cannotCreate)
         }
         print("queued as item \(result.imageID)\(result.previewID.map { " (preview item \($0))" } ?? ""): case \(request.caseId), \(request.site), "
               + "\(still.width)x\(still.height) JPEG, \(Units.formatBytes(Int64(still.jpeg.count))) from \(still.sourceFormat) on \(still.stream.device)")

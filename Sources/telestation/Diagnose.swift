@@ -1,3 +1,4 @@
+import Basics
 import ArgumentParser
 import Config
 import Diagnostics
@@ -31,7 +32,7 @@ struct Diagnose: AsyncParsableCommand {
         let selected = Set((only ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         let unknown = selected.filter { s in !runner.groups.contains(s) && !runner.checks.contains { $0.name == s } }
         if !unknown.isEmpty {
-            Self.report(CommandFailure(message: "--only: unknown check group \(unknown.sorted().joined(separator: ", ")); groups are \(runner.groups.joined(separator: ", "))", code: 64))
+            Self.report(CommandFailure(message: "--only: unknown check group \(unknown.sorted().joined(separator: ", ")); groups are \(runner.groups.joined(separator: ", "))", code: .usage))
         }
         let report = await runner.run(context, only: selected)
         print(json ? report.json() : report.table(color: isatty(STDOUT_FILENO) != 0), terminator: json ? "\n" : "")
@@ -40,7 +41,7 @@ struct Diagnose: AsyncParsableCommand {
                 try SupportBundle(report: report, context: context, attachments: SupportBundle.stationAttachments(context)).write(to: bundle)
                 FileHandle.standardError.write(Data("support bundle written to \(bundle)\n".utf8))
             } catch {
-                Self.report(CommandFailure(message: "cannot write the support bundle \(bundle): \(error.localizedDescription)", code: 73))
+                Self.report(CommandFailure(message: "cannot write the support bundle \(bundle): \(error.localizedDescription)", code: .cannotCreate))
             }
         }
         throw ExitCode(report.exitCode)

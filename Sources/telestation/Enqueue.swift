@@ -1,3 +1,4 @@
+import Basics
 import ArgumentParser
 import Config
 import Foundation
@@ -33,7 +34,7 @@ struct Enqueue: AsyncParsableCommand {
             let config = try options.load()
             let caseID = try validatedCaseID(caseID)
             guard BodySite(rawValue: site) != nil else {
-                throw CommandFailure(message: "--site: unknown body site \"\(site)\"; use one of \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))", code: 64)
+                throw CommandFailure(message: "--site: unknown body site \"\(site)\"; use one of \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))", code: .usage)
             }
             let spool = try config.openSpool()
             var refused = 0
@@ -47,7 +48,7 @@ struct Enqueue: AsyncParsableCommand {
                 }
             }
             if refused > 0 {
-                throw CommandFailure(message: "\(refused) of \(files.count) file(s) refused; the others are queued", code: 65)
+                throw CommandFailure(message: "\(refused) of \(files.count) file(s) refused; the others are queued", code: .dataError)
             }
         } catch {
             Self.report(error)
@@ -60,7 +61,7 @@ struct Enqueue: AsyncParsableCommand {
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw CommandFailure(message: "\(file): cannot read it: \((error as NSError).localizedDescription)", code: 66)
+            throw CommandFailure(message: "\(file): cannot read it: \((error as NSError).localizedDescription)", code: .noInput)
         }
         let info: JPEGInfo
         let preview: Data
@@ -68,7 +69,7 @@ struct Enqueue: AsyncParsableCommand {
             info = try JPEG.validate(data)
             preview = try Preview.make(fromJPEG: data, width: config.camera.previewWidth)
         } catch {
-            throw CommandFailure(message: "\(file): not queued: \(error)", code: 65)
+            throw CommandFailure(message: "\(file): not queued: \(error)", code: .dataError)
         }
         let capturedAt = (try? FileManager.default.attributesOfItem(atPath: file)[.modificationDate] as? Date) ?? Date()
         let metadata = ItemMetadata(caseID: caseID, site: site, note: note, priority: priority, capturedAt: capturedAt,
@@ -77,7 +78,7 @@ struct Enqueue: AsyncParsableCommand {
         do {
             result = try spool.enqueue(imageFile: url, preview: preview, metadata: metadata)
         } catch {
-            throw CommandFailure(message: "\(file): not queued: \(error)", code: 73)
+            throw CommandFailure(message: "\(file): not queued: \(error)", code: .cannotCreate)
         }
         let what = "\(file): \(info.width)x\(info.height), \(Units.formatBytes(result.size))"
         if result.alreadyQueued {

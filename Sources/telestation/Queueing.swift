@@ -1,3 +1,4 @@
+import Basics
 import Config
 import Foundation
 import Spool
@@ -11,19 +12,19 @@ extension StationConfig {
             return try Spool(config: self)
         } catch {
             // A missing or unusable key is a configuration problem (EX_CONFIG).
-            throw CommandFailure(message: "\(error)", code: error.code == .encryptionKey ? 78 : 73)
+            throw CommandFailure(message: "\(error)", code: error.code == .encryptionKey ? .configuration : .cannotCreate)
         }
     }
 
     func makeUploadWorker(spool: Spool) throws -> UploadWorker {
         guard hub.url != nil else {
-            throw CommandFailure(message: "hub.url is not set in the configuration, so there is nowhere to upload to — set [hub] url and token_file (see README, Enrolment)", code: 78)
+            throw CommandFailure(message: "hub.url is not set in the configuration, so there is nowhere to upload to — set [hub] url and token_file (see README, Enrolment)", code: .configuration)
         }
         let client: TusClient
         do {
             client = try TusClient(config: self)
         } catch {
-            throw CommandFailure(message: "\(error)", code: 78)
+            throw CommandFailure(message: "\(error)", code: .configuration)
         }
         return UploadWorker(spool: spool, client: client, station: station.id, authBackoff: uplink.backoffMax)
     }
@@ -34,6 +35,6 @@ func validatedCaseID(_ raw: String) throws -> String {
     do {
         return try CaseIdPolicy.peru.normalize(raw)
     } catch {
-        throw CommandFailure(message: "--case: \(error.description)", code: 64)
+        throw CommandFailure(message: "--case: \(error.description)", code: .usage)
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import ArgumentParser
 import Config
 import Foundation
@@ -27,7 +28,7 @@ struct Release: ParsableCommand {
     func run() throws {
         do {
             guard allHeld != !ids.isEmpty else {
-                throw CommandFailure(message: "name the item ids to release, or pass --all-held (see `telestation status`)", code: 64)
+                throw CommandFailure(message: "name the item ids to release, or pass --all-held (see `telestation status`)", code: .usage)
             }
             let config = try options.load()
             let spool = try config.openSpool()
@@ -52,7 +53,7 @@ struct Release: ParsableCommand {
                     FileHandle.standardError.write(Data("telestation: item \(id): \(error)\n".utf8))
                 }
             }
-            if refused > 0 { throw CommandFailure(message: "\(refused) item(s) not released", code: 65) }
+            if refused > 0 { throw CommandFailure(message: "\(refused) item(s) not released", code: .dataError) }
         } catch {
             Self.report(error)
         }

@@ -1,3 +1,4 @@
+import Basics
 import ArgumentParser
 import Capture
 import Config
@@ -54,7 +55,7 @@ struct Run: AsyncParsableCommand {
         } catch let error as ConfigError {
             Self.report(ConfigFailure(error: error))
         } catch let error as StationError {
-            Self.report(CommandFailure(message: error.description, code: 70))
+            Self.report(CommandFailure(message: error.description, code: .software))
         } catch {
             Self.report(error)
         }

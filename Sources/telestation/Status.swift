@@ -1,3 +1,4 @@
+import Basics
 import ArgumentParser
 import Config
 import Foundation
@@ -27,7 +28,7 @@ struct Status: ParsableCommand {
             let config = try options.load()
             FileHandle.standardOutput.write(try Self.render(config: config, json: json, itemID: item))
         } catch let error as SpoolError {
-            Self.report(CommandFailure(message: error.description, code: error.code == .notFound ? 1 : 74))
+            Self.report(CommandFailure(message: error.description, code: error.code == .notFound ? .failure : .ioError))
         } catch {
             Self.report(error)
         }

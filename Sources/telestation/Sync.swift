@@ -1,3 +1,4 @@
+import Basics
 import ArgumentParser
 import Config
 import Foundation
@@ -23,7 +24,7 @@ struct Sync: AsyncParsableCommand {
             var until: Date? = nil
             if let deadline {
                 guard let seconds = Units.parseDuration(deadline) else {
-                    throw CommandFailure(message: "--deadline: \"\(deadline)\" is not a duration such as 90s, 10m or 2h", code: 64)
+                    throw CommandFailure(message: "--deadline: \"\(deadline)\" is not a duration such as 90s, 10m or 2h", code: .usage)
                 }
                 until = Date().addingTimeInterval(seconds)
             }
@@ -38,7 +39,7 @@ struct Sync: AsyncParsableCommand {
             if empty {
                 print("all uploaded: the queue is empty")
             } else {
-                throw CommandFailure(message: "\(remaining) item(s) still pending at the deadline; they stay queued and upload later (telestation status)", code: 75)
+                throw CommandFailure(message: "\(remaining) item(s) still pending at the deadline; they stay queued and upload later (telestation status)", code: .temporaryFailure)
             }
         } catch {
             Self.report(error)

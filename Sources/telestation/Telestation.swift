@@ -1,3 +1,4 @@
+import Basics
 import ArgumentParser
 import Config
 import JournalLog
@@ -14,6 +15,13 @@ struct Telestation: AsyncParsableCommand {
             Run.self, Capture.self, Enqueue.self, Sync.self, Status.self, Release.self, Devices.self, Diagnose.self,
             ConfigCommand.self,
         ])
+
+    /// Accepts the global options before the subcommand as well as after it
+    /// (`telestation --config F status`), as git and systemctl users expect.
+    static func main() async {
+        let names = configuration.subcommands.map { $0._commandName }
+        await main(GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst()), subcommands: names))
+    }
 }
 
 /// Options every subcommand takes.
@@ -29,6 +37,27 @@ struct GlobalOptions: ParsableArguments {
     var quiet = false
 
     var configPath: String { config ?? StationConfig.defaultPath }
+
+    /// `[--config F] [-v] SUB ARGS` → `SUB --config F -v ARGS`: the parser
+    /// reads these options on each subcommand. Anything else stays as given.
+    static func movedAfterSubcommand(_ args: [String], subcommands: [String]) -> [String] {
+        var globals: [String] = []
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if ["-v", "--verbose", "-q", "--quiet"].contains(a) || a.hasPrefix("--config=") {
+                globals.append(a)
+                i += 1
+            } else if a == "--config", i + 1 < args.count {
+                globals += [a, args[i + 1]]
+                i += 2
+            } else {
+                break
+            }
+        }
+        guard !globals.isEmpty, i < args.count, subcommands.contains(args[i]) else { return args }
+        return [args[i]] + globals + args[(i + 1)...]
+    }
 
     /// Sets up logging and loads the configuration; a bad configuration
     /// ends the process with one line and exit code 78.
@@ -65,7 +94,7 @@ struct ConfigFailure: Error, CustomStringConvertible {
 /// A failure a person can act on: one line, a chosen exit code, no trace.
 struct CommandFailure: Error, CustomStringConvertible {
     var message: String
-    var code: Int32 = 1
+    var code: ExitStatus = .failure
     var description: String { message }
 }
 
@@ -78,14 +107,10 @@ extension ParsableCommand {
             Foundation.exit(ConfigError.exitCode)
         case let e as CommandFailure:
             FileHandle.standardError.write(Data("telestation: \(e.message)\n".utf8))
-            Foundation.exit(e.code)
+            Foundation.exit(e.code.rawValue)
         default:
             exit(withError: error)
         }
     }
 }
 
-/// Exit status for subcommands whose capability is not built yet.
-func notImplemented(_ what: String) -> CommandFailure {
-    CommandFailure(message: "\(what) is not implemented yet in this version of telestation", code: 69)
-}

@@ -150,3 +150,22 @@ final class TempDir {
         #expect(!FileManager.default.fileExists(atPath: d.url.path + "/state/queue.sqlite"), "nothing was opened")
     }
 }
+
+/// Global options go before the subcommand too, as with git and systemctl.
+@Suite struct CLIGlobalOptionTests {
+    @Test func configBeforeTheSubcommand() throws {
+        let d = try TempDir()
+        let f = try d.write("s.toml", "[station]\nid = \"a\"\nstate_dir = \"\(d.url.path)/state\"\n[spool]\ninsecure_allow_plaintext = true\n")
+        for args in [["--config", f, "status"], ["--config=\(f)", "-q", "status"], ["status", "--config", f]] {
+            let r = try CLI.run(args)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+            #expect(r.stdout.contains("nothing pending"), "\(args): \(r.stdout)")
+        }
+        // The option really reaches the subcommand: a missing file is named.
+        let missing = try CLI.run(["--config", "/nonexistent/s.toml", "status"])
+        #expect(missing.status == 78)
+        #expect(missing.stderr.contains("/nonexistent/s.toml"))
+        // Arguments that are not global options are left to the parser.
+        #expect(try CLI.run(["--config", f, "no-such-command"]).status == 64)
+    }
+}
