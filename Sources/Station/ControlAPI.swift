@@ -244,15 +244,13 @@ public struct ControlAPI: Sendable {
 
     /// The request body, refused past `CaptureRequestValidator.maxBodyBytes`.
     func body(_ request: Request) async throws -> Data {
-        var data = Data()
-        for try await chunk in request.body {
-            guard data.count + chunk.readableBytes <= CaptureRequestValidator.maxBodyBytes else {
-                throw StationError(.payloadTooLarge, "the request body is larger than \(CaptureRequestValidator.maxBodyBytes) bytes",
-                                   nextStep: "send only the documented fields")
-            }
-            data.append(contentsOf: chunk.readableBytesView)
+        do {
+            return Data(buffer: try await request.body.collect(upTo: CaptureRequestValidator.maxBodyBytes))
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            // NIO's NIOTooManyBytesError, which Hummingbird answers as 413.
+            throw StationError(.payloadTooLarge, "the request body is larger than \(CaptureRequestValidator.maxBodyBytes) bytes",
+                               nextStep: "send only the documented fields")
         }
-        return data
     }
 
     static let encoder: JSONEncoder = {

@@ -1,3 +1,4 @@
+import Basics
 import Config
 import Foundation
 import Hummingbird
@@ -23,17 +24,13 @@ public struct KioskAccess: RouterMiddleware {
     }
 
     /// Whether a request with these credentials may pass.
+    /// `cookie` is the value of the kiosk's cookie as Hummingbird parsed it.
     static func verdict(token: String, authorization: String?, cookie: String?, queryToken: String?) -> Verdict {
         if let authorization, authorization.hasPrefix("Bearer "),
            sameBytes(String(authorization.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces), token) {
             return .allowed
         }
-        if let cookie {
-            for part in cookie.split(separator: ";") {
-                let pair = part.trimmingCharacters(in: .whitespaces)
-                if pair.hasPrefix(cookieName + "="), sameBytes(String(pair.dropFirst(cookieName.count + 1)), token) { return .allowed }
-            }
-        }
+        if let cookie, sameBytes(cookie, token) { return .allowed }
         if let queryToken, sameBytes(queryToken, token) { return .allowedSettingCookie }
         return .refused
     }
@@ -41,12 +38,7 @@ public struct KioskAccess: RouterMiddleware {
     /// Compares without stopping at the first difference, so response time
     /// does not tell how much of a guess was right.
     static func sameBytes(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        var diff = UInt8(x.count == y.count ? 0 : 1)
-        for i in 0..<max(x.count, y.count) {
-            diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
-        }
-        return diff == 0 && !y.isEmpty
+        !b.isEmpty && Digest.constantTimeEquals(a, b)
     }
 
     /// A control API reachable from the network needs a token; on loopback it is optional.
@@ -64,12 +56,13 @@ public struct KioskAccess: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let query = request.uri.queryParameters["token"].map(String.init)
-        switch Self.verdict(token: token, authorization: request.headers[.authorization], cookie: request.headers[.cookie], queryToken: query) {
+        switch Self.verdict(token: token, authorization: request.headers[.authorization],
+                                  cookie: request.cookies[Self.cookieName]?.value, queryToken: query) {
         case .allowed:
             return try await next(request, context)
         case .allowedSettingCookie:
             var response = try await next(request, context)
-            response.headers[.setCookie] = "\(Self.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict"
+            response.setCookie(Cookie(name: Self.cookieName, value: token, path: "/", httpOnly: true, sameSite: .strict))
             return response
         case .refused:
             let body = #"{"error":{"code":"unauthorized","message":"this station's kiosk needs its access token","fix":"open the kiosk as http://STATION:PORT/?token=TOKEN (kiosk.token_file) or send Authorization: Bearer TOKEN"}}"#
