@@ -205,13 +205,7 @@ struct TusResponder: HTTPResponder {
         return reply(.noContent, headers: h)
     }
 
-    private func expires(_ info: UploadInfo) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return f.string(from: info.expiresAt)
-    }
+    private func expires(_ info: UploadInfo) -> String { HTTPDate.format(info.expiresAt) }
 
     private static func number(_ s: String?) -> Int64? {
         guard let s, !s.isEmpty, s.count <= 18, s.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
