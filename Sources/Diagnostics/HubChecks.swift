@@ -1,3 +1,4 @@
+import Basics
 import Config
 import Foundation
 import Crypto
@@ -65,7 +66,7 @@ public struct HubCheck: DiagnosticCheck {
         // A small real upload: the token, the creation and PATCH path, and the link's rate.
         var bytes = [UInt8](repeating: 0, count: probeBytes)
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
-        let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: bytes).hex
         let metadata = UploadMetadata(filename: "telestation-probe.bin", filetype: "application/octet-stream", station: config.station.id,
                                       caseID: "probe", site: "other", priority: "routine", kind: .preview, capturedAt: now(), sha256: digest)
         let started = Date()

@@ -1,3 +1,4 @@
+import Basics
 import Config
 import Foundation
 
@@ -74,10 +75,7 @@ public struct StorageSpaceCheck: DiagnosticCheck {
         } else {
             results.append(result(.pass, "\(dir) is writable"))
         }
-        var fs = statvfs()
-        if statvfs(dir, &fs) == 0 {
-            let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
-            let total = Int64(fs.f_blocks) * Int64(fs.f_frsize)
+        if let (free, total) = try? Syscall.diskSpace(dir) {
             let details = ["free_bytes": "\(free)", "total_bytes": "\(total)", "min_free_bytes": "\(config.spool.minFree)"]
             let line = "\(Units.formatBytes(free)) free of \(Units.formatBytes(total)) (captures need \(Units.formatBytes(config.spool.minFree)))"
             if free < config.spool.minFree {

@@ -1,3 +1,4 @@
+import Basics
 import Capture
 import Config
 import Foundation
@@ -203,9 +204,14 @@ public final class LiveBackend: StationBackend {
         case let .down(error): [.deviceMissing, .unplugged].contains(error.code) ? .missing : .failed
         case .stopped: .failed
         }
-        var fs = statvfs()
+        let stateDir = config.station.stateDir
         var free: Int64? = nil
-        if statvfs(config.station.stateDir, &fs) == 0 { free = Int64(fs.f_bavail) * Int64(fs.f_frsize) }
+        do {
+            free = try await Blocking.run { () throws(SystemCallError) in try Syscall.diskSpace(stateDir).available }
+        } catch {
+            // Shown as unknown free space; the storage check of `diagnose` names the cause.
+            logger.warning("cannot read the free space of \(stateDir): \(error)")
+        }
         let error = lastCameraError.withLock { $0 }
         return StationHealth(camera: camera, diskNearlyFull: free.map { $0 < 2 * config.spool.minFree } ?? false, freeBytes: free,
                              cameraError: error?.message, cameraErrorAt: error?.at)
@@ -313,13 +319,10 @@ public final class LiveBackend: StationBackend {
             try? await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
                     do {
-                        var fs = statvfs()
-                        var short: Int64 = 0
-                        if statvfs(spool.directory, &fs) == 0 {
-                            short = max(0, 2 * minFree - Int64(fs.f_bavail) * Int64(fs.f_frsize))
+                        let report = try await spool.perform { [minFree] spool in
+                            let free = try Syscall.diskSpace(spool.directory).available
+                            return try spool.runRetention(now: Date(), bytesToFree: max(0, 2 * minFree - free))
                         }
-                        let needed = short
-                        let report = try await spool.perform { try $0.runRetention(now: Date(), bytesToFree: needed) }
                         if report.deletedIDs.count > 0 { logger.info("retention: deleted \(report.deletedIDs.count) uploaded image file(s)") }
                     } catch {
                         logger.error("retention: \(error)")
