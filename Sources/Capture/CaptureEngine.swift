@@ -96,6 +96,10 @@ public final class CaptureEngine: Sendable {
         var started = false
         var finished: [CheckedContinuation<Void, Never>] = []
         var threadDone = false
+        /// Rounds the engine thread has made: a frame taken or timed out, an
+        /// open tried, a slice of a retry wait slept. Stops moving only when
+        /// the thread is stuck (a hung ioctl, a wedged driver).
+        var rounds: UInt64 = 0
     }
 
     public let settings: Settings
@@ -115,6 +119,12 @@ public final class CaptureEngine: Sendable {
     }
 
     public var phase: Phase { state.withLock { $0.phase } }
+
+    /// How many rounds the engine thread has made; the daemon feeds the
+    /// watchdog only while this moves.
+    public var rounds: UInt64 { state.withLock { $0.rounds } }
+
+    private func round() { state.withLock { $0.rounds &+= 1 } }
 
     /// Stills requested and not yet answered.
     public var waitingStills: Int { state.withLock { $0.pending.count } }
@@ -276,7 +286,10 @@ public final class CaptureEngine: Sendable {
     /// Sleeps on the engine thread in short slices so `stop()` is prompt.
     private func pause(_ seconds: Double) {
         let end = monotonicNow() + seconds
-        while !stopRequested, monotonicNow() < end { usleep(20_000) }
+        while !stopRequested, monotonicNow() < end {
+            usleep(20_000)
+            round()
+        }
     }
 
     // MARK: - The engine thread
@@ -292,6 +305,7 @@ public final class CaptureEngine: Sendable {
             return finish(source)
         }
         outer: while !stopRequested {
+            round()
             state.withLock { $0.phase = .opening }
             let format: StreamFormat
             do {
@@ -312,6 +326,7 @@ public final class CaptureEngine: Sendable {
                                                        "size": "\(format.width)x\(format.height)"])
             var scheduler = StillScheduler(warmupFrames: settings.warmupFrames, livePreviewInterval: settings.livePreviewInterval)
             while !stopRequested {
+                round()
                 runControlWork(source)
                 do {
                     try source.nextFrame(timeout: settings.frameTimeout) { frame in

@@ -282,12 +282,16 @@ public final class LiveBackend: StationBackend {
                             }
                         }
                     }
-                    // The loop is alive while the engine thread makes rounds: streaming,
-                    // or retrying to open a camera that is gone.
+                    // The loop is alive while the engine thread makes rounds — frames,
+                    // open attempts, slices of a retry wait — not merely while it exists:
+                    // a thread stuck in a driver call stops the count and the pings.
                     group.addTask {
+                        var last = engine.rounds
                         while !Task.isCancelled {
-                            if engine.phase != .stopped { backend.monitor.beat(.capture) }
                             try? await Task.sleep(for: round)
+                            let now = engine.rounds
+                            if now != last, engine.phase != .stopped { backend.monitor.beat(.capture) }
+                            last = now
                         }
                     }
                     await group.next()

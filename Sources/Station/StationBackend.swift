@@ -50,7 +50,9 @@ extension StationBackend {
 extension StationBackend {
     /// The one-line status for `STATUS=` and the kiosk header.
     public func statusLine() async -> StatusLine {
-        let snapshot = try? await queue()
+        // A queue that cannot be read is a problem to show, never "queue empty".
+        let snapshot: QueueSnapshot?
+        do { snapshot = try await queue() } catch { snapshot = nil }
         let link = await link()
         let health = await health()
         let linkPart: StatusLine.Link
@@ -67,6 +69,7 @@ extension StationBackend {
         }
         return StatusLine(pendingCount: snapshot?.pendingCount ?? 0, pendingBytes: snapshot?.pendingBytes ?? 0,
                           link: linkPart, camera: health.camera,
-                          hubRejectedToken: link.hub == .rejectedToken, diskNearlyFull: health.diskNearlyFull)
+                          hubRejectedToken: link.hub == .rejectedToken, diskNearlyFull: health.diskNearlyFull,
+                          queueFault: snapshot == nil || health.queueError != nil)
     }
 }

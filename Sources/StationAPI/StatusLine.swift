@@ -23,20 +23,25 @@ public struct StatusLine: Sendable, Equatable, CustomStringConvertible {
     public var camera: Camera
     public var hubRejectedToken: Bool
     public var diskNearlyFull: Bool
+    /// The queue could not be read (or the upload's state could not be
+    /// written to it): nothing about it may be taken for "empty".
+    public var queueFault: Bool
 
     public init(pendingCount: Int = 0, pendingBytes: Int64 = 0, link: Link = .idle, camera: Camera = .ok,
-                hubRejectedToken: Bool = false, diskNearlyFull: Bool = false) {
+                hubRejectedToken: Bool = false, diskNearlyFull: Bool = false, queueFault: Bool = false) {
         self.pendingCount = pendingCount
         self.pendingBytes = pendingBytes
         self.link = link
         self.camera = camera
         self.hubRejectedToken = hubRejectedToken
         self.diskNearlyFull = diskNearlyFull
+        self.queueFault = queueFault
     }
 
     /// The problems, most urgent first; empty when all is well.
     public var problems: [String] {
         var p: [String] = []
+        if queueFault { p.append("queue error") }
         if diskNearlyFull { p.append("disk nearly full") }
         if hubRejectedToken { p.append("hub rejected token") }
         switch camera {
@@ -51,7 +56,9 @@ public struct StatusLine: Sendable, Equatable, CustomStringConvertible {
 
     public func render() -> String {
         var parts = problems
-        parts.append(pendingCount == 0 ? "queue empty" : "\(pendingCount) pending (\(Units.formatBytes(pendingBytes)))")
+        if !queueFault {
+            parts.append(pendingCount == 0 ? "queue empty" : "\(pendingCount) pending (\(Units.formatBytes(pendingBytes)))")
+        }
         switch link {
         case .idle: if pendingCount > 0 && !hubRejectedToken { parts.append("waiting to upload") }
         case .uploading(let rate): parts.append("uploading at \(Units.formatBytes(Int64(rate.rounded())))/s")

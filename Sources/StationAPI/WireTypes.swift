@@ -212,19 +212,23 @@ public struct StationHealth: Sendable, Codable, Equatable {
     /// or damaged buffer, an unplug), so staff and technicians see what happened.
     public var cameraError: String?
     public var cameraErrorAt: Date?
+    /// The queue's last write failure on the upload path (an upload URL, an
+    /// offset or a completion that could not be recorded); nil when writes work.
+    public var queueError: String?
 
     public init(camera: StatusLine.Camera, diskNearlyFull: Bool, freeBytes: Int64? = nil,
-                cameraError: String? = nil, cameraErrorAt: Date? = nil) {
+                cameraError: String? = nil, cameraErrorAt: Date? = nil, queueError: String? = nil) {
         self.camera = camera
         self.diskNearlyFull = diskNearlyFull
         self.freeBytes = freeBytes
         self.cameraError = cameraError
         self.cameraErrorAt = cameraErrorAt
+        self.queueError = queueError
     }
 
     enum CodingKeys: String, CodingKey {
         case camera, diskNearlyFull = "disk_nearly_full", freeBytes = "free_bytes"
-        case cameraError = "camera_error", cameraErrorAt = "camera_error_at"
+        case cameraError = "camera_error", cameraErrorAt = "camera_error_at", queueError = "queue_error"
     }
 }
 
