@@ -159,10 +159,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
 
+        // What the test modules share: the process runner and loopback sockets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "ConfigFile", "JournalLog"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "Config", "ConfigFile"]),
-        .testTarget(name: "SpoolTests", dependencies: ["Spool", "Config", "Imaging"]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "Config", "Imaging", "TestSupport"]),
         .testTarget(
             name: "UplinkTests",
             dependencies: [
@@ -174,9 +176,9 @@ let package = Package(
         .testTarget(
             name: "HubTests",
             dependencies: ["Hub", "Config", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "ConfigFile", "StationAPI", "Hub"]),
+        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "ConfigFile", "StationAPI", "Hub", "TestSupport"]),
         .testTarget(
-            name: "StationTests", dependencies: ["Basics", "Station", "StationAPI", "StationDemo", "Config", "ConfigFile", .product(name: "Crypto", package: "swift-crypto")],
+            name: "StationTests", dependencies: ["Basics", "Station", "StationAPI", "StationDemo", "Config", "ConfigFile", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             // The browser test is Python, run by `make test-kiosk`.
             exclude: ["kiosk"]),
         // Structured random inputs for every parser of untrusted bytes (`make fuzz`).
@@ -184,6 +186,6 @@ let package = Package(
             name: "FuzzTests",
             dependencies: ["Config", "ConfigFile", "Imaging", "Uplink", "Hub", "Station", "StationAPI", "CTurboJPEG", "CCurl"]),
         // Runs the built executables as a user would.
-        .testTarget(name: "CLITests", dependencies: ["Config"]),
+        .testTarget(name: "CLITests", dependencies: ["Config", "TestSupport"]),
     ]
 )

@@ -1,20 +1,14 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `telestation diagnose --bundle` as a technician runs it: the tarball is
 /// listed and read with tar, and the token must appear nowhere in it.
 @Suite struct DiagnoseBundleTests {
     func tar(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/tar")
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "tar \(args)")
-        return String(decoding: data, as: UTF8.self)
+        let r = try ProcessRunner.run("/bin/tar", args)
+        #expect(r.status == 0, "tar \(args): \(r.stderr)")
+        return r.stdout
     }
 
     @Test func theBundleHoldsReportConfigQueueDevicesAndLogsButNoSecrets() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Runs the built `telestation` executable the way a technician would.
 struct CLI {
@@ -36,15 +37,8 @@ struct CLI {
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "TELESTATION_CONFIG")
         for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        let r = try ProcessRunner.run(p.executableURL!.path, p.arguments ?? [], environment: environment)
+        return Result(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 }
 

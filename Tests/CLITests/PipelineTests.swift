@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// A hub process on a free loopback port, stopped with the test.
 final class HubProcess: @unchecked Sendable {
@@ -57,15 +58,7 @@ final class HubProcess: @unchecked Sendable {
 }
 
 func sha256Hex(_ path: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-    p.arguments = [path]
-    let out = Pipe()
-    p.standardOutput = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(String(decoding: data, as: UTF8.self).prefix(64))
+    String(try ProcessRunner.run("/usr/bin/sha256sum", [path]).stdout.prefix(64))
 }
 
 /// The whole path through the real binaries: enqueue and capture into the

@@ -2,6 +2,7 @@ import Config
 import ConfigFile
 import Foundation
 import Testing
+import TestSupport
 @testable import Diagnostics
 
 /// A scratch directory that holds a config and fixture /sys, /run trees.
@@ -111,13 +112,7 @@ func named(_ results: [CheckResult], _ name: String) throws -> CheckResult {
 
 @discardableResult
 func shell(_ argv: [String]) -> Int32 {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
-    p.standardError = FileHandle.nullDevice
-    do { try p.run() } catch { return -1 }
-    p.waitUntilExit()
-    return p.terminationStatus
+    (try? ProcessRunner.env(argv).status) ?? -1
 }
 
 @Suite struct ClockCheckTests {
@@ -229,20 +224,7 @@ final class LoopbackListener: @unchecked Sendable {
     let fd: Int32
     let port: Int
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.fd = fd
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                bind(fd, sa, len) == 0 && listen(fd, 8) == 0 && getsockname(fd, sa, &len) == 0
-            }
-        }
-        guard ok else { throw CocoaError(.fileWriteUnknown) }
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        (fd, port) = try Loopback.listener(backlog: 8)
     }
     deinit { close(fd) }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import TestSupport
 @testable import Spool
 
 /// A scratch directory under /tmp holding one spool, removed by `cleanUp`.
@@ -84,18 +85,6 @@ func builtExecutable(_ name: String) -> String {
 @discardableResult
 func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws
     -> (status: Int32, stdout: String, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    if let environment { p.environment = environment }
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    // Read before waiting so a chatty child cannot fill the pipe and stall.
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    let r = try ProcessRunner.run(path, args, environment: environment)
+    return (r.status, r.stdout, r.stderr)
 }

@@ -1,6 +1,7 @@
 import Basics
 import Foundation
 import Testing
+import TestSupport
 @testable import Station
 
 /// `telestation run` itself under the notify protocol: the real capture
@@ -125,19 +126,9 @@ final class BlackHoleServer: @unchecked Sendable {
     private let accepted = Locked([Int32]())
 
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = try Loopback.listener()
         self.fd = fd
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                bind(fd, sa, len) == 0 && listen(fd, 16) == 0 && getsockname(fd, sa, &len) == 0
-            }
-        }
-        guard ok else { throw CocoaError(.fileWriteUnknown) }
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        self.port = port
         let accepted = self.accepted
         Thread {
             while true {
@@ -157,11 +148,7 @@ final class BlackHoleServer: @unchecked Sendable {
         return false
     }
 
-    static func freePort() throws -> Int {
-        let s = try BlackHoleServer()
-        let p = s.port
-        return p
-    }
+    static func freePort() throws -> Int { try Loopback.closedPort() }
 
     deinit {
         shutdown(fd, Int32(SHUT_RDWR))

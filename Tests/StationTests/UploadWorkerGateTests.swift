@@ -4,6 +4,7 @@ import Crypto
 import Foundation
 import Spool
 import Testing
+import TestSupport
 import Uplink
 @testable import Station
 
@@ -23,15 +24,7 @@ import Uplink
                                                          filename: "x\(i).jpg"))
         }
         // A port nobody listens on: every exchange fails at connect.
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &len) } }
-        close(probe)
-        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let port = try Loopback.closedPort()
 
         var uplink = StationConfig().uplink
         uplink.backoffMax = 60
