@@ -36,26 +36,19 @@ extension Spool {
                     if row["state"] as String == ItemState.uploaded.rawValue {
                         try db.execute(sql: "UPDATE item SET file_deleted_at = ?, updated_at = ? WHERE id = ?",
                                        arguments: [t, t, id])
-                        try db.execute(sql: """
-                            INSERT INTO event (item_id, at, from_state, to_state, detail)
-                            VALUES (?, ?, 'uploaded', 'uploaded', 'file of the uploaded item found already deleted')
-                            """, arguments: [id, t])
+                        try ItemLifecycle.recordEvent(db, id: id, at: t, from: .uploaded, to: .uploaded,
+                                                      detail: "file of the uploaded item found already deleted")
                         report.uploadedWithoutFile.append(id)
                         continue
                     }
                     // Going through the state machine keeps this the one place states change.
                     guard let full = try Row.fetchOne(db, sql: "SELECT * FROM item WHERE id = ?", arguments: [id]) else { continue }
-                    var lifecycle = Self.lifecycle(full)
+                    var lifecycle = ItemLifecycle(row: full)
                     guard lifecycle.lastError != "the image file is missing from the spool" || lifecycle.state != .failed else {
                         continue  // already reported by an earlier pass
                     }
                     let outcome = try lifecycle.apply(.fileMissing)
-                    try db.execute(sql: """
-                        UPDATE item SET state = ?, last_error = ?, retry_at = NULL, lease_owner = NULL, lease_expires = NULL,
-                                        updated_at = ? WHERE id = ?
-                        """, arguments: [lifecycle.state.rawValue, lifecycle.lastError, t, id])
-                    try db.execute(sql: "INSERT INTO event (item_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
-                                   arguments: [id, t, outcome.from.rawValue, outcome.to.rawValue, outcome.detail])
+                    try lifecycle.store(db, id: id, outcome: outcome, now: t, uploadedAt: full["uploaded_at"])
                     report.missingFiles.append(id)
                     logger.error("the file of a queued image is MISSING; item marked failed, not retried",
                                  metadata: ["item": "\(id)", "file": "\(directory)/\(row["file"] as String)"])
@@ -94,8 +87,7 @@ extension Spool {
                         VALUES (?, '', '', 'adopted by recovery', 'routine', ?, ?, ?, ?, ?, 'held', ?, ?, ?)
                         """, arguments: [kind.rawValue, mtime.timeIntervalSince1970, name, name, sha, size, reason, t, t])
                     let id = db.lastInsertedRowID
-                    try db.execute(sql: "INSERT INTO event (item_id, at, from_state, to_state, detail) VALUES (?, ?, NULL, 'held', ?)",
-                                   arguments: [id, t, "adopted: \(reason)"])
+                    try ItemLifecycle.recordEvent(db, id: id, at: t, from: nil, to: .held, detail: "adopted: \(reason)")
                     report.adoptedFiles.append(id)
                     logger.error("adopted an image file that had no queue record; held for a technician",
                                  metadata: ["item": "\(id)", "file": "\(path)"])
@@ -113,14 +105,6 @@ extension Spool {
                 "adopted": "\(report.adoptedFiles.count)", "duplicates_removed": "\(report.removedDuplicates.count)"])
         }
         return report
-    }
-
-    static func lifecycle(_ row: Row) -> ItemLifecycle {
-        let date: (String) -> Date? = { key in (row[key] as Double?).map { Date(timeIntervalSince1970: $0) } }
-        return ItemLifecycle(state: ItemState(rawValue: row["state"]) ?? .failed, size: row["size"],
-                             uploadURL: row["upload_url"], ackedOffset: row["acked_offset"], attempts: row["attempts"],
-                             lastError: row["last_error"], retryAt: date("retry_at"), leaseOwner: row["lease_owner"],
-                             leaseExpires: date("lease_expires"))
     }
 
     /// Deletes the files of uploaded items older than `keep_uploaded`, and
@@ -158,9 +142,8 @@ extension Spool {
                 try db.execute(sql: """
                     UPDATE item SET file_deleted_at = ?, updated_at = ? WHERE id = ? AND state = 'uploaded'
                     """, arguments: [t, t, id])
-                try db.execute(sql: """
-                    INSERT INTO event (item_id, at, from_state, to_state, detail) VALUES (?, ?, 'uploaded', 'uploaded', ?)
-                    """, arguments: [id, t, early ? "file deleted early to make room" : "file deleted after keep_uploaded"])
+                try ItemLifecycle.recordEvent(db, id: id, at: t, from: .uploaded, to: .uploaded,
+                                              detail: early ? "file deleted early to make room" : "file deleted after keep_uploaded")
             }
         }
         logger.info("retention deleted uploaded files", metadata: [

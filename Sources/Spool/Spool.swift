@@ -238,7 +238,7 @@ public final class Spool: Sendable {
                              metadata.priority.rawValue, metadata.capturedAt.timeIntervalSince1970, metadata.filename,
                              file, sha256, size, now, now])
         let id = db.lastInsertedRowID
-        try addEvent(db, id: id, at: now, from: nil, to: .queued,
+        try ItemLifecycle.recordEvent(db, id: id, at: now, from: nil, to: .queued,
                      detail: "queued \(kind.rawValue) \(metadata.filename) (\(size) bytes, sha256 \(sha256.prefix(12))…)")
         return id
     }
@@ -366,28 +366,12 @@ public final class Spool: Sendable {
                        now: Double) throws -> SpoolItem {
         var item = item
         let outcome = try item.lifecycle.apply(command)
-        let l = item.lifecycle
         let uploadedAt: Double? = outcome.to == .uploaded && outcome.from != .uploaded
             ? now : item.uploadedAt?.timeIntervalSince1970
-        try db.execute(sql: """
-            UPDATE item SET state = ?, upload_url = ?, acked_offset = ?, attempts = ?, last_error = ?, retry_at = ?,
-                            lease_owner = ?, lease_expires = ?, updated_at = ?, uploaded_at = ?
-            WHERE id = ?
-            """, arguments: [l.state.rawValue, l.uploadURL, l.ackedOffset, l.attempts, l.lastError,
-                             l.retryAt?.timeIntervalSince1970, l.leaseOwner, l.leaseExpires?.timeIntervalSince1970,
-                             now, uploadedAt, item.id])
-        if outcome.recordsEvent {
-            try addEvent(db, id: item.id, at: now, from: outcome.from, to: outcome.to, detail: outcome.detail)
-        }
+        try item.lifecycle.store(db, id: item.id, outcome: outcome, now: now, uploadedAt: uploadedAt)
         item.updatedAt = Date(timeIntervalSince1970: now)
         item.uploadedAt = uploadedAt.map { Date(timeIntervalSince1970: $0) }
         return item
-    }
-
-    private func addEvent(_ db: Database, id: Int64, at: Double, from: ItemState?, to: ItemState,
-                          detail: String) throws {
-        try db.execute(sql: "INSERT INTO event (item_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [id, at, from?.rawValue, to.rawValue, detail])
     }
 
     // MARK: - Reading
@@ -448,11 +432,7 @@ public final class Spool: Sendable {
             sha256: row["sha256"],
             size: row["size"],
             filePath: directory + "/" + file,
-            lifecycle: ItemLifecycle(state: ItemState(rawValue: row["state"]) ?? .failed, size: row["size"],
-                                     uploadURL: row["upload_url"], ackedOffset: row["acked_offset"],
-                                     attempts: row["attempts"], lastError: row["last_error"],
-                                     retryAt: date("retry_at"), leaseOwner: row["lease_owner"],
-                                     leaseExpires: date("lease_expires")),
+            lifecycle: ItemLifecycle(row: row),
             createdAt: date("created_at") ?? Date(timeIntervalSince1970: 0),
             updatedAt: date("updated_at") ?? Date(timeIntervalSince1970: 0),
             uploadedAt: date("uploaded_at"),
