@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,13 +46,12 @@ enum CurlResult: Sendable {
 
 enum AbortReason: Sendable, Equatable { case paused, rateLowered, cancelled }
 
-/// Flags the transfer callbacks read on the curl thread and async code sets.
-/// `@unchecked Sendable`: every field is only touched under `lock`.
-final class TransferControl: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _cancelled = false
-    func cancel() { lock.withLock { _cancelled = true } }
-    var cancelled: Bool { lock.withLock { _cancelled } }
+/// The flag the transfer callbacks read on the curl thread and async code
+/// sets when the waiting task is cancelled.
+final class TransferControl: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func cancel() { flag.store(true, ordering: .releasing) }
+    var cancelled: Bool { flag.load(ordering: .acquiring) }
 }
 
 /// Per-request state the C callbacks reach through their user pointer. It is
@@ -66,6 +66,9 @@ private final class TransferContext {
     let settings: CurlSettings
     let abortCheck: () -> AbortReason?
     var aborted: AbortReason?
+    /// Body bytes handed to libcurl when it asked to rewind the body, i.e.
+    /// to resend the request on a new connection; nil when it did not ask.
+    var rewindAfter: Int?
 
     init(body: [UInt8], settings: CurlSettings, abortCheck: @escaping () -> AbortReason?) {
         self.body = body
@@ -89,6 +92,19 @@ private let readCallback: curl_read_callback = { buffer, size, nitems, userdata 
         ctx.readPosition += n
     }
     return n
+}
+
+/// libcurl rewinds the body when a kept-alive connection dies before the
+/// hub answered and it wants to resend the whole request on a new one.
+/// Refused: the resend would hide the drop from the tus logic, which must
+/// ask the hub what it kept (a hub may have stored part of the chunk, or
+/// none of it) before sending more. Without this callback libcurl refuses
+/// too, but reports only "rewinding of the data stream failed"; the flag
+/// lets the error say what happened.
+private let seekCallback: curl_seek_callback = { userdata, _, _ in
+    let ctx = context(userdata)
+    ctx.rewindAfter = ctx.readPosition
+    return CURL_SEEKFUNC_CANTSEEK
 }
 
 private let headerCallback: curl_write_callback = { buffer, size, nitems, userdata in
@@ -284,6 +300,8 @@ final class CurlWorker: @unchecked Sendable {
                 try check(ts_curl_setopt_off(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(ctx.body.count)), "INFILESIZE_LARGE")
                 try check(ts_curl_setopt_read(h, readCallback), "READFUNCTION")
                 try check(ts_curl_setopt_ptr(h, CURLOPT_READDATA, ctxPtr), "READDATA")
+                try check(ts_curl_setopt_seek(h, seekCallback), "SEEKFUNCTION")
+                try check(ts_curl_setopt_ptr(h, CURLOPT_SEEKDATA, ctxPtr), "SEEKDATA")
                 try check(ts_curl_setopt_str(h, CURLOPT_CUSTOMREQUEST, request.method.rawValue), "CUSTOMREQUEST")
             }
             // An empty Expect suppresses 100-continue, which costs a round trip.
@@ -305,6 +323,12 @@ final class CurlWorker: @unchecked Sendable {
             if code == CURLE_SSL_PINNEDPUBKEYNOTMATCH {
                 return .failed(UplinkError(.transport, Self.pinMismatch, fix: Self.pinMismatchFix), timings, nil)
             }
+            if code == CURLE_SEND_FAIL_REWIND, let handedOver = ctx.rewindAfter {
+                var t = timings
+                // What libcurl took of the body before the drop, in case its counter restarted for the resend.
+                t.uploaded = max(t.uploaded, Int64(handedOver))
+                return .failed(Self.droppedWhileSending(request, bodyBytes: ctx.body.count, handedOver: handedOver), t, nil)
+            }
             let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             var message = "curl_easy_perform: \(String(cString: curl_easy_strerror(code)))"
             if !detail.isEmpty { message += " (\(detail))" }
@@ -321,6 +345,13 @@ final class CurlWorker: @unchecked Sendable {
         _ = ts_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
         let response = TusResponse(status: status, headers: TusResponse.headers(fromLines: ctx.headerLines), body: ctx.responseBody)
         return .response(response, timings)
+    }
+
+    /// The error for a connection that died mid-request before any answer.
+    static func droppedWhileSending(_ request: CurlRequest, bodyBytes: Int, handedOver: Int) -> UplinkError {
+        UplinkError(.transport,
+                    "the connection to the hub dropped while the \(request.method.rawValue) was being sent, before any answer (\(min(handedOver, bodyBytes)) of its \(bodyBytes) body bytes had left the station)",
+                    fix: "the link cuts connections; the station asks the hub what it kept and sends the rest")
     }
 
     static let pinMismatch = "hub certificate key does not match hub.pin_sha256: nothing was sent"
