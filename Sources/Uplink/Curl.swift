@@ -1,4 +1,5 @@
 import CCurl
+import Dispatch
 import Foundation
 import Synchronization
 #if canImport(Glibc)
@@ -167,13 +168,22 @@ private let sockoptCallback: curl_sockopt_callback = { clientp, fd, purpose in
 /// cooperative pool. Requests run one at a time in submission order; reusing
 /// the handle keeps the connection (and TLS session) to the hub alive, which
 /// saves whole round trips on a 1 s link.
-final class CurlWorker: @unchecked Sendable {
-    // @unchecked Sendable: `queue` and `stopping` are guarded by `condition`;
-    // `handle` is used only by the worker thread after init.
-    private let condition = NSCondition()
-    private var queue: [(CurlRequest, Int64, TransferControl, @Sendable (CurlResult) -> Void)] = []
-    private var stopping = false
-    private let handle: UnsafeMutableRawPointer
+final class CurlWorker: Sendable {
+    private struct Job: Sendable {
+        var request: CurlRequest
+        var maxRate: Int64
+        var control: TransferControl
+        var done: @Sendable (CurlResult) -> Void
+    }
+
+    /// The easy handle on its way to the worker thread.
+    /// `@unchecked Sendable`: it crosses threads once, in `init`, before the
+    /// thread starts; from then on only that thread uses it.
+    private struct EasyHandle: @unchecked Sendable { let pointer: UnsafeMutableRawPointer }
+
+    private let jobs = Mutex<(queue: [Job], stopping: Bool)>(([], false))
+    /// Signalled once per queued job and once by `shutdown`; the thread sleeps on it.
+    private let wakeup = DispatchSemaphore(value: 0)
     private let settings: CurlSettings
     private let abortCheck: @Sendable (Int64) -> AbortReason?
 
@@ -184,10 +194,10 @@ final class CurlWorker: @unchecked Sendable {
         guard let h = curl_easy_init() else {
             throw UplinkError(.transport, "curl_easy_init failed", fix: "the system may be out of memory")
         }
-        handle = h
         self.settings = settings
         self.abortCheck = abortCheck
-        let thread = Thread { [self] in self.loop() }
+        let handle = EasyHandle(pointer: h)
+        let thread = Thread { [self] in self.loop(handle.pointer) }
         thread.name = "uplink-curl"
         thread.start()
     }
@@ -197,23 +207,24 @@ final class CurlWorker: @unchecked Sendable {
 
     /// Stops the thread after the queued requests; the handle is freed there.
     func shutdown() {
-        condition.withLock {
-            stopping = true
-            condition.signal()
-        }
+        jobs.withLock { $0.stopping = true }
+        wakeup.signal()
     }
 
     /// Runs `request` with `maxRate` bytes/s (0: unlimited) on the worker thread.
     func perform(_ request: CurlRequest, maxRate: Int64, control: TransferControl) async -> CurlResult {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (cont: CheckedContinuation<CurlResult, Never>) in
-                condition.withLock {
-                    if stopping {
-                        cont.resume(returning: .failed(UplinkError(.transport, "the uplink was shut down"), CurlTimings(), .cancelled))
-                        return
-                    }
-                    queue.append((request, maxRate, control, { cont.resume(returning: $0) }))
-                    condition.signal()
+                let job = Job(request: request, maxRate: maxRate, control: control) { cont.resume(returning: $0) }
+                let queued = jobs.withLock { s -> Bool in
+                    guard !s.stopping else { return false }
+                    s.queue.append(job)
+                    return true
+                }
+                if queued {
+                    wakeup.signal()
+                } else {
+                    cont.resume(returning: .failed(UplinkError(.transport, "the uplink was shut down"), CurlTimings(), .cancelled))
                 }
             }
         } onCancel: {
@@ -221,18 +232,17 @@ final class CurlWorker: @unchecked Sendable {
         }
     }
 
-    private func loop() {
+    private func loop(_ handle: UnsafeMutableRawPointer) {
         while true {
-            condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
-            if queue.isEmpty && stopping {
-                condition.unlock()
+            wakeup.wait()
+            let next = jobs.withLock { s -> Job? in s.queue.isEmpty ? nil : s.queue.removeFirst() }
+            guard let job = next else {
+                // A wake-up without a job is the shutdown's, once the queue has drained.
+                guard jobs.withLock({ $0.stopping }) else { continue }
                 curl_easy_cleanup(handle)
                 return
             }
-            let (request, rate, control, done) = queue.removeFirst()
-            condition.unlock()
-            done(run(request, maxRate: rate, control: control))
+            job.done(run(job.request, maxRate: job.maxRate, control: job.control, on: handle))
         }
     }
 
@@ -242,9 +252,8 @@ final class CurlWorker: @unchecked Sendable {
         }
     }
 
-    private func run(_ request: CurlRequest, maxRate: Int64, control: TransferControl) -> CurlResult {
+    private func run(_ request: CurlRequest, maxRate: Int64, control: TransferControl, on h: UnsafeMutableRawPointer) -> CurlResult {
         if control.cancelled { return .failed(UplinkError(.transport, "cancelled"), CurlTimings(), .cancelled) }
-        let h = handle
         // Reset options but keep live connections, DNS and TLS session caches.
         curl_easy_reset(h)
         let abortCheck = self.abortCheck
@@ -323,13 +332,15 @@ final class CurlWorker: @unchecked Sendable {
             if code == CURLE_SSL_PINNEDPUBKEYNOTMATCH {
                 return .failed(UplinkError(.transport, Self.pinMismatch, fix: Self.pinMismatchFix), timings, nil)
             }
+            let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             if code == CURLE_SEND_FAIL_REWIND, let handedOver = ctx.rewindAfter {
                 var t = timings
-                // What libcurl took of the body before the drop, in case its counter restarted for the resend.
+                // libcurl restarted its counter for the resend it wanted; what
+                // it had taken of the body tells how much went out before the drop.
                 t.uploaded = max(t.uploaded, Int64(handedOver))
-                return .failed(Self.droppedWhileSending(request, bodyBytes: ctx.body.count, handedOver: handedOver), t, nil)
+                let error = Self.droppedWhileSending(request, cause: detail, bodyBytes: ctx.body.count, handedOver: handedOver)
+                return .failed(error, t, nil)
             }
-            let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             var message = "curl_easy_perform: \(String(cString: curl_easy_strerror(code)))"
             if !detail.isEmpty { message += " (\(detail))" }
             let fix: String? = switch code {
@@ -348,10 +359,13 @@ final class CurlWorker: @unchecked Sendable {
     }
 
     /// The error for a connection that died mid-request before any answer.
-    static func droppedWhileSending(_ request: CurlRequest, bodyBytes: Int, handedOver: Int) -> UplinkError {
-        UplinkError(.transport,
-                    "the connection to the hub dropped while the \(request.method.rawValue) was being sent, before any answer (\(min(handedOver, bodyBytes)) of its \(bodyBytes) body bytes had left the station)",
-                    fix: "the link cuts connections; the station asks the hub what it kept and sends the rest")
+    /// `cause` is libcurl's first error (e.g. "Recv failure: Connection
+    /// reset by peer"), which its error buffer keeps.
+    static func droppedWhileSending(_ request: CurlRequest, cause: String, bodyBytes: Int, handedOver: Int) -> UplinkError {
+        let why = cause.isEmpty ? "" : " (\(cause))"
+        return UplinkError(.transport,
+                           "the connection to the hub dropped while the \(request.method.rawValue) was being sent, before any answer\(why); \(min(handedOver, bodyBytes)) of its \(bodyBytes) body bytes had been handed to libcurl",
+                           fix: "the link cuts connections; the station asks the hub what it kept and sends the rest")
     }
 
     static let pinMismatch = "hub certificate key does not match hub.pin_sha256: nothing was sent"

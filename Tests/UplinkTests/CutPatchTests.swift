@@ -102,6 +102,7 @@ final class LogCapture: Sendable {
         #expect(!discarded.isEmpty)
         // A drop says what happened, not how libcurl failed to resend.
         let reasons = Self.dropReasons(log)
+        print("discarding hub: drops reported as, e.g.: \(reasons.first ?? "none")")
         #expect(!reasons.isEmpty)
         #expect(!reasons.contains { $0.contains("rewinding") }, "\(reasons)")
     }
