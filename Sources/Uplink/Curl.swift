@@ -38,6 +38,11 @@ struct CurlTimings: Sendable {
     var total: Double = 0
     var uploaded: Int64 = 0
     var newConnections: Int = 0
+    /// Seconds from libcurl taking the first body byte to the end or the
+    /// failure of the exchange, on the station's clock; nil without a body.
+    /// After a refused rewind libcurl's own timings describe the aborted
+    /// resend, not the request the drop cut, so failures use this.
+    var sending: Double?
 }
 
 enum CurlResult: Sendable {
@@ -70,6 +75,9 @@ private final class TransferContext {
     /// Body bytes handed to libcurl when it asked to rewind the body, i.e.
     /// to resend the request on a new connection; nil when it did not ask.
     var rewindAfter: Int?
+    /// When libcurl took the first body byte, and when it asked to rewind.
+    var firstRead: ContinuousClock.Instant?
+    var rewindAt: ContinuousClock.Instant?
 
     init(body: [UInt8], settings: CurlSettings, abortCheck: @escaping () -> AbortReason?) {
         self.body = body
@@ -84,6 +92,7 @@ private func context(_ p: UnsafeMutableRawPointer?) -> TransferContext {
 
 private let readCallback: curl_read_callback = { buffer, size, nitems, userdata in
     let ctx = context(userdata)
+    if ctx.firstRead == nil { ctx.firstRead = .now }
     let room = size * nitems
     let n = min(room, ctx.body.count - ctx.readPosition)
     if n > 0, let buffer {
@@ -105,6 +114,7 @@ private let readCallback: curl_read_callback = { buffer, size, nitems, userdata 
 private let seekCallback: curl_seek_callback = { userdata, _, _ in
     let ctx = context(userdata)
     ctx.rewindAfter = ctx.readPosition
+    ctx.rewindAt = .now
     return CURL_SEEKFUNC_CANTSEEK
 }
 
@@ -321,7 +331,11 @@ final class CurlWorker: Sendable {
         }
 
         let code = withExtendedLifetime(ctx) { curl_easy_perform(h) }
-        let timings = readTimings(h)
+        var timings = readTimings(h)
+        if let start = ctx.firstRead {
+            let d = (ctx.rewindAt ?? .now) - start
+            timings.sending = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        }
         if code != CURLE_OK {
             if let reason = ctx.aborted, code == CURLE_ABORTED_BY_CALLBACK {
                 return .failed(UplinkError(.transport, "transfer stopped (\(reason))"), timings, reason)

@@ -201,9 +201,10 @@ public final class TusClient: Sendable {
         TusSession.Transfer(bytesSent: t.uploaded, seconds: t.total - t.pretransfer, firstByte: t.starttransfer - t.pretransfer)
     }
 
-    /// No answer, so no round-trip time to learn from.
+    /// No answer, so no round-trip time to learn from; how long the body was
+    /// on its way comes from the station's clock (see `CurlTimings.sending`).
     private static func transfer(failed t: CurlTimings) -> TusSession.Transfer {
-        TusSession.Transfer(bytesSent: t.uploaded, seconds: t.total - t.pretransfer, firstByte: 0)
+        TusSession.Transfer(bytesSent: t.uploaded, seconds: t.sending ?? (t.total - t.pretransfer), firstByte: 0)
     }
 
     private func log(_ notice: TusSession.Notice) {
@@ -215,9 +216,9 @@ public final class TusClient: Sendable {
             logger.info("chunk interrupted; asking the hub for its offset", metadata: ["reason": "\(redact(reason))"])
         case .checksumsDropped:
             logger.notice("the link cut a checksummed chunk, which the hub must discard whole; sending chunks without Upload-Checksum from now on (the hub still verifies the whole file's sha256)")
-        case let .cutChunkDiscarded(offset, sent, next):
-            logger.notice("the hub kept none of a chunk the link cut short (its offset stayed at \(offset) after \(sent) bytes were sent); sending chunks of at most \(next) bytes until they get through",
-                          metadata: ["offset": "\(offset)", "sent": "\(sent)", "chunk": "\(next)"])
+        case let .cutChunkDiscarded(offset, sent, seconds, next):
+            logger.notice("the hub kept none of a chunk the link cut short (its offset stayed at \(offset) after \(sent) bytes were sent for \(String(format: "%.2f", seconds)) s); sending chunks of at most \(next) bytes until they get through",
+                          metadata: ["offset": "\(offset)", "sent": "\(sent)", "seconds": "\(seconds)", "chunk": "\(next)"])
         case let .cutChunkKept(offset, hub):
             logger.info("the hub kept part of a chunk the link cut short; cut chunks are no longer taken as lost",
                         metadata: ["offset": "\(offset)", "hub": "\(hub)"])

@@ -105,8 +105,8 @@ struct TusSession: Sendable {
         /// A drop cut a checksummed chunk; chunks go without checksums from now on.
         case checksumsDropped
         /// The hub kept none of `sent` bytes of a PATCH at `offset` cut by a
-        /// drop; chunks are now at most `nextChunk` bytes.
-        case cutChunkDiscarded(offset: Int64, sent: Int64, nextChunk: Int64)
+        /// drop after `seconds`; chunks are now at most `nextChunk` bytes.
+        case cutChunkDiscarded(offset: Int64, sent: Int64, seconds: Double, nextChunk: Int64)
         /// The hub kept part of a cut PATCH after an earlier one looked discarded.
         case cutChunkKept(offset: Int64, hub: Int64)
     }
@@ -126,6 +126,8 @@ struct TusSession: Sendable {
         var offset: Int64
         var count: Int64
         var sent: Int64
+        /// How long it had been on its way when the drop came.
+        var seconds: Double
         /// The chunk size the chunk was sent with.
         var chunkSize: Int64
     }
@@ -386,7 +388,7 @@ struct TusSession: Sendable {
             // A cut chunk with a checksum is discarded by every hub; only one
             // without tells how the hub treats cut PATCHes.
             cut = !checksum && transfer.bytesSent > 0
-                ? Cut(offset: offset, count: count, sent: transfer.bytesSent, chunkSize: chunkSize) : nil
+                ? Cut(offset: offset, count: count, sent: transfer.bytesSent, seconds: transfer.seconds, chunkSize: chunkSize) : nil
             reports.append(.notice(.askingForOffset(reason: error.description)))
         case .capabilities, .sourceFailed:
             break
@@ -396,7 +398,12 @@ struct TusSession: Sendable {
 
     /// The HEAD after a drop shows what the hub did with the cut chunk.
     ///
-    /// Offset unmoved although bytes were sent: the hub throws away cut
+    /// Cut within two round trips of its start: bytes sent so early may all
+    /// have been in flight (queued in buffers, or thrown away by the reset),
+    /// so even a hub that keeps what arrives may have nothing. That proves
+    /// nothing either way.
+    ///
+    /// Offset unmoved although bytes had been on their way longer: the hub throws away cut
     /// PATCHes (allowed by tus; servers that read the whole body before
     /// storing it do so). Every byte of a cut chunk is then lost, as with a
     /// checksummed chunk: the chunk shrinks to half the cut one (and keeps
@@ -415,16 +422,16 @@ struct TusSession: Sendable {
                 reports.append(.notice(.cutChunkKept(offset: cut.offset, hub: hubOffset)))
             }
             hub.cutPatches = .kept
-        } else if hubOffset == cut.offset {
+        } else if hubOffset == cut.offset, cut.seconds >= 2 * (hub.link.rtt ?? 0) {
             hub.cutPatches = .discarded
             hub.chunk.partialChunksKept = false
             hub.chunk.cutChunkLost(count: cut.count)
             // Smaller than the chunk that was cut (here, or already when the
             // drop was reported for a hub known to discard): worth a try now.
             if hub.chunk.chunkSize < cut.chunkSize { immediateRetry = true }
-            reports.append(.notice(.cutChunkDiscarded(offset: cut.offset, sent: cut.sent, nextChunk: hub.chunk.chunkSize)))
+            reports.append(.notice(.cutChunkDiscarded(offset: cut.offset, sent: cut.sent, seconds: cut.seconds, nextChunk: hub.chunk.chunkSize)))
         }
-        // Below the chunk's start the hub lost older bytes: that says nothing about cut chunks.
+        // Below the chunk's start the hub lost older bytes: that says nothing about cut chunks either.
     }
 
     // MARK: Pieces

@@ -124,14 +124,14 @@ final class LogCapture: Sendable {
             #expect(FileManager.default.contents(atPath: dir.file("store/\(id)-k-\(i).jpg")) == Data(r.bytes), "file \(i) intact")
         }
         let stats = try Self.stats(dir)
-        let kept = log.lines(containing: "asking the hub for its offset").count
+        let retried = log.lines(containing: "asking the hub for its offset").count
         let discarded = log.lines(containing: "kept none of a chunk").count
-        print("keeping hub: upstream \(stats["upstream_bytes"] ?? "?") B, resets \(stats["resets"] ?? "?"), drops retried at once \(kept), of them taken for discarded \(discarded), final chunk \(client.status.chunkSize) B")
+        print("keeping hub: upstream \(stats["upstream_bytes"] ?? "?") B, resets \(stats["resets"] ?? "?"), drops retried at once \(retried), of them taken for discarded \(discarded), final chunk \(client.status.chunkSize) B")
         #expect((stats["resets"] as? Int ?? 0) >= 3, "the link did cut connections")
         #expect(client.hubState.cutPatches == .kept, "the hub showed it keeps what arrived")
         // A cut that lands before any byte reached the hub looks like a
         // discard; it must stay the exception here, not the rule.
-        #expect(discarded * 2 < kept, "\(discarded) of \(kept) cut chunks taken for discarded")
+        #expect(discarded * 2 < retried, "\(discarded) of \(retried) cut chunks taken for discarded")
         #expect(!Self.dropReasons(log).contains { $0.contains("rewinding") })
     }
 }

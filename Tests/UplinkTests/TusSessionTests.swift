@@ -17,6 +17,8 @@ private let quick = TusSession.Transfer(bytesSent: 0, seconds: 0.1, firstByte: 0
 private func sent(_ n: Int64, seconds: Double = 0.1) -> TusSession.Transfer {
     TusSession.Transfer(bytesSent: n, seconds: seconds, firstByte: 0)
 }
+/// A chunk cut after `n` bytes and a second on the way: many round trips of 0.05 s.
+private func cut(_ n: Int64) -> TusSession.Transfer { sent(n, seconds: 1) }
 
 private func hub(_ caps: TusCapabilities? = plain, chunk: Int64 = 64 << 10) -> TusHubState {
     TusHubState(chunk: AdaptiveChunkController(minChunk: 16 << 10, maxChunk: 8 << 20, targetTime: 10, initial: chunk),
@@ -282,12 +284,12 @@ extension TusHubState {
         // The chunk grew on a fast link; a 400 kB image goes as one chunk and the link resets every 150 kB.
         var s = sending(size: 400_000, hub: hub(chunk: 1 << 20))
         #expect(s.next() == .patch(offset: 0, count: 400_000, checksum: nil))
-        #expect(s.receive(.failed(reset, sent(150_000))) == .head)
+        #expect(s.receive(.failed(reset, cut(150_000))) == .head)
         #expect(s.receive(.answered(.offset(0), quick)) == .patch(offset: 0, count: 200_000, checksum: nil), "half the cut chunk")
-        #expect(s.takeReports().contains(.notice(.cutChunkDiscarded(offset: 0, sent: 150_000, nextChunk: 200_000))))
+        #expect(s.takeReports().contains(.notice(.cutChunkDiscarded(offset: 0, sent: 150_000, seconds: 1, nextChunk: 200_000))))
         #expect(s.hub.cutPatches == .discarded)
         #expect(!s.hub.chunk.partialChunksKept)
-        #expect(s.receive(.failed(reset, sent(150_000))) == .head, "a smaller chunk is worth trying at once")
+        #expect(s.receive(.failed(reset, cut(150_000))) == .head, "a smaller chunk is worth trying at once")
         #expect(s.receive(.answered(.offset(0), quick)) == .patch(offset: 0, count: 100_000, checksum: nil))
         #expect(s.hub.backoff.failures == 0, "no backoff while the chunk shrinks")
         // It gets through, and the chunk grows again.
@@ -301,7 +303,7 @@ extension TusHubState {
     @Test func aHubThatKeepsPartialChunksDoesNotPay() {
         var s = sending(size: 400_000, hub: hub(chunk: 1 << 20))
         _ = s.next()
-        #expect(s.receive(.failed(reset, sent(150_000))) == .head)
+        #expect(s.receive(.failed(reset, cut(150_000))) == .head)
         #expect(s.receive(.answered(.offset(120_000), quick)) == .patch(offset: 120_000, count: 280_000, checksum: nil))
         #expect(s.hub.chunk.chunkSize == 1 << 20, "no shrink when the offset moved")
         #expect(s.hub.cutPatches == .kept)
@@ -316,11 +318,21 @@ extension TusHubState {
         #expect(s.hub.cutPatches == .unknown)
     }
 
+    @Test func aCutWithinTwoRoundTripsOfItsStartSaysNothingAboutTheHub() {
+        // HEAD answers in 0.05 s here: a chunk cut after 0.09 s may have been all in flight.
+        var s = sending(size: 400_000, hub: hub(chunk: 1 << 20))
+        _ = s.next()
+        _ = s.receive(.failed(reset, sent(150_000, seconds: 0.09)))
+        #expect(s.receive(.answered(.offset(0), quick)) == .patch(offset: 0, count: 400_000, checksum: nil))
+        #expect(s.hub.cutPatches == .unknown)
+        #expect(s.hub.chunk.chunkSize == 1 << 20)
+    }
+
     @Test func aHubSeenToKeepBytesWithdrawsAnEarlierDiscardVerdict() {
         // E.g. a drop before any byte reached the hub looked like a discard.
         var s = sending(size: 400_000, hub: hub(chunk: 1 << 20).with { $0.cutPatches = .discarded })
         _ = s.receive(.answered(.offset(1000), sent(1000)))
-        _ = s.receive(.failed(reset, sent(50_000)))
+        _ = s.receive(.failed(reset, cut(50_000)))
         _ = s.receive(.answered(.offset(30_000), quick))
         #expect(s.hub.cutPatches == .kept)
         #expect(s.takeReports().contains(.notice(.cutChunkKept(offset: 1000, hub: 30_000))))
@@ -329,8 +341,8 @@ extension TusHubState {
 
     @Test func atMinChunkADiscardingHubWaitsForTheBackoff() {
         var s = sending(size: 400_000, hub: hub(chunk: 16 << 10).with { $0.cutPatches = .discarded })
-        #expect(s.receive(.failed(reset, sent(10_000))) == .head)
+        #expect(s.receive(.failed(reset, cut(10_000))) == .head)
         #expect(s.receive(.answered(.offset(0), quick)) == .patch(offset: 0, count: 16 << 10, checksum: nil))
-        guard case .finish(.retry) = s.receive(.failed(reset, sent(10_000))) else { Issue.record("a chunk that cannot shrink was retried at once"); return }
+        guard case .finish(.retry) = s.receive(.failed(reset, cut(10_000))) else { Issue.record("a chunk that cannot shrink was retried at once"); return }
     }
 }
