@@ -403,9 +403,9 @@ struct TusSession: Sendable {
     /// so even a hub that keeps what arrives may have nothing. That proves
     /// nothing either way.
     ///
-    /// Offset unmoved although bytes had been on their way longer: the hub throws away cut
-    /// PATCHes (allowed by tus; servers that read the whole body before
-    /// storing it do so). Every byte of a cut chunk is then lost, as with a
+    /// Offset unmoved although bytes had been on their way longer: the hub
+    /// throws away cut PATCHes (allowed by tus; servers that read the whole
+    /// body before storing it do so). Every byte of a cut chunk is then lost, as with a
     /// checksummed chunk: the chunk shrinks to half the cut one (and keeps
     /// halving while chunks are cut), and the controller keeps it below the
     /// bytes that typically get through between drops. It grows again as
@@ -415,7 +415,8 @@ struct TusSession: Sendable {
     ///
     /// Offset moved: the hub keeps what arrived, so a smaller chunk would not
     /// have lost less; nothing shrinks, and an earlier "discarded" verdict
-    /// (e.g. a drop before any byte reached the hub) is withdrawn.
+    /// (e.g. after a link whose deep buffer still held every byte of the
+    /// cut chunk) is withdrawn.
     private mutating func judgeCutChunk(_ cut: Cut, hubOffset: Int64) {
         if hubOffset > cut.offset {
             if hub.cutPatches == .discarded {
