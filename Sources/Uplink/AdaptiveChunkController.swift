@@ -12,7 +12,8 @@ import Foundation
 /// - grows ×2 while chunks finish in under half that aim,
 ///   and toward the size the measured rate allows when it can see it;
 /// - shrinks to what fits the target after a slow chunk;
-/// - shrinks ×½ on a failure when the failure lost the chunk;
+/// - shrinks ×½ on a failure when the failure lost the chunk, and to half a
+///   cut chunk when the hub turns out to have discarded it;
 /// - when a dropped chunk is lost whole, stays below a sixth of the bytes
 ///   that typically get through between two drops, so drops cost little next
 ///   to what gets through;
@@ -72,6 +73,14 @@ public struct AdaptiveChunkController: Sendable, Equatable {
 
     /// The chunk duration aimed at.
     public var aim: Double { partialChunksKept ? targetTime : targetTime / 2 }
+
+    /// A drop cut a chunk of `count` bytes and the hub kept none of it
+    /// (it discards cut PATCHes): the next chunk is at most half the cut
+    /// one, and within the drop-rate cap. Called after `chunkFailed()`, so a
+    /// chunk already halved there is not halved twice.
+    public mutating func cutChunkLost(count: Int64) {
+        chunkSize = min(chunkSize, Self.clamp(count / 2, minChunk, maxChunk), dropCap)
+    }
 
     /// The last chunk failed (reset, stall, 5xx).
     public mutating func chunkFailed() {

@@ -1,5 +1,7 @@
 import CCurl
+import Dispatch
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,6 +38,11 @@ struct CurlTimings: Sendable {
     var total: Double = 0
     var uploaded: Int64 = 0
     var newConnections: Int = 0
+    /// Seconds from libcurl taking the first body byte to the end or the
+    /// failure of the exchange, on the station's clock; nil without a body.
+    /// After a refused rewind libcurl's own timings describe the aborted
+    /// resend, not the request the drop cut, so failures use this.
+    var sending: Double?
 }
 
 enum CurlResult: Sendable {
@@ -45,13 +52,12 @@ enum CurlResult: Sendable {
 
 enum AbortReason: Sendable, Equatable { case paused, rateLowered, cancelled }
 
-/// Flags the transfer callbacks read on the curl thread and async code sets.
-/// `@unchecked Sendable`: every field is only touched under `lock`.
-final class TransferControl: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _cancelled = false
-    func cancel() { lock.withLock { _cancelled = true } }
-    var cancelled: Bool { lock.withLock { _cancelled } }
+/// The flag the transfer callbacks read on the curl thread and async code
+/// sets when the waiting task is cancelled.
+final class TransferControl: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func cancel() { flag.store(true, ordering: .releasing) }
+    var cancelled: Bool { flag.load(ordering: .acquiring) }
 }
 
 /// Per-request state the C callbacks reach through their user pointer. It is
@@ -66,6 +72,12 @@ private final class TransferContext {
     let settings: CurlSettings
     let abortCheck: () -> AbortReason?
     var aborted: AbortReason?
+    /// Body bytes handed to libcurl when it asked to rewind the body, i.e.
+    /// to resend the request on a new connection; nil when it did not ask.
+    var rewindAfter: Int?
+    /// When libcurl took the first body byte, and when it asked to rewind.
+    var firstRead: ContinuousClock.Instant?
+    var rewindAt: ContinuousClock.Instant?
 
     init(body: [UInt8], settings: CurlSettings, abortCheck: @escaping () -> AbortReason?) {
         self.body = body
@@ -80,6 +92,7 @@ private func context(_ p: UnsafeMutableRawPointer?) -> TransferContext {
 
 private let readCallback: curl_read_callback = { buffer, size, nitems, userdata in
     let ctx = context(userdata)
+    if ctx.firstRead == nil { ctx.firstRead = .now }
     let room = size * nitems
     let n = min(room, ctx.body.count - ctx.readPosition)
     if n > 0, let buffer {
@@ -89,6 +102,20 @@ private let readCallback: curl_read_callback = { buffer, size, nitems, userdata 
         ctx.readPosition += n
     }
     return n
+}
+
+/// libcurl rewinds the body when a kept-alive connection dies before the
+/// hub answered and it wants to resend the whole request on a new one.
+/// Refused: the resend would hide the drop from the tus logic, which must
+/// ask the hub what it kept (a hub may have stored part of the chunk, or
+/// none of it) before sending more. Without this callback libcurl refuses
+/// too, but reports only "rewinding of the data stream failed"; the flag
+/// lets the error say what happened.
+private let seekCallback: curl_seek_callback = { userdata, _, _ in
+    let ctx = context(userdata)
+    ctx.rewindAfter = ctx.readPosition
+    ctx.rewindAt = .now
+    return CURL_SEEKFUNC_CANTSEEK
 }
 
 private let headerCallback: curl_write_callback = { buffer, size, nitems, userdata in
@@ -151,13 +178,22 @@ private let sockoptCallback: curl_sockopt_callback = { clientp, fd, purpose in
 /// cooperative pool. Requests run one at a time in submission order; reusing
 /// the handle keeps the connection (and TLS session) to the hub alive, which
 /// saves whole round trips on a 1 s link.
-final class CurlWorker: @unchecked Sendable {
-    // @unchecked Sendable: `queue` and `stopping` are guarded by `condition`;
-    // `handle` is used only by the worker thread after init.
-    private let condition = NSCondition()
-    private var queue: [(CurlRequest, Int64, TransferControl, @Sendable (CurlResult) -> Void)] = []
-    private var stopping = false
-    private let handle: UnsafeMutableRawPointer
+final class CurlWorker: Sendable {
+    private struct Job: Sendable {
+        var request: CurlRequest
+        var maxRate: Int64
+        var control: TransferControl
+        var done: @Sendable (CurlResult) -> Void
+    }
+
+    /// The easy handle on its way to the worker thread.
+    /// `@unchecked Sendable`: it crosses threads once, in `init`, before the
+    /// thread starts; from then on only that thread uses it.
+    private struct EasyHandle: @unchecked Sendable { let pointer: UnsafeMutableRawPointer }
+
+    private let jobs = Mutex<(queue: [Job], stopping: Bool)>(([], false))
+    /// Signalled once per queued job and once by `shutdown`; the thread sleeps on it.
+    private let wakeup = DispatchSemaphore(value: 0)
     private let settings: CurlSettings
     private let abortCheck: @Sendable (Int64) -> AbortReason?
 
@@ -168,10 +204,10 @@ final class CurlWorker: @unchecked Sendable {
         guard let h = curl_easy_init() else {
             throw UplinkError(.transport, "curl_easy_init failed", fix: "the system may be out of memory")
         }
-        handle = h
         self.settings = settings
         self.abortCheck = abortCheck
-        let thread = Thread { [self] in self.loop() }
+        let handle = EasyHandle(pointer: h)
+        let thread = Thread { [self] in self.loop(handle.pointer) }
         thread.name = "uplink-curl"
         thread.start()
     }
@@ -181,23 +217,24 @@ final class CurlWorker: @unchecked Sendable {
 
     /// Stops the thread after the queued requests; the handle is freed there.
     func shutdown() {
-        condition.withLock {
-            stopping = true
-            condition.signal()
-        }
+        jobs.withLock { $0.stopping = true }
+        wakeup.signal()
     }
 
     /// Runs `request` with `maxRate` bytes/s (0: unlimited) on the worker thread.
     func perform(_ request: CurlRequest, maxRate: Int64, control: TransferControl) async -> CurlResult {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (cont: CheckedContinuation<CurlResult, Never>) in
-                condition.withLock {
-                    if stopping {
-                        cont.resume(returning: .failed(UplinkError(.transport, "the uplink was shut down"), CurlTimings(), .cancelled))
-                        return
-                    }
-                    queue.append((request, maxRate, control, { cont.resume(returning: $0) }))
-                    condition.signal()
+                let job = Job(request: request, maxRate: maxRate, control: control) { cont.resume(returning: $0) }
+                let queued = jobs.withLock { s -> Bool in
+                    guard !s.stopping else { return false }
+                    s.queue.append(job)
+                    return true
+                }
+                if queued {
+                    wakeup.signal()
+                } else {
+                    cont.resume(returning: .failed(UplinkError(.transport, "the uplink was shut down"), CurlTimings(), .cancelled))
                 }
             }
         } onCancel: {
@@ -205,18 +242,17 @@ final class CurlWorker: @unchecked Sendable {
         }
     }
 
-    private func loop() {
+    private func loop(_ handle: UnsafeMutableRawPointer) {
         while true {
-            condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
-            if queue.isEmpty && stopping {
-                condition.unlock()
+            wakeup.wait()
+            let next = jobs.withLock { s -> Job? in s.queue.isEmpty ? nil : s.queue.removeFirst() }
+            guard let job = next else {
+                // A wake-up without a job is the shutdown's, once the queue has drained.
+                guard jobs.withLock({ $0.stopping }) else { continue }
                 curl_easy_cleanup(handle)
                 return
             }
-            let (request, rate, control, done) = queue.removeFirst()
-            condition.unlock()
-            done(run(request, maxRate: rate, control: control))
+            job.done(run(job.request, maxRate: job.maxRate, control: job.control, on: handle))
         }
     }
 
@@ -226,9 +262,8 @@ final class CurlWorker: @unchecked Sendable {
         }
     }
 
-    private func run(_ request: CurlRequest, maxRate: Int64, control: TransferControl) -> CurlResult {
+    private func run(_ request: CurlRequest, maxRate: Int64, control: TransferControl, on h: UnsafeMutableRawPointer) -> CurlResult {
         if control.cancelled { return .failed(UplinkError(.transport, "cancelled"), CurlTimings(), .cancelled) }
-        let h = handle
         // Reset options but keep live connections, DNS and TLS session caches.
         curl_easy_reset(h)
         let abortCheck = self.abortCheck
@@ -284,6 +319,8 @@ final class CurlWorker: @unchecked Sendable {
                 try check(ts_curl_setopt_off(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(ctx.body.count)), "INFILESIZE_LARGE")
                 try check(ts_curl_setopt_read(h, readCallback), "READFUNCTION")
                 try check(ts_curl_setopt_ptr(h, CURLOPT_READDATA, ctxPtr), "READDATA")
+                try check(ts_curl_setopt_seek(h, seekCallback), "SEEKFUNCTION")
+                try check(ts_curl_setopt_ptr(h, CURLOPT_SEEKDATA, ctxPtr), "SEEKDATA")
                 try check(ts_curl_setopt_str(h, CURLOPT_CUSTOMREQUEST, request.method.rawValue), "CUSTOMREQUEST")
             }
             // An empty Expect suppresses 100-continue, which costs a round trip.
@@ -294,7 +331,11 @@ final class CurlWorker: @unchecked Sendable {
         }
 
         let code = withExtendedLifetime(ctx) { curl_easy_perform(h) }
-        let timings = readTimings(h)
+        var timings = readTimings(h)
+        if let start = ctx.firstRead {
+            let d = (ctx.rewindAt ?? .now) - start
+            timings.sending = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        }
         if code != CURLE_OK {
             if let reason = ctx.aborted, code == CURLE_ABORTED_BY_CALLBACK {
                 return .failed(UplinkError(.transport, "transfer stopped (\(reason))"), timings, reason)
@@ -306,6 +347,14 @@ final class CurlWorker: @unchecked Sendable {
                 return .failed(UplinkError(.transport, Self.pinMismatch, fix: Self.pinMismatchFix), timings, nil)
             }
             let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            if code == CURLE_SEND_FAIL_REWIND, let handedOver = ctx.rewindAfter {
+                var t = timings
+                // libcurl restarted its counter for the resend it wanted; what
+                // it had taken of the body tells how much went out before the drop.
+                t.uploaded = max(t.uploaded, Int64(handedOver))
+                let error = Self.droppedWhileSending(request, cause: detail, bodyBytes: ctx.body.count, handedOver: handedOver)
+                return .failed(error, t, nil)
+            }
             var message = "curl_easy_perform: \(String(cString: curl_easy_strerror(code)))"
             if !detail.isEmpty { message += " (\(detail))" }
             let fix: String? = switch code {
@@ -321,6 +370,16 @@ final class CurlWorker: @unchecked Sendable {
         _ = ts_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
         let response = TusResponse(status: status, headers: TusResponse.headers(fromLines: ctx.headerLines), body: ctx.responseBody)
         return .response(response, timings)
+    }
+
+    /// The error for a connection that died mid-request before any answer.
+    /// `cause` is libcurl's first error (e.g. "Recv failure: Connection
+    /// reset by peer"), which its error buffer keeps.
+    static func droppedWhileSending(_ request: CurlRequest, cause: String, bodyBytes: Int, handedOver: Int) -> UplinkError {
+        let why = cause.isEmpty ? "" : " (\(cause))"
+        return UplinkError(.transport,
+                           "the connection to the hub dropped while the \(request.method.rawValue) was being sent, before any answer\(why); \(min(handedOver, bodyBytes)) of its \(bodyBytes) body bytes had been handed to libcurl",
+                           fix: "the link cuts connections; the station asks the hub what it kept and sends the rest")
     }
 
     static let pinMismatch = "hub certificate key does not match hub.pin_sha256: nothing was sent"

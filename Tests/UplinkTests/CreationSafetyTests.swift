@@ -10,12 +10,12 @@ import Testing
 /// The client now never lets a `POST` complete an upload.
 @Suite(.timeLimit(.minutes(2))) struct CreationSafetyTests {
     @Test func theCreatingPostHoldsBackTheLastByteAndCarriesAtMostMinChunk() {
-        #expect(TusClient.creationBody(size: 10_000, chunk: 65_536, minChunk: 16_384) == 9_999)
-        #expect(TusClient.creationBody(size: 200_000, chunk: 65_536, minChunk: 16_384) == 16_384)
-        #expect(TusClient.creationBody(size: 200_000, chunk: 8_192, minChunk: 16_384) == 8_192)
-        #expect(TusClient.creationBody(size: 1, chunk: 65_536, minChunk: 16_384) == 0)
-        #expect(TusClient.creationBody(size: 16_385, chunk: 65_536, minChunk: 16_384) == 16_384)
-        #expect(TusClient.creationBody(size: 16_384, chunk: 65_536, minChunk: 16_384) == 16_383)
+        #expect(TusSession.creationBody(size: 10_000, chunk: 65_536, minChunk: 16_384) == 9_999)
+        #expect(TusSession.creationBody(size: 200_000, chunk: 65_536, minChunk: 16_384) == 16_384)
+        #expect(TusSession.creationBody(size: 200_000, chunk: 8_192, minChunk: 16_384) == 8_192)
+        #expect(TusSession.creationBody(size: 1, chunk: 65_536, minChunk: 16_384) == 0)
+        #expect(TusSession.creationBody(size: 16_385, chunk: 65_536, minChunk: 16_384) == 16_384)
+        #expect(TusSession.creationBody(size: 16_384, chunk: 65_536, minChunk: 16_384) == 16_383)
     }
 
     @Test func noUploadIsCompleteWhenItsURLIsHandedOverForPersisting() async throws {
