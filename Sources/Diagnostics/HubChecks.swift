@@ -95,6 +95,9 @@ public struct HubCheck: DiagnosticCheck {
         case let .retry(_, reason):
             results.append(CheckResult(check: "hub.upload", status: .fail, finding: "probe upload failed: \(reason)",
                                        nextStep: Self.nextStep(for: reason, config: config)))
+        case let .recordFailed(reason):
+            // The probe records nothing; kept for completeness of the outcomes.
+            results.append(CheckResult(check: "hub.upload", status: .fail, finding: "probe upload stopped: \(reason)"))
         case .urlGone, .cancelled:
             results.append(CheckResult(check: "hub.upload", status: .warn, finding: "probe upload did not finish\(createdURL == nil ? "" : " (the hub dropped it)")",
                                        nextStep: "run diagnose again; if it repeats, send the bundle to the hub's operators"))

@@ -92,6 +92,13 @@ extension ServiceCheck {
                                nextStep: "journalctl -u \(unitName) -n 100 names the stalled loop (\"withholding WATCHDOG=1\"); systemd restarts the service when the watchdog runs out — if it keeps happening, send `telestation diagnose --bundle`",
                                details: details)
         }
+        // The daemon's own status line starts with the problems it sees.
+        if let status = record.status, status.hasPrefix("queue error") {
+            return CheckResult(check: "service.heartbeat", status: .fail,
+                               finding: "the daemon cannot record upload state in its queue (\(line)): uploads stop until it can; no image is lost",
+                               nextStep: "check the SD card: `journalctl -u \(unitName) | grep 'cannot record'` names the error; a read-only or full file system needs a technician (fsck, free space), then restart the service",
+                               details: details)
+        }
         return CheckResult(check: "service.heartbeat", status: .pass, finding: line, details: details)
     }
 }

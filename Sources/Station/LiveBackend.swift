@@ -214,7 +214,7 @@ public final class LiveBackend: StationBackend {
         }
         let error = lastCameraError.withLock { $0 }
         return StationHealth(camera: camera, diskNearlyFull: free.map { $0 < 2 * config.spool.minFree } ?? false, freeBytes: free,
-                             cameraError: error?.message, cameraErrorAt: error?.at)
+                             cameraError: error?.message, cameraErrorAt: error?.at, queueError: worker?.queueError)
     }
 
     public func cameraControls() async throws -> [CameraControl] {

@@ -19,9 +19,6 @@ public final class UploadWorker: Sendable {
     let leaseSeconds: Double
     let authBackoff: Double
     let logger: Logger
-    // Spool writes are small SQLite transactions with an fsync; they run on
-    // this queue, in order, rather than on the cooperative pool.
-    private let persist = DispatchQueue(label: "telestation.upload.persist")
     private let state = Mutex(State())
     private let wakeups = Mutex<[UUID: CheckedContinuation<Void, Never>]>([:])
 
@@ -35,6 +32,9 @@ public final class UploadWorker: Sendable {
         /// The hub is not contacted before this time: set by a failure the
         /// backoff policy spaces out, cleared by a delivery.
         var hubNotBefore: Date?
+        /// The last failure to record upload state in the queue; cleared by
+        /// the next write that works.
+        var queueError: String?
     }
 
     /// The item being sent right now.
@@ -103,6 +103,8 @@ public final class UploadWorker: Sendable {
     public var current: Current? { state.withLock { $0.current } }
     public var hubProblem: HubProblem? { state.withLock { $0.hubProblem } }
     public var lastError: String? { state.withLock { $0.lastError } }
+    /// Why the upload state could not be recorded, while that lasts.
+    public var queueError: String? { state.withLock { $0.queueError } }
 
     /// Claims one item and sends it as far as the link allows.
     public func step(now: Date = Date()) async -> Step {
@@ -118,7 +120,7 @@ public final class UploadWorker: Sendable {
             claimed = try await spool.perform { [owner, leaseSeconds] in try $0.claimNext(owner: owner, leaseSeconds: leaseSeconds, now: now) }
         } catch {
             logger.error("cannot read the queue: \(error)")
-            state.withLock { $0.lastError = "\(error)" }
+            state.withLock { $0.lastError = "\(error)"; $0.queueError = "cannot claim the next item: \(error)" }
             return .idle(nextRetry: now.addingTimeInterval(30))
         }
         guard let item = claimed else { return .idle(nextRetry: await nextRetry()) }
@@ -132,7 +134,11 @@ public final class UploadWorker: Sendable {
         } catch {
             let failedCheck = (error as? SpoolError)?.code == .integrity
             let reason = failedCheck ? "its file failed the integrity check: \(error)" : "its file cannot be read: \(error)"
-            persistSync { try $0.hold(id: item.id, reason: reason) }
+            do {
+                try await persist("hold item \(item.id)") { try $0.hold(id: item.id, reason: reason) }
+            } catch {
+                return .willRetry(id: item.id, at: Date().addingTimeInterval(leaseSeconds), reason: "\(error)")
+            }
             logger.error("item \(item.id) held: \(reason)")
             return .held(id: item.id, reason: reason)
         }
@@ -150,66 +156,151 @@ public final class UploadWorker: Sendable {
             switch event {
             case let .created(url):
                 // Durable before the first PATCH: after a power cut the upload resumes at this URL.
-                persistSync { [owner] in try $0.recordUploadURL(id: item.id, url: url, owner: owner) }
+                // If it cannot be recorded the client stops, so no second upload is ever started.
+                try await persist("record the upload URL of item \(item.id)") { [owner] in
+                    try $0.recordUploadURL(id: item.id, url: url, owner: owner)
+                }
             case let .progress(offset):
                 let activity = state.withLock { s -> (@Sendable () -> Void)? in
                     s.current?.offset = offset
                     return s.activity
                 }
                 activity?()
-                persistSync { [owner, leaseSeconds] in
+                try await persist("record the progress of item \(item.id)") { [owner, leaseSeconds] in
                     try $0.recordOffset(id: item.id, offset: offset, owner: owner)
                     try $0.renewLease(id: item.id, owner: owner, leaseSeconds: leaseSeconds)
                 }
             }
         }
-        let now = Date()
+        let plan = Self.plan(for: outcome, item: item.id, now: Date(), authBackoff: authBackoff)
+        if let command = plan.command {
+            do {
+                try await persist("record the result of item \(item.id)") { [owner] spool in
+                    try Self.apply(command, to: spool, item: item.id, owner: owner)
+                }
+            } catch {
+                // The hub's answer is not recorded; the item stays leased and is
+                // claimed again when its lease runs out. A completed upload is
+                // then found complete by HEAD, never sent twice.
+                let retryAt = Date().addingTimeInterval(leaseSeconds)
+                return .willRetry(id: item.id, at: retryAt, reason: "cannot record the upload's result in the queue: \(error)")
+            }
+        }
+        state.withLock { s in
+            switch plan.change {
+            case .none: break
+            case .delivered: s.lastError = nil; s.hubProblem = nil; s.hubNotBefore = nil
+            case let .error(reason): s.lastError = reason
+            case let .hubFailure(reason, notBefore, problem): s.lastError = reason; s.hubProblem = problem; s.hubNotBefore = notBefore
+            }
+        }
+        switch outcome {
+        case .completed: logger.info("item \(item.id) uploaded and confirmed by the hub")
+        case let .retry(after, reason): logger.warning("item \(item.id): \(reason); retrying in \(Units.formatDuration(after))")
+        case let .hold(reason): logger.error("item \(item.id) held for a technician: \(reason)")
+        case let .authFailed(status, reason):
+            logger.error("the hub rejected the station's credentials (\(status)): \(reason); next try in \(Units.formatDuration(authBackoff))")
+        case .urlGone: logger.warning("item \(item.id): the hub no longer has its upload; creating a new one")
+        case let .recordFailed(reason): logger.error("item \(item.id): upload stopped: \(reason)")
+        case .cancelled: break
+        }
+        return plan.step
+    }
+
+    // MARK: outcome → queue
+
+    /// What the queue must record for an upload outcome.
+    enum Command: Sendable, Equatable {
+        case markUploaded
+        case markFailed(error: String, retryAt: Date)
+        case hold(reason: String)
+        /// Forget the upload URL (the hub lost the upload) and queue the item again.
+        case restart
+        case release
+    }
+
+    /// How an outcome changes what the worker reports.
+    enum Change: Sendable, Equatable {
+        case none
+        /// A delivery clears the last error, the hub problem and the hub's backoff.
+        case delivered
+        case error(String)
+        /// The hub failed: left alone until `notBefore`, with the problem a person must act on, if any.
+        case hubFailure(String, notBefore: Date, problem: HubProblem?)
+    }
+
+    /// The queue command, the step reported and the worker state an outcome leads to.
+    struct Plan: Sendable, Equatable {
+        var command: Command?
+        var step: Step
+        var change: Change = .none
+    }
+
+    /// The outcome → queue mapping, as a pure function (see its table test).
+    static func plan(for outcome: UploadOutcome, item id: Int64, now: Date, authBackoff: Double) -> Plan {
         switch outcome {
         case .completed:
-            persistSync { [owner] in try $0.markUploaded(id: item.id, owner: owner) }
-            state.withLock { $0.hubProblem = nil; $0.lastError = nil; $0.hubNotBefore = nil }
-            logger.info("item \(item.id) uploaded and confirmed by the hub")
-            return .uploaded(id: item.id)
+            return Plan(command: .markUploaded, step: .uploaded(id: id), change: .delivered)
         case let .retry(after, reason):
             let at = now.addingTimeInterval(after)
-            persistSync { [owner] in try $0.markFailed(id: item.id, error: reason, retryAt: at, owner: owner) }
-            state.withLock { $0.lastError = reason; $0.hubProblem = nil; $0.hubNotBefore = at }
-            logger.warning("item \(item.id): \(reason); retrying in \(Units.formatDuration(after))")
-            return .willRetry(id: item.id, at: at, reason: reason)
+            return Plan(command: .markFailed(error: reason, retryAt: at), step: .willRetry(id: id, at: at, reason: reason),
+                        change: .hubFailure(reason, notBefore: at, problem: nil))
         case let .hold(reason):
-            persistSync { try $0.hold(id: item.id, reason: reason) }
-            state.withLock { $0.lastError = reason }
-            logger.error("item \(item.id) held for a technician: \(reason)")
-            return .held(id: item.id, reason: reason)
+            return Plan(command: .hold(reason: reason), step: .held(id: id, reason: reason), change: .error(reason))
         case let .authFailed(status, reason):
             let at = now.addingTimeInterval(authBackoff)
-            persistSync { [owner] in try $0.markFailed(id: item.id, error: reason, retryAt: at, owner: owner) }
-            state.withLock { $0.hubProblem = .rejectedToken(status: status); $0.lastError = reason; $0.hubNotBefore = at }
-            logger.error("the hub rejected the station's credentials (\(status)): \(reason); next try in \(Units.formatDuration(authBackoff))")
-            return .willRetry(id: item.id, at: at, reason: reason)
+            return Plan(command: .markFailed(error: reason, retryAt: at), step: .willRetry(id: id, at: at, reason: reason),
+                        change: .hubFailure(reason, notBefore: at, problem: .rejectedToken(status: status)))
         case .urlGone:
-            // The hub forgot the upload (expired or cleaned up): start a new one.
-            persistSync { [owner] in
-                try $0.recordUploadURL(id: item.id, url: nil, owner: owner)
-                try $0.release(id: item.id, owner: owner)
-            }
-            logger.warning("item \(item.id): the hub no longer has its upload; creating a new one")
-            return .willRetry(id: item.id, at: now, reason: "the hub no longer had the upload")
+            return Plan(command: .restart, step: .willRetry(id: id, at: now, reason: "the hub no longer had the upload"))
+        case let .recordFailed(reason):
+            // The queue refused a write: try to schedule a retry (it may fail
+            // too; then the lease runs out and the item is claimed again).
+            let at = now.addingTimeInterval(30)
+            return Plan(command: .markFailed(error: reason, retryAt: at), step: .willRetry(id: id, at: at, reason: reason),
+                        change: .error(reason))
         case .cancelled:
-            persistSync { [owner] in try $0.release(id: item.id, owner: owner) }
-            return .stopped
+            return Plan(command: .release, step: .stopped)
+        }
+    }
+
+    static func apply(_ command: Command, to spool: Spool, item id: Int64, owner: String) throws {
+        switch command {
+        case .markUploaded: try spool.markUploaded(id: id, owner: owner)
+        case let .markFailed(error, retryAt): try spool.markFailed(id: id, error: error, retryAt: retryAt, owner: owner)
+        case let .hold(reason): try spool.hold(id: id, reason: reason)
+        case .restart:
+            try spool.recordUploadURL(id: id, url: nil, owner: owner)
+            try spool.release(id: id, owner: owner)
+        case .release: try spool.release(id: id, owner: owner)
         }
     }
 
     /// The earliest time a failed item may be retried.
+    /// A queue that cannot be read answers "in 30 s": never "nothing to wait for".
     func nextRetry() async -> Date? {
-        let items = try? await spool.perform { try $0.status().pending }
-        return items?.filter { $0.state == .failed }.compactMap(\.retryAt).min()
+        do {
+            let items = try await spool.perform { try $0.status().pending }
+            return items.filter { $0.state == .failed }.compactMap(\.retryAt).min()
+        } catch {
+            logger.error("cannot read the queue: \(error)")
+            state.withLock { $0.queueError = "cannot read the queue: \(error)" }
+            return Date().addingTimeInterval(30)
+        }
     }
 
-    private func persistSync(_ body: @escaping @Sendable (Spool) throws -> Void) {
-        persist.sync {
-            do { try body(spool) } catch { logger.error("cannot record upload progress in the queue: \(error)") }
+    /// Records upload state in the queue on the blocking pool. A failure is
+    /// kept for `status`, the kiosk and `diagnose` and thrown to the caller,
+    /// which stops the item's upload; the next write that works clears it.
+    private func persist(_ what: String, _ body: @escaping @Sendable (Spool) throws -> Void) async throws {
+        do {
+            try await spool.perform(body)
+            state.withLock { $0.queueError = nil }
+        } catch {
+            let message = "cannot \(what): \(error)"
+            logger.error("\(message)")
+            state.withLock { $0.queueError = message }
+            throw error
         }
     }
 
@@ -238,10 +329,15 @@ public final class UploadWorker: Sendable {
     }
 
     /// Items not yet uploaded and not held.
+    /// -1 when the queue cannot be read (so "nothing pending" is never claimed).
     public func pendingCount() async -> Int {
-        let status = try? await spool.perform { try $0.status() }
-        guard let status else { return -1 }
-        return status.pending.filter { $0.state != .held }.count
+        do {
+            return try await spool.perform { try $0.status() }.pending.filter { $0.state != .held }.count
+        } catch {
+            logger.error("cannot read the queue: \(error)")
+            state.withLock { $0.queueError = "cannot read the queue: \(error)" }
+            return -1
+        }
     }
 
     /// The daemon's loop: sends whatever is ready, sleeps until a new item

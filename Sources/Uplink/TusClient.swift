@@ -1,3 +1,4 @@
+import Basics
 import Config
 import Crypto
 import Foundation
@@ -101,13 +102,16 @@ public final class TusClient: Sendable {
 
     /// Delivers `job` to the hub. `events` reports `.created` (persist the URL
     /// now) and `.progress` (bytes the hub acknowledged).
-    public func upload(_ job: UploadJob, events: (UploadEvent) -> Void) async -> UploadOutcome {
+    /// If `events` throws (the caller could not record the URL or the
+    /// progress durably), the upload stops at once with `.recordFailed`:
+    /// sending on would risk a second upload of the same file after a restart.
+    public func upload(_ job: UploadJob, events: (UploadEvent) async throws -> Void) async -> UploadOutcome {
         let outcome = redact(await run(job, events: events))
         state.withLock { s in
             switch outcome {
             case .completed: s.lastError = nil
             case .cancelled: break
-            case let .retry(_, reason), let .hold(reason), let .authFailed(_, reason): s.lastError = reason
+            case let .retry(_, reason), let .hold(reason), let .authFailed(_, reason), let .recordFailed(reason): s.lastError = reason
             case .urlGone: s.lastError = "the hub no longer has the upload; it starts over"
             }
         }
@@ -116,11 +120,12 @@ public final class TusClient: Sendable {
 
     /// Performs the session's actions until it finishes. Cancellation and
     /// pauses are checked before every request, not before an outcome.
-    private func run(_ job: UploadJob, events: (UploadEvent) -> Void) async -> UploadOutcome {
+    private func run(_ job: UploadJob, events: (UploadEvent) async throws -> Void) async -> UploadOutcome {
         var session = state.withLock { TusSession(job: job, hub: $0.hub) }
         // One transition: the session works on the hub state as it is now
         // (another upload may have changed it) and leaves its changes there.
-        func step(_ transition: (inout TusSession) -> TusSession.Action) -> TusSession.Action {
+        // Its events go to the caller before the next request is made.
+        func step(_ transition: (inout TusSession) -> TusSession.Action) async -> TusSession.Action {
             let (action, reports) = state.withLock { s in
                 session.hub = s.hub
                 let action = transition(&session)
@@ -129,24 +134,42 @@ public final class TusClient: Sendable {
             }
             for report in reports {
                 switch report {
-                case let .event(e): events(e)
+                case let .event(e):
+                    do { try await events(e) } catch {
+                        return .finish(.recordFailed(reason: "cannot record the upload's state in the queue: \(error)"))
+                    }
                 case let .notice(n): log(n)
                 }
             }
             return action
         }
 
-        var action = step { $0.next() }
+        var action = await step { $0.next() }
         while true {
             if case let .finish(outcome) = action { return outcome }
             if Task.isCancelled { return .cancelled }
             if control.snapshot.paused {
                 await control.waitWhilePaused()
-                action = step { $0.next() }
+                action = await step { $0.next() }
                 continue
             }
             let event = await perform(action, job: job, acknowledged: session.acked, url: session.url)
-            action = step { $0.receive(event) }
+            action = await step { $0.receive(event) }
+        }
+    }
+
+    /// Reads a piece of the file and its chunk headers on the blocking pool:
+    /// reading, decrypting and hashing a chunk never occupy the cooperative pool.
+    private func prepare(_ job: UploadJob, at offset: Int64, count: Int64,
+                         checksum: String?) async -> Result<(body: [UInt8], headers: [String]), UplinkError> {
+        let source = job.source
+        do {
+            return .success(try await Blocking.run { () throws -> (body: [UInt8], headers: [String]) in
+                let body = try source.read(at: offset, count: Int(count))
+                return (body, body.isEmpty ? [] : Self.chunkHeaders(body, checksum))
+            })
+        } catch {
+            return .failure(UplinkError(.source, describe(error)))
         }
     }
 
@@ -165,10 +188,12 @@ public final class TusClient: Sendable {
                 return TusSession.optionsEvent(response, Self.transfer(timings), hubURL: hubURL)
             }
         case let .create(count, checksum):
-            let body: [UInt8]
-            do { body = try job.source.read(at: 0, count: Int(count)) } catch { return .sourceFailed(describe(error)) }
-            var headers = baseHeaders() + ["Upload-Length: \(size)", "Upload-Metadata: \(job.metadata.headerValue)"]
-            if !body.isEmpty { headers += chunkHeaders(body, checksum) }
+            let body: [UInt8], chunk: [String]
+            switch await prepare(job, at: 0, count: count, checksum: checksum) {
+            case let .success(p): (body, chunk) = p
+            case let .failure(error): return .sourceFailed(error.message)
+            }
+            let headers = baseHeaders() + ["Upload-Length: \(size)", "Upload-Metadata: \(job.metadata.headerValue)"] + chunk
             let request = CurlRequest(method: .post, url: hubURL, headers: headers, body: body)
             return await exchange(request, kind: .create(length: size, sent: Int64(body.count)))
         case .head:
@@ -177,9 +202,12 @@ public final class TusClient: Sendable {
             return await exchange(request, kind: .head(length: size, acknowledged: acknowledged))
         case let .patch(offset, count, checksum):
             guard let url else { preconditionFailure("PATCH before the upload exists") }
-            let body: [UInt8]
-            do { body = try job.source.read(at: offset, count: Int(count)) } catch { return .sourceFailed(describe(error)) }
-            let headers = baseHeaders() + ["Upload-Offset: \(offset)"] + chunkHeaders(body, checksum)
+            let body: [UInt8], chunk: [String]
+            switch await prepare(job, at: offset, count: count, checksum: checksum) {
+            case let .success(p): (body, chunk) = p
+            case let .failure(error): return .sourceFailed(error.message)
+            }
+            let headers = baseHeaders() + ["Upload-Offset: \(offset)"] + chunk
             let request = CurlRequest(method: .patch, url: url, headers: headers, body: body)
             return await exchange(request, kind: .patch(from: offset, sent: Int64(body.count), length: size))
         }
@@ -233,7 +261,7 @@ public final class TusClient: Sendable {
         return h
     }
 
-    private func chunkHeaders(_ body: [UInt8], _ algorithm: String?) -> [String] {
+    private static func chunkHeaders(_ body: [UInt8], _ algorithm: String?) -> [String] {
         var h = ["Content-Type: application/offset+octet-stream"]
         switch algorithm {
         case "sha256": h.append("Upload-Checksum: sha256 \(Data(SHA256.hash(data: body)).base64EncodedString())")
@@ -258,6 +286,7 @@ public final class TusClient: Sendable {
         case let .retry(after, reason): .retry(after: after, reason: redact(reason))
         case let .hold(reason): .hold(reason: redact(reason))
         case let .authFailed(status, reason): .authFailed(status: status, reason: redact(reason))
+        case let .recordFailed(reason): .recordFailed(reason: redact(reason))
         case .completed, .urlGone, .cancelled: outcome
         }
     }

@@ -91,4 +91,7 @@ public enum UploadOutcome: Sendable, Equatable {
     case urlGone
     /// The calling task was cancelled; nothing is lost, the URL stays valid.
     case cancelled
+    /// The caller's `events` handler failed (the queue could not record the
+    /// upload URL or the progress): the upload stopped before sending more.
+    case recordFailed(reason: String)
 }

@@ -82,6 +82,15 @@ import Uplink
         #expect(r.details["last_watchdog_at"] == "2027-01-15T07:59:40Z")
     }
 
+    @Test func aDaemonThatCannotRecordItsUploadsFails() throws {
+        var r = record()
+        r.status = "queue error, 2 pending (1.2 MB), camera ok"
+        let result = try #require(judge(r))
+        #expect(result.status == .fail)
+        #expect(result.finding.contains("cannot record upload state"))
+        #expect(result.nextStep?.contains("fsck") == true)
+    }
+
     @Test func aPingOlderThanTheIntervalWarnsWhileTheUnitIsActive() throws {
         let r = try #require(judge(record(watchdog: -400)))
         #expect(r.status == .warn)

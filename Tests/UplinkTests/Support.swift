@@ -69,7 +69,7 @@ func deliver(_ client: TusClient, _ source: any UploadSource, _ meta: UploadMeta
         let job = UploadJob(source: source, metadata: meta, resumeURL: state.url, acknowledgedOffset: state.offset)
         last = await client.upload(job) { state.record($0) }
         switch last {
-        case .completed, .hold, .authFailed, .cancelled: return (last, attempt)
+        case .completed, .hold, .authFailed, .cancelled, .recordFailed: return (last, attempt)
         case .urlGone: state.url = nil; state.offset = 0
         case let .retry(after, _): try? await Task.sleep(for: .seconds(min(after, maxSleep)))
         }

@@ -332,6 +332,7 @@ async function refreshStatus() {
     const s = await api("GET", "/api/v1/status");
     state.link = s.link; renderLink();
     const p = [];
+    if (s.health.queue_error) p.push(t("problem_queue"));
     if (s.health.disk_nearly_full) p.push(t("problem_disk"));
     if (s.link.hub === "rejected_token") p.push(t("problem_token"));
     const cameraDown = s.health.camera === "missing" || s.health.camera === "failed";
