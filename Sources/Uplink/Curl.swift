@@ -202,7 +202,7 @@ final class CurlWorker: Sendable {
     init(settings: CurlSettings, abortCheck: @escaping @Sendable (Int64) -> AbortReason?) throws(UplinkError) {
         CurlWorker.globalInit
         guard let h = curl_easy_init() else {
-            throw UplinkError(.transport, "curl_easy_init failed", fix: "the system may be out of memory")
+            throw UplinkError(.transport, "curl_easy_init failed", nextStep: "the system may be out of memory")
         }
         self.settings = settings
         self.abortCheck = abortCheck
@@ -344,7 +344,7 @@ final class CurlWorker: Sendable {
                 return .failed(UplinkError(.protocolViolation, overflow), timings, nil)
             }
             if code == CURLE_SSL_PINNEDPUBKEYNOTMATCH {
-                return .failed(UplinkError(.transport, Self.pinMismatch, fix: Self.pinMismatchFix), timings, nil)
+                return .failed(UplinkError(.transport, Self.pinMismatch, nextStep: Self.pinMismatchFix), timings, nil)
             }
             let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             if code == CURLE_SEND_FAIL_REWIND, let handedOver = ctx.rewindAfter {
@@ -364,7 +364,7 @@ final class CurlWorker: Sendable {
             case CURLE_SSL_CERTPROBLEM: "check hub.client_cert and hub.client_key"
             default: nil
             }
-            return .failed(UplinkError(.transport, message, fix: fix), timings, nil)
+            return .failed(UplinkError(.transport, message, nextStep: fix), timings, nil)
         }
         var status = 0
         _ = ts_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
@@ -379,7 +379,7 @@ final class CurlWorker: Sendable {
         let why = cause.isEmpty ? "" : " (\(cause))"
         return UplinkError(.transport,
                            "the connection to the hub dropped while the \(request.method.rawValue) was being sent, before any answer\(why); \(min(handedOver, bodyBytes)) of its \(bodyBytes) body bytes had been handed to libcurl",
-                           fix: "the link cuts connections; the station asks the hub what it kept and sends the rest")
+                           nextStep: "the link cuts connections; the station asks the hub what it kept and sends the rest")
     }
 
     static let pinMismatch = "hub certificate key does not match hub.pin_sha256: nothing was sent"

@@ -43,11 +43,11 @@ public final class TusClient: Sendable {
     /// Configures the client from `hub.*` and `uplink.*`; reads the token file.
     public convenience init(config: StationConfig, logger: Logger = Logger(label: "uplink")) throws(UplinkError) {
         guard let url = config.hub.url else {
-            throw UplinkError(.configuration, "hub.url is not set", fix: "set hub.url in the station configuration to enable uploads")
+            throw UplinkError(.configuration, "hub.url is not set", nextStep: "set hub.url in the station configuration to enable uploads")
         }
         let token: String?
         do { token = try config.hubToken() } catch {
-            throw UplinkError(.configuration, error.message, fix: error.nextStep)
+            throw UplinkError(.configuration, error.message, nextStep: error.nextStep)
         }
         try self.init(hubURL: url, token: token, uplink: config.uplink, caFile: config.hub.caFile,
                       clientCert: config.hub.clientCert, clientKey: config.hub.clientKey, pinSHA256: config.hub.pinSHA256,
@@ -58,11 +58,11 @@ public final class TusClient: Sendable {
                 caFile: String? = nil, clientCert: String? = nil, clientKey: String? = nil, pinSHA256: [String] = [],
                 backoffBase: Double = 1, logger: Logger = Logger(label: "uplink")) throws(UplinkError) {
         guard let u = URL(string: hubURL), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme), u.host != nil else {
-            throw UplinkError(.configuration, "hub.url \(hubURL) is not an http(s) URL", fix: "use e.g. https://hub.example.org/files/")
+            throw UplinkError(.configuration, "hub.url \(hubURL) is not an http(s) URL", nextStep: "use e.g. https://hub.example.org/files/")
         }
         if !pinSHA256.isEmpty && scheme != "https" {
             throw UplinkError(.configuration, "hub.pin_sha256 is set but hub.url \(hubURL) is not https, so there is no certificate to pin",
-                              fix: "use the hub's https:// address, or remove hub.pin_sha256")
+                              nextStep: "use the hub's https:// address, or remove hub.pin_sha256")
         }
         self.hubURL = hubURL
         self.token = token

@@ -72,7 +72,7 @@ public struct TusCapabilities: Sendable, Equatable {
     public static func parse(_ r: TusResponse) -> Result<TusCapabilities, UplinkError> {
         guard (200..<300).contains(r.status) else {
             return .failure(UplinkError(.configuration, "OPTIONS answered \(r.status), not a tus server's 200/204",
-                                        fix: "check hub.url; it must be the tus creation endpoint"))
+                                        nextStep: "check hub.url; it must be the tus creation endpoint"))
         }
         let versions = list(r[header: "Tus-Version"])
         // A server that omits Tus-Version but answers Tus-Resumable still speaks 1.0.0.
@@ -80,12 +80,12 @@ public struct TusCapabilities: Sendable, Equatable {
         guard effective.contains("1.0.0") else {
             return .failure(UplinkError(.configuration,
                                         "the hub does not offer tus 1.0.0 (Tus-Version: \(r[header: "Tus-Version"] ?? "missing"))",
-                                        fix: "check hub.url; it must point at a tus 1.0 server"))
+                                        nextStep: "check hub.url; it must point at a tus 1.0 server"))
         }
         let exts = Set(list(r[header: "Tus-Extension"]))
         guard exts.contains("creation") else {
             return .failure(UplinkError(.configuration, "the hub does not offer the tus creation extension",
-                                        fix: "enable upload creation on the hub"))
+                                        nextStep: "enable upload creation on the hub"))
         }
         var maxSize: Int64?
         if let m = r[header: "Tus-Max-Size"] {
@@ -181,7 +181,7 @@ public enum TusRules {
         guard origin(resolved) == origin(hub) else {
             return .failure(UplinkError(.configuration,
                                         "the hub sent an upload URL on another server (\(origin(resolved))); the station only sends its token to \(origin(hub))",
-                                        fix: "set hub.url to the server that stores the uploads, or configure the hub's public base URL"))
+                                        nextStep: "set hub.url to the server that stores the uploads, or configure the hub's public base URL"))
         }
         return .success(resolved.absoluteString)
     }

@@ -24,7 +24,7 @@ public struct FileUploadSource: UploadSource {
         var st = stat()
         guard stat(path, &st) == 0 else { throw UplinkError.posix("stat", path, errno: errno) }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw UplinkError(.source, "\(path) is not a regular file", fix: "enqueue image files only")
+            throw UplinkError(.source, "\(path) is not a regular file", nextStep: "enqueue image files only")
         }
         self.path = path
         self.size = Int64(st.st_size)
@@ -52,7 +52,7 @@ public struct FileUploadSource: UploadSource {
             }
             if n == 0 {
                 throw UplinkError(.source, "\(path) shrank while being uploaded (expected \(size) bytes)",
-                                  fix: "files in the queue must not be modified; re-enqueue the image")
+                                  nextStep: "files in the queue must not be modified; re-enqueue the image")
             }
             done += n
         }
