@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""The checks' own logic, without what they check: the skip report, the VM
+harness's evidence rules (hardware/vm/evidence.py), the uplink bench's
+intactness. Each is fed recorded or synthetic input for which it must fail.
+
+    python3 -m unittest discover -s Tests/Scripts      (make test-scripts)
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "Tests"))
+sys.path.insert(0, str(ROOT / "hardware" / "vm"))
+import skips  # noqa: E402
+from evidence import frame_loss_evidence, settled  # noqa: E402
+
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Lines as `swift test` (Swift 6.3, Swift Testing and the XCTest harness) prints them.
+SWIFT_LOG = """\
+Test Suite 'All tests' started at 2026-05-01 10:00:00.000.
+Test Suite 'All tests' passed at 2026-05-01 10:00:00.001.
+\t Executed 0 tests, with 0 failures (0 unexpected) in 0.0 (0.0) seconds
+\u25c7 Test run started.
+\u21b3 Testing Library Version: 6.3.1
+\u25c7 Suite DiskFullTests started.
+\u2794 Test refusalThenENOSPCMidWriteLeaveTheQueueIntact() skipped: "mounting a tmpfs needs root (CAP_SYS_ADMIN)"
+\u2794 Test other() skipped.
+\u2714 Suite DiskFullTests passed after 0.001 seconds.
+\u2714 Test run with 12 tests in 3 suites passed after 0.5 seconds.
+"""
+
+
+class SkipReportTests(unittest.TestCase):
+    def test_swift_testing_and_xctest_skips_are_found(self):
+        found, ran = skips.swift_log("SpoolTests", SWIFT_LOG + "Test Case 'A.testB' skipped (0.0 seconds)\n")
+        self.assertEqual(found, [
+            ("SpoolTests/refusalThenENOSPCMidWriteLeaveTheQueueIntact()", "mounting a tmpfs needs root (CAP_SYS_ADMIN)"),
+            ("SpoolTests/other()", "no reason given"),
+            ("SpoolTests/A.testB", "XCTest skip (its reason is in the log)"),
+        ])
+        self.assertEqual(ran, 12)
+
+    def test_a_log_where_nothing_ran_fails(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = Path(d) / "swift.log"
+            log.write_text("\u2714 Test run with 0 tests passed after 0.001 seconds.\n")
+            r = subprocess.run([sys.executable, str(ROOT / "Tests/skips.py"), "swift-log", "NoSuchTests", str(log)],
+                               capture_output=True, text=True, env=dict(os.environ, TEST_SKIP_FILE=str(Path(d) / "s.txt")))
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("no test run", r.stderr)
+
+    def test_vm_skip_lines(self):
+        md = "- PASS a\n- SKIP vm.gpio: no gpio-sim in 6.1\n- FAIL b\n"
+        self.assertEqual(skips.vm_skips(md), [("vm.gpio", "no gpio-sim in 6.1")])
+
+    def test_recorded_skips_are_printed_and_judged(self):
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, TEST_SKIP_FILE=str(Path(d) / "test-deb.txt"))
+            add = [sys.executable, str(ROOT / "Tests/skips.py"), "add"]
+            self.assertEqual(subprocess.run(add + ["deb.install", "not root"], env=env, capture_output=True).returncode, 0)
+            self.assertEqual((Path(d) / "test-deb.txt").read_text(), "test-deb deb.install: not root\n")
+            with open(Path(d) / "test-hw.txt", "w") as f:
+                f.write("test-hw vm.gpio: no gpio-sim\n")
+            self.assertEqual(skips.check(d, {"vm.gpio": "the kernel lacks it"}), 1, "deb.install is not allowed")
+            self.assertEqual(skips.check(d, {"vm.gpio": "x", "deb.install": "y"}), 0)
+
+    def test_without_a_skip_file_a_skip_is_judged_at_once(self):
+        env = {k: v for k, v in os.environ.items() if k != "TEST_SKIP_FILE"}
+        cmd = [sys.executable, str(ROOT / "Tests/skips.py"), "add"]
+        self.assertEqual(subprocess.run(cmd + ["deb.install", "not root"], env=env, capture_output=True).returncode, 1)
+        self.assertEqual(subprocess.run(cmd + ["vm.gpio", "no gpio-sim"], env=env, capture_output=True).returncode, 0)
+
+    def test_the_allow_list_gives_a_reason_for_each_entry(self):
+        allowed = skips.allow_list()
+        self.assertTrue(allowed)
+        self.assertTrue(all(len(reason) > 20 for reason in allowed.values()), allowed)
+
+
+class VMEvidenceTests(unittest.TestCase):
+    def reader(self, values):
+        values = list(values)
+        return lambda: values.pop(0) if len(values) > 1 else values[0]
+
+    def test_a_count_is_read_only_once_it_stays_put(self):
+        clock = [0.0]
+        sleep = lambda s: clock.__setitem__(0, clock[0] + s)
+        # A late second capture arrives after the first read: it is counted.
+        self.assertEqual(settled(self.reader([1, 2, 2]), 2, 20, sleep=sleep, clock=lambda: clock[0]), (2, True))
+        # A count that never settles is not a reading.
+        n, ok = settled(iter(range(100)).__next__, 2, 10, sleep=sleep, clock=lambda: clock[0])
+        self.assertFalse(ok)
+
+    def test_dropped_frames_must_rise_above_the_engines_own(self):
+        self.assertTrue(frame_loss_evidence("frames_dropped", 10, 0, 80)[0])
+        # No rise: the fault did not reach the engine.
+        self.assertFalse(frame_loss_evidence("frames_dropped", 10, 0, 10)[0])
+        # A rise no larger than without the fault proves nothing.
+        self.assertFalse(frame_loss_evidence("frames_dropped", 100, 30, 140)[0])
+        # A daemon without the counter cannot pass.
+        self.assertFalse(frame_loss_evidence("frames_dropped", None, None, None)[0])
+
+    def test_a_damaged_buffer_must_be_counted(self):
+        self.assertTrue(frame_loss_evidence("frames_damaged", 0, 0, 1)[0])
+        self.assertFalse(frame_loss_evidence("frames_damaged", 0, 0, 0)[0])
+        self.assertFalse(frame_loss_evidence("frames_damaged", 3, 2, 9)[0], "damaged without a fault: cannot tell")
+
+    def test_a_recorded_status_without_counters_fails(self):
+        # /api/v1/status health as daemons before the counters answered it.
+        health = {"camera": "ok", "disk_nearly_full": False, "free_bytes": 1 << 30}
+        self.assertFalse(frame_loss_evidence("frames_dropped", health.get("frames_dropped"), 0, health.get("frames_dropped"))[0])
+
+
+class UplinkBenchIntactTests(unittest.TestCase):
+    def test_a_missing_or_different_file_is_not_intact(self):
+        run = load("bench/uplink/run.py", "uplink_bench")
+        with tempfile.TemporaryDirectory() as d:
+            d = Path(d)
+            (d / "src").mkdir()
+            (d / "store").mkdir()
+            files = [d / "src" / "case-preview.jpg", d / "src" / "case-image-0.jpg"]
+            for i, f in enumerate(files):
+                f.write_bytes(bytes([i]) * 1000)
+            (d / "store" / "abc-case-preview.jpg").write_bytes(files[0].read_bytes())
+            ok, copies, problems = run.intact(d / "store", files)
+            self.assertFalse(ok)
+            self.assertEqual(problems, ["case-image-0.jpg is not on the hub"])
+            (d / "store" / "def-case-image-0.jpg").write_bytes(b"x" * 1000)
+            self.assertFalse(run.intact(d / "store", files)[0])
+            (d / "store" / "def-case-image-0.jpg").write_bytes(files[1].read_bytes())
+            self.assertEqual(run.intact(d / "store", files), (True, {"case-preview.jpg": 1, "case-image-0.jpg": 1}, []))
+
+
+if __name__ == "__main__":
+    unittest.main()
