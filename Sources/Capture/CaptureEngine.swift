@@ -96,6 +96,7 @@ public final class CaptureEngine: Sendable {
         var started = false
         var finished: [CheckedContinuation<Void, Never>] = []
         var threadDone = false
+        var frameLoss = FrameLoss()
     }
 
     public let settings: Settings
@@ -115,6 +116,9 @@ public final class CaptureEngine: Sendable {
     }
 
     public var phase: Phase { state.withLock { $0.phase } }
+
+    /// Frames the camera dropped or delivered damaged since the engine started.
+    public var frameLoss: FrameLoss { state.withLock { $0.frameLoss } }
 
     /// Stills requested and not yet answered.
     public var waitingStills: Int { state.withLock { $0.pending.count } }
@@ -314,7 +318,11 @@ public final class CaptureEngine: Sendable {
             while !stopRequested {
                 runControlWork(source)
                 do {
+                    // The source is the engine thread's alone: copy its count out
+                    // before a frame can answer a still, and after a failed wait.
+                    defer { noteFrameLoss(source) }
                     try source.nextFrame(timeout: settings.frameTimeout) { frame in
+                        noteFrameLoss(source)
                         handle(frame, format: format, scheduler: &scheduler, processor: processor)
                     }
                 } catch {
@@ -326,6 +334,11 @@ public final class CaptureEngine: Sendable {
             }
         }
         finish(source)
+    }
+
+    private func noteFrameLoss(_ source: any CameraSource) {
+        let loss = source.frameLoss
+        state.withLock { $0.frameLoss = loss }
     }
 
     private func handle(_ frame: CameraFrame, format: StreamFormat, scheduler: inout StillScheduler, processor: StillProcessor) {

@@ -207,8 +207,10 @@ public final class LiveBackend: StationBackend {
         var free: Int64? = nil
         if statvfs(config.station.stateDir, &fs) == 0 { free = Int64(fs.f_bavail) * Int64(fs.f_frsize) }
         let error = lastCameraError.withLock { $0 }
+        let loss = engine.frameLoss
         return StationHealth(camera: camera, diskNearlyFull: free.map { $0 < 2 * config.spool.minFree } ?? false, freeBytes: free,
-                             cameraError: error?.message, cameraErrorAt: error?.at)
+                             cameraError: error?.message, cameraErrorAt: error?.at,
+                             framesDropped: loss.dropped, framesDamaged: loss.damaged)
     }
 
     public func cameraControls() async throws -> [CameraControl] {

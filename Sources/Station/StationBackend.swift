@@ -212,19 +212,27 @@ public struct StationHealth: Sendable, Codable, Equatable {
     /// or damaged buffer, an unplug), so staff and technicians see what happened.
     public var cameraError: String?
     public var cameraErrorAt: Date?
+    /// Frames the camera dropped, and buffers it delivered damaged, since the
+    /// daemon started: faults the engine rides out leave no error, only these.
+    public var framesDropped: UInt64?
+    public var framesDamaged: UInt64?
 
     public init(camera: StatusLine.Camera, diskNearlyFull: Bool, freeBytes: Int64? = nil,
-                cameraError: String? = nil, cameraErrorAt: Date? = nil) {
+                cameraError: String? = nil, cameraErrorAt: Date? = nil,
+                framesDropped: UInt64? = nil, framesDamaged: UInt64? = nil) {
         self.camera = camera
         self.diskNearlyFull = diskNearlyFull
         self.freeBytes = freeBytes
         self.cameraError = cameraError
         self.cameraErrorAt = cameraErrorAt
+        self.framesDropped = framesDropped
+        self.framesDamaged = framesDamaged
     }
 
     enum CodingKeys: String, CodingKey {
         case camera, diskNearlyFull = "disk_nearly_full", freeBytes = "free_bytes"
         case cameraError = "camera_error", cameraErrorAt = "camera_error_at"
+        case framesDropped = "frames_dropped", framesDamaged = "frames_damaged"
     }
 }
 
