@@ -5,7 +5,9 @@ intactness. Each is fed recorded or synthetic input for which it must fail.
 
     python3 -m unittest discover -s Tests/Scripts      (make test-scripts)
 """
+import contextlib
 import importlib.util
+import io
 import os
 import subprocess
 import sys
@@ -66,8 +68,11 @@ class SkipReportTests(unittest.TestCase):
             self.assertEqual((Path(d) / "test-deb.txt").read_text(), "test-deb deb.install: not root\n")
             with open(Path(d) / "test-hw.txt", "w") as f:
                 f.write("test-hw vm.gpio: no gpio-sim\n")
-            self.assertEqual(skips.check(d, {"vm.gpio": "the kernel lacks it"}), 1, "deb.install is not allowed")
-            self.assertEqual(skips.check(d, {"vm.gpio": "x", "deb.install": "y"}), 0)
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                self.assertEqual(skips.check(d, {"vm.gpio": "the kernel lacks it"}), 1, "deb.install is not allowed")
+                self.assertEqual(skips.check(d, {"vm.gpio": "x", "deb.install": "y"}), 0)
+            self.assertIn("test-deb deb.install: not root\n      NOT ALLOWED", out.getvalue())
 
     def test_without_a_skip_file_a_skip_is_judged_at_once(self):
         env = {k: v for k, v in os.environ.items() if k != "TEST_SKIP_FILE"}
