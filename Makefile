@@ -72,7 +72,7 @@ test: build
 	done; \
 	t=$$(( $$(date +%s) - begin )); \
 	printf '\nstage                result    time\n'; cat $$table; \
-	printf '  %-18s %s  %4dm%02ds\n' total $$([ $$failed = 0 ] && echo PASS || echo FAIL) $$((t / 60)) $$((t % 60)); \
+	printf '  %-18s %s  %4dm%02ds\n' 'all stages' $$([ $$failed = 0 ] && echo PASS || echo FAIL) $$((t / 60)) $$((t % 60)); \
 	python3 Tests/skips.py check $$skips || failed=1; \
 	exit $$failed
 
@@ -95,7 +95,7 @@ test-swift:
 	  echo "== swift test: $$m"; log=.build/test-logs/swift-$$m.log; \
 	  { $(SWIFT) test --skip-build --filter "^$$m\." 2>&1; echo $$? > $$log.rc; } | tee $$log; \
 	  [ "$$(cat $$log.rc)" = 0 ] || failed="$$failed $$m"; \
-	  TEST_SKIP_FILE=$(TEST_SKIP_FILE) python3 Tests/skips.py swift-log $$m $$log || failed="$$failed $$m(skips)"; \
+	  TEST_SKIP_FILE=$(TEST_SKIP_FILE) python3 Tests/skips.py swift-log $$m $$log || failed="$$failed $$m(skips or no test run)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
