@@ -120,6 +120,83 @@ class VMEvidenceTests(unittest.TestCase):
         self.assertFalse(frame_loss_evidence("frames_dropped", health.get("frames_dropped"), 0, health.get("frames_dropped"))[0])
 
 
+class FakeTime:
+    """Virtual seconds: the checks' waits and windows pass at once."""
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def time(self):
+        return self.now
+
+    monotonic = time
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+class FakeStation:
+    """The daemon's /api/v1/status under vivid's injections, as the VM sees
+    it: `counters` False is a daemon from before the frame-loss counts,
+    `drops_reach` False a fault that never reaches the engine."""
+    def __init__(self, counters=True, drops_reach=True, damage_reaches=True):
+        self.health = {"camera": "ok", "camera_error": None, "camera_error_at": None}
+        if counters:
+            self.health.update(frames_dropped=0, frames_damaged=0)
+        self.drops_reach, self.damage_reaches = drops_reach, damage_reaches
+        self.dropping = self.streamon_armed = False
+        self.errors = 0
+
+    def status(self):
+        if self.dropping and self.drops_reach and "frames_dropped" in self.health:
+            self.health["frames_dropped"] += 20
+        return {"health": dict(self.health)}
+
+    def error(self, text):
+        self.errors += 1
+        self.health.update(camera_error=text, camera_error_at=f"2026-11-30T00:00:{self.errors:02d}Z")
+
+    def ctl(self, name, value=1):
+        if name == "percentage_of_dropped_buffers":
+            self.dropping = value > 0
+        elif name == "inject_v4l2_buf_flag_error":
+            if self.damage_reaches and "frames_damaged" in self.health:
+                self.health["frames_damaged"] += 1
+        elif name == "inject_vidioc_streamon_error":
+            self.streamon_armed = True
+        elif name == "inject_vidioc_qbuf_error":
+            self.error("VIDIOC_STREAMON on /dev/video0 failed" if self.streamon_armed else "VIDIOC_QBUF on /dev/video0 failed")
+            self.streamon_armed = False
+        elif name == "disconnect":
+            self.error("camera /dev/video0 was disconnected")
+        return subprocess.CompletedProcess([], 0, "", "")
+
+
+class DaemonFaultChecksTests(unittest.TestCase):
+    """hardware/vm/daemon_checks.py's camera-fault checks, run against a fake station."""
+    def run_faults(self, station):
+        dc = load("hardware/vm/daemon_checks.py", "daemon_checks")
+        dc.time = FakeTime()
+        dc.status, dc.ctl = station.status, station.ctl
+        dc.capture_and_send = lambda name: None
+        dc.alive = lambda daemon: True
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            dc.camera_faults(daemon=None)
+        return [line.split(" ", 1)[0] for line in out.getvalue().splitlines()], out.getvalue()
+
+    def test_faults_that_reach_the_engine_pass(self):
+        verdicts, text = self.run_faults(FakeStation())
+        self.assertEqual(verdicts, ["PASS"] * 5, text)
+        self.assertIn("frames_dropped rose by 20", text)
+
+    def test_no_error_shown_is_no_evidence(self):
+        # The old daemon: no counts, no error: the rode-out faults cannot pass.
+        verdicts, text = self.run_faults(FakeStation(counters=False))
+        self.assertEqual(verdicts, ["FAIL", "FAIL", "PASS", "PASS", "PASS"], text)
+        verdicts, text = self.run_faults(FakeStation(drops_reach=False, damage_reaches=False))
+        self.assertEqual(verdicts, ["FAIL", "FAIL", "PASS", "PASS", "PASS"], text)
+
+
 class UplinkBenchIntactTests(unittest.TestCase):
     def test_a_missing_or_different_file_is_not_intact(self):
         run = load("bench/uplink/run.py", "uplink_bench")

@@ -17,7 +17,7 @@ import urllib.request
 
 from evidence import frame_loss_evidence, settled
 
-BIN, HUB, OUT, BUTTON = sys.argv[1:5]
+BIN, HUB, OUT, BUTTON = (sys.argv[1:5] + [""] * 4)[:4]
 DEV = "/dev/video0"
 KIOSK = "http://127.0.0.1:8091"
 LINK = "/dev/input/by-id/telestation-test-button-event-kbd"
@@ -295,9 +295,23 @@ def run_checks(daemon, button):
     verdict(bool(gone) and bool(back) and ev and ev["outcome"] == "captured" and alive(daemon),
             f"button unplugged: status says \"{gone[0]['detail'] if gone else '?'}\"; plugged back as {button.node}: found again and captures")
 
-    # --- camera faults under the running daemon --------------------------------
-    # Faults the engine rides out leave no error: the frame-loss counts in
-    # the status must show that the fault reached it.
+    camera_faults(daemon)
+
+    # Everything Sent reaches the hub.
+    def all_uploaded():
+        code, q = api("GET", "/api/v1/queue")
+        states = {i["id"]: i["state"] for i in q["items"]}
+        return all(states.get(a) == "uploaded" for a in accepted) and states
+    done = wait(all_uploaded, 180)
+    verdict(bool(done) and uploaded_count() >= len(accepted),
+            f"all {len(accepted)} images Sent during the campaign are uploaded to telestation-hub on loopback "
+            f"({uploaded_count()} completed uploads in its store, previews included)")
+
+
+def camera_faults(daemon):
+    """vivid's error injections under the running daemon. Faults the engine
+    rides out leave no error: the frame-loss counts in the status must show
+    that the fault reached it. (Tests/Scripts runs this against a fake station.)"""
     faults = [
         ("dropped buffers (percentage_of_dropped_buffers=50)", [("percentage_of_dropped_buffers", 50)], None, "frames_dropped"),
         ("damaged buffer (inject_v4l2_buf_flag_error)", [("inject_v4l2_buf_flag_error", 1)], None, "frames_damaged"),
@@ -343,16 +357,6 @@ def run_checks(daemon, button):
         verdict(alive(daemon) and reached and recovered and problem is None,
                 f"fault {name}: daemon running, {seen}, camera ok again, kiosk capture + Send afterwards "
                 f"{'ok' if problem is None else 'failed: ' + problem}")
-
-    # Everything Sent reaches the hub.
-    def all_uploaded():
-        code, q = api("GET", "/api/v1/queue")
-        states = {i["id"]: i["state"] for i in q["items"]}
-        return all(states.get(a) == "uploaded" for a in accepted) and states
-    done = wait(all_uploaded, 180)
-    verdict(bool(done) and uploaded_count() >= len(accepted),
-            f"all {len(accepted)} images Sent during the campaign are uploaded to telestation-hub on loopback "
-            f"({uploaded_count()} completed uploads in its store, previews included)")
 
 
 if __name__ == "__main__":
