@@ -1,6 +1,21 @@
 # Telestation — build, test, install.
 # `make test` and `make demo` work on a fresh Debian 12 / Raspberry Pi OS machine:
 # they install what they need first (as root, or through sudo).
+#
+# `make test` builds once, then runs each stage named in TEST_STAGES, in
+# order, as `$(MAKE) STAGE` (with `build` taken as done), printing each
+# stage's duration and a table at the end. It runs every stage even after one
+# fails, and exits non-zero if any failed.
+#   Adding a stage: in mk/NAME.mk (or below), write the target and append it:
+#       TEST_STAGES += test-foo
+#   Stages run in the order they are appended: this file's first, then
+#   mk/*.mk in alphabetical order. A stage may also be run on its own
+#   (`make test-foo`).
+# Skipped tests fail `make test` unless Tests/skips.allow lists them with the
+# reason. A stage that skips something reports it with Tests/skips.py (see
+# there), which under `make test` appends `STAGE ID: reason` to
+# $(TEST_SKIP_FILE) (.build/test-skips/STAGE.txt); `make test` prints every
+# skip at the end and judges it. Run on its own, a stage judges its skips at once.
 
 PREFIX      ?= /usr
 DESTDIR     ?=
@@ -17,7 +32,7 @@ APT_BUILD := libcurl4-openssl-dev libv4l-dev libturbojpeg0-dev libsqlite3-dev pk
 APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-pip lintian dpkg-dev binutils
 PIP_TEST  :=
 
-.PHONY: deb test-deb all deps build release test test-swift test-units install uninstall demo clean example-config
+.PHONY: deb test-deb all deps build release test test-scripts test-swift test-units install uninstall demo clean example-config check-skips
 
 all: build
 
@@ -38,17 +53,49 @@ RELEASE_FLAGS := -c release --static-swift-stdlib
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 
+# The stages of `make test`, in order (mk/*.mk append theirs).
+TEST_STAGES := test-scripts test-swift test-units test-deb
+# Under `make test`: where stages record their skips (see the top of this file).
+TEST_SKIPS_DIR ?=
+TEST_SKIP_FILE = $(if $(TEST_SKIPS_DIR),$(TEST_SKIPS_DIR)/$@.txt)
+
 # One build, reused by every test stage.
-test: build test-swift test-units test-deb
+test: build
+	@skips=$(CURDIR)/.build/test-skips; rm -rf $$skips; mkdir -p $$skips; \
+	table=.build/test-stages.txt; : > $$table; failed=0; begin=$$(date +%s); \
+	for stage in $(TEST_STAGES); do \
+	  echo "==== $$stage"; start=$$(date +%s); \
+	  if $(MAKE) --no-print-directory -o build -o deps $$stage TEST_SKIPS_DIR=$$skips; then r=PASS; else r=FAIL; failed=1; fi; \
+	  t=$$(( $$(date +%s) - start )); \
+	  printf '==== %s: %s in %dm%02ds\n' $$stage $$r $$((t / 60)) $$((t % 60)); \
+	  printf '  %-18s %s  %4dm%02ds\n' $$stage $$r $$((t / 60)) $$((t % 60)) >> $$table; \
+	done; \
+	t=$$(( $$(date +%s) - begin )); \
+	printf '\nstage                result    time\n'; cat $$table; \
+	printf '  %-18s %s  %4dm%02ds\n' 'all stages' $$([ $$failed = 0 ] && echo PASS || echo FAIL) $$((t / 60)) $$((t % 60)); \
+	python3 Tests/skips.py check $$skips || failed=1; \
+	exit $$failed
+
+# The skips recorded by the last `make test`, judged again.
+check-skips:
+	@python3 Tests/skips.py check .build/test-skips
+
+# The test scripts' own logic (skip report, VM evidence, bench checks) on
+# recorded and synthetic input: seconds, so it runs first.
+test-scripts:
+	python3 -m unittest discover -s Tests/Scripts
 
 # One test process per module: a module's tests that block a thread (running
 # the CLI, waiting on a child process) then never starve another module's
-# in-process servers on a 2-core machine.
+# in-process servers on a 2-core machine. Each module's log is scanned for
+# skipped tests, and for a filter that ran nothing.
 TEST_MODULES := ConfigTests ImagingTests CaptureTests SpoolTests UplinkTests HubTests DiagnosticsTests StationTests CLITests
 test-swift:
-	@failed=""; for m in $(TEST_MODULES); do \
-	  echo "== swift test: $$m"; \
-	  $(SWIFT) test --skip-build --filter "^$$m\." || failed="$$failed $$m"; \
+	@mkdir -p .build/test-logs; failed=""; for m in $(TEST_MODULES); do \
+	  echo "== swift test: $$m"; log=.build/test-logs/swift-$$m.log; \
+	  { $(SWIFT) test --skip-build --filter "^$$m\." 2>&1; echo $$? > $$log.rc; } | tee $$log; \
+	  [ "$$(cat $$log.rc)" = 0 ] || failed="$$failed $$m"; \
+	  TEST_SKIP_FILE=$(TEST_SKIP_FILE) python3 Tests/skips.py swift-log $$m $$log || failed="$$failed $$m(skips or no test run)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
@@ -60,9 +107,13 @@ test-units:
 	  sed "s|/usr/bin/telestation|$$tmp$(PREFIX)/bin/telestation|g" $$tmp$(UNITDIR)/$$u > $$tmp/$$u; \
 	  SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no $$tmp/$$u || exit 1; \
 	done; \
-	score=$$(systemd-analyze security --offline=true $$tmp$(UNITDIR)/telestation.service | awk '/Overall exposure level/ {print $$(NF-2)}'); \
+	out=$$(systemd-analyze security --offline=true $$tmp$(UNITDIR)/telestation.service) \
+	  || { echo "$$out"; echo "systemd-analyze security failed on telestation.service"; exit 1; }; \
+	score=$$(echo "$$out" | awk '/Overall exposure level/ {print $$(NF-2)}'); \
+	echo "$$score" | grep -Eq '^[0-9]+(\.[0-9]+)?$$' \
+	  || { echo "$$out" | tail -n 3; echo "no exposure score in systemd-analyze security's output (got \"$$score\")"; exit 1; }; \
 	echo "telestation.service exposure: $$score"; \
-	awk -v s="$$score" 'BEGIN { exit !(s <= 2.0) }' || { echo "exposure $$score is above 2.0"; exit 1; }; \
+	awk -v s="$$score" 'BEGIN { exit !(s + 0 <= 2.0) }' || { echo "exposure $$score is above 2.0"; exit 1; }; \
 	echo "units: verify OK"
 
 install: release
@@ -107,7 +158,7 @@ deb: release
 
 # lintian, then a real install, start as the service user, remove and purge.
 test-deb: deb
-	hardware/debian/test-deb.sh $(DEB_OUT)/telestation_$(VERSION)_$$(dpkg --print-architecture).deb
+	TEST_SKIP_FILE=$(TEST_SKIP_FILE) hardware/debian/test-deb.sh $(DEB_OUT)/telestation_$(VERSION)_$$(dpkg --print-architecture).deb
 
 clean:
 	$(SWIFT) package clean

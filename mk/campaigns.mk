@@ -11,7 +11,7 @@ HUB_FAULT_SEED   ?= 77
 seed_arg = $(if $(strip $(1)),--seed $(1),)
 
 .PHONY: test-campaigns soak soak-power-cut soak-hub-faults
-test: test-campaigns
+TEST_STAGES += test-campaigns
 
 test-campaigns: build
 	python3 Tests/Campaigns/power_cut.py --bin $(DEBUG_BIN) --kills 200 $(call seed_arg,$(POWER_CUT_SEED)) \

@@ -4,10 +4,10 @@
 VM_OUT ?= .build/vm-results
 
 .PHONY: test-hw
-test: test-hw
+TEST_STAGES += test-hw
 
 test-hw: build
-	hardware/vm/run.sh .build/debug/telestation $(VM_OUT)
+	TEST_SKIP_FILE=$(TEST_SKIP_FILE) hardware/vm/run.sh .build/debug/telestation $(VM_OUT)
 
 # What the VM harness needs on the host; `make deps` installs them with the rest.
 APT_TEST += qemu-system-x86 linux-image-amd64 busybox-static linux-headers-amd64 v4l2loopback-dkms

@@ -10,7 +10,7 @@ KIOSK_ARGS      ?= $(DEBUG_BIN)
 KIOSK_DEMO      ?= $(DEBUG_BIN)/telestation-demo-station
 
 .PHONY: test-kiosk
-test: test-kiosk
+TEST_STAGES += test-kiosk
 
 # A slow simulated uplink keeps the progress bar visible in the screenshots,
 # and one capture warning shows the review screen's warning style.

@@ -48,9 +48,13 @@ public protocol CameraSource: AnyObject {
     /// Sets one control on the open device and returns it as the device now
     /// reports it (the driver may round the value).
     func setControl(_ name: String, value: Int64) throws(CaptureError) -> ControlInfo
+    /// Frames lost so far, over every stream this source opened.
+    var frameLoss: FrameLoss { get }
 }
 
 extension CameraSource {
+    /// Sources that cannot tell (the synthetic camera loses nothing).
+    public var frameLoss: FrameLoss { FrameLoss() }
     public func controls() throws(CaptureError) -> [ControlInfo] { [] }
     public func setControl(_ name: String, value: Int64) throws(CaptureError) -> ControlInfo {
         throw CaptureError(.controlUnsupported, "this camera source has no controls")

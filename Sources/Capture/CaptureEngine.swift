@@ -100,6 +100,7 @@ public final class CaptureEngine: Sendable {
         /// open tried, a slice of a retry wait slept. Stops moving only when
         /// the thread is stuck (a hung ioctl, a wedged driver).
         var rounds: UInt64 = 0
+        var frameLoss = FrameLoss()
     }
 
     public let settings: Settings
@@ -125,6 +126,8 @@ public final class CaptureEngine: Sendable {
     public var rounds: UInt64 { state.withLock { $0.rounds } }
 
     private func round() { state.withLock { $0.rounds &+= 1 } }
+    /// Frames the camera dropped or delivered damaged since the engine started.
+    public var frameLoss: FrameLoss { state.withLock { $0.frameLoss } }
 
     /// Stills requested and not yet answered.
     public var waitingStills: Int { state.withLock { $0.pending.count } }
@@ -329,7 +332,11 @@ public final class CaptureEngine: Sendable {
                 round()
                 runControlWork(source)
                 do {
+                    // The source is the engine thread's alone: copy its count out
+                    // before a frame can answer a still, and after a failed wait.
+                    defer { noteFrameLoss(source) }
                     try source.nextFrame(timeout: settings.frameTimeout) { frame in
+                        noteFrameLoss(source)
                         handle(frame, format: format, scheduler: &scheduler, processor: processor)
                     }
                 } catch {
@@ -341,6 +348,11 @@ public final class CaptureEngine: Sendable {
             }
         }
         finish(source)
+    }
+
+    private func noteFrameLoss(_ source: any CameraSource) {
+        let loss = source.frameLoss
+        state.withLock { $0.frameLoss = loss }
     }
 
     private func handle(_ frame: CameraFrame, format: StreamFormat, scheduler: inout StillScheduler, processor: StillProcessor) {

@@ -30,6 +30,9 @@ public final class V4L2Camera: CameraSource {
     private var buffers: [(start: UnsafeMutableRawPointer, length: Int)] = []
     private var format: StreamFormat?
     private var streaming = false
+    private var loss = FrameLossCounter()
+
+    public var frameLoss: FrameLoss { loss.loss }
 
     public init(settings: Settings, discovery: DeviceDiscovery = DeviceDiscovery()) {
         self.settings = settings
@@ -102,6 +105,7 @@ public final class V4L2Camera: CameraSource {
         var type = Int32(V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue)
         try h.ioctl("VIDIOC_STREAMON", TS_VIDIOC_STREAMON, &type)
         streaming = true
+        loss.streamStarted()
 
         let fmt = StreamFormat(device: h.path, card: card, requested: choice, fourcc: granted, width: width, height: height,
                                bytesPerLine: bpl, range: range, bufferCount: buffers.count, controls: controlResults)
@@ -203,7 +207,9 @@ public final class V4L2Camera: CameraSource {
             if e != 0 { throw CaptureError.classify(function: "VIDIOC_DQBUF", errno: e, device: h.path) }
 
             let flagged = b.flags & UInt32(V4L2_BUF_FLAG_ERROR) != 0
-            if flagged || b.bytesused == 0 || Int(b.index) >= buffers.count {
+            let damaged = flagged || b.bytesused == 0 || Int(b.index) >= buffers.count
+            loss.dequeued(sequence: b.sequence, damaged: damaged)
+            if damaged {
                 try queue(h, index: b.index)
                 bad += 1
                 if bad > settings.maxBadFrames {

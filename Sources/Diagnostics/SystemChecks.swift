@@ -93,25 +93,70 @@ public struct StorageSpaceCheck: DiagnosticCheck {
     }
 }
 
-/// The clock is not in the past: a Pi without a real-time clock boots with an
-/// old date until NTP answers, and TLS certificates then look invalid.
+/// The system clock, judged by things that move with time rather than a
+/// fixed date: it must not read earlier than what was stamped while it was
+/// right — the running binary (built, then installed), the newest entry in
+/// the state directory (the queue; the heartbeat record the daemon rewrites
+/// every few seconds), the time systemd-timesyncd last saved — and it should
+/// be synchronised with network time. A Pi has no battery clock: until
+/// network time answers, it may read the last shutdown, or 1970, and TLS
+/// certificates then look invalid.
 public struct ClockCheck: DiagnosticCheck {
     public let name = "clock"
-    /// No correct clock reads earlier than this release's build.
-    static let earliestPlausible = Date(timeIntervalSince1970: 1_790_000_000)  // 2026-09
+    /// How far behind a stamp a correct clock may read: a step by network
+    /// time, coarse file times. Far below any error that matters for a capture.
+    static let tolerance: Double = 300
+    /// The running program; its modification time is its build (or the package's).
+    public var binary = "/proc/self/exe"
+    /// systemd-timesyncd saves the time here at each synchronisation and at shutdown.
+    public var timesyncClock = "/var/lib/systemd/timesync/clock"
+    /// Runs a command and returns its output; tests give canned `timedatectl` answers.
+    public var command: @Sendable ([String]) -> String? = { ServiceCheck.capture($0) }
     public init() {}
 
     public func run(_ ctx: DiagnosticContext) -> [CheckResult] {
         let now = ctx.now()
-        let text = ISO8601DateFormatter().string(from: now)
-        if now < Self.earliestPlausible {
-            return [result(.fail, "system clock reads \(text), which is in the past",
-                           next: "the station has no working time source: check network time (timedatectl status), or set it by hand: date -s 'YYYY-MM-DD HH:MM'")]
+        let iso = ISO8601DateFormatter()
+        let text = iso.string(from: now)
+        let marker = ctx.roots.path(\.run, "systemd/timesync/synchronized")
+
+        // The latest time the clock is known to have passed, and what says so.
+        var stamps: [(what: String, at: Date)] = []
+        func stamp(_ what: String, _ path: String) {
+            if let at = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date { stamps.append((what, at)) }
         }
-        var synced: String? = nil
-        // systemd-timesyncd marks a synchronised clock with this file.
-        if FileManager.default.fileExists(atPath: ctx.roots.path(\.run, "systemd/timesync/synchronized")) { synced = "synchronised by systemd-timesyncd" }
-        return [result(.pass, "system clock reads \(text)\(synced.map { ", \($0)" } ?? "")")]
+        stamp("the telestation binary", binary)
+        stamp("systemd-timesyncd's saved time (\(timesyncClock))", timesyncClock)
+        stamp("the last network time synchronisation (\(marker))", marker)
+        if let dir = ctx.config?.station.stateDir {
+            stamp("the state directory \(dir)", dir)
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+                stamp("\(dir)/\(entry)", dir + "/" + entry)
+            }
+        }
+        let latest = stamps.max { $0.at < $1.at }
+        var details = ["now": text]
+        if let latest { details["latest_stamp"] = iso.string(from: latest.at) }
+        if let latest, now < latest.at.addingTimeInterval(-Self.tolerance) {
+            return [result(.fail, "system clock reads \(text), earlier than \(latest.what), stamped \(iso.string(from: latest.at)): the clock is behind",
+                           next: "the station has no working time source: check network time (timedatectl status), or set it by hand: date -s 'YYYY-MM-DD HH:MM'",
+                           details: details)]
+        }
+        // systemd-timesyncd marks a synchronised clock with this file; timedatectl
+        // also knows chrony's and ntpd's, through the kernel.
+        if FileManager.default.fileExists(atPath: marker) {
+            return [result(.pass, "system clock reads \(text), synchronised by systemd-timesyncd", details: details)]
+        }
+        let answer = command(["timedatectl", "show", "--property=NTPSynchronized", "--value"])?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        if answer == "yes" {
+            return [result(.pass, "system clock reads \(text), synchronised with network time", details: details)]
+        }
+        let why = answer == "no" ? "is not synchronised with network time"
+            : "may not be synchronised with network time (no systemd-timesyncd mark, and timedatectl does not answer)"
+        return [result(.warn, "system clock reads \(text) and \(why): captures are stamped with it",
+                       next: "give the station network time: timedatectl set-ntp true, and check timedatectl timesync-status",
+                       details: details)]
     }
 }
 

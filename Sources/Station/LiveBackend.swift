@@ -213,8 +213,10 @@ public final class LiveBackend: StationBackend {
             logger.warning("cannot read the free space of \(stateDir): \(error)")
         }
         let error = lastCameraError.withLock { $0 }
+        let loss = engine.frameLoss
         return StationHealth(camera: camera, diskNearlyFull: free.map { $0 < 2 * config.spool.minFree } ?? false, freeBytes: free,
-                             cameraError: error?.message, cameraErrorAt: error?.at, queueError: worker?.queueError)
+                             cameraError: error?.message, cameraErrorAt: error?.at,
+                             framesDropped: loss.dropped, framesDamaged: loss.damaged, queueError: worker?.queueError)
     }
 
     public func cameraControls() async throws -> [CameraControl] {

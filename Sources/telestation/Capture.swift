@@ -111,7 +111,7 @@ struct Capture: AsyncParsableCommand {
                 do {
                     // Generous: warm-up at a slow frame rate can take a while.
                     let still = try await engine.captureStill(timeout: timeout * 2 + Double(engine.settings.warmupFrames) * 2)
-                    try await write(still, shot: shot)
+                    try await write(still, shot: shot, loss: engine.frameLoss)
                 } catch let e as CaptureError {
                     failures += 1
                     lastError = e
@@ -163,7 +163,7 @@ struct Capture: AsyncParsableCommand {
         return ext.isEmpty ? "\(stem)-\(shot)" : "\(stem)-\(shot).\(ext)"
     }
 
-    func write(_ still: CapturedStill, shot: Int) async throws {
+    func write(_ still: CapturedStill, shot: Int, loss: FrameLoss) async throws {
         let out = path(output ?? "capture.jpg", shot: shot)
         let previewPath = preview.map { path($0, shot: shot) }
         try await Blocking.run { () throws(CommandFailure) in
@@ -178,7 +178,7 @@ struct Capture: AsyncParsableCommand {
                                     sourceFormat: still.sourceFormat.description, cameraEncoded: still.cameraEncoded,
                                     device: still.stream.device, card: still.stream.card, metrics: m,
                                     flags: m.flags.map(\.rawValue), warnings: still.warnings.map(\.message),
-                                    rejectedControls: rejected, error: nil)
+                                    rejectedControls: rejected, framesDropped: loss.dropped, framesDamaged: loss.damaged, error: nil)
             printJSON(report)
             return
         }
@@ -249,5 +249,8 @@ struct ShotReport: Encodable {
     var flags: [String]?
     var warnings: [String]?
     var rejectedControls: [ControlResult]?
+    /// Frames the camera dropped or delivered damaged since the command opened it.
+    var framesDropped: UInt64?
+    var framesDamaged: UInt64?
     var error: CaptureError?
 }

@@ -28,8 +28,11 @@ STATUS_FAULTS = {
     "401": (401, {}, "missing or wrong bearer token"),
     "403": (403, {}, "station not enrolled"),
     "423": (423, {}, "upload locked by another request"),
-    "429": (429, {"Retry-After": "2"}, "too many requests"),
-    "503": (503, {"Retry-After": "1"}, "maintenance"),
+    # Longer than the station's own backoff after its first failures (1, 2,
+    # 4 s), so that a station ignoring them is seen retrying too early;
+    # within the campaign's uplink.backoff_max, which caps them.
+    "429": (429, {"Retry-After": "8"}, "too many requests"),
+    "503": (503, {"Retry-After": "6"}, "maintenance"),
     "502": (502, {}, "bad gateway"),
     "500-lock": (500, {}, "ERR_LOCK_TIMEOUT: failed to acquire lock before timeout"),
     # The hub down for a while: every request answered so, without a hint when to come back.

@@ -34,7 +34,12 @@ from campaign import (Daemon, Hub, check_delivery, check_spool, free_port, log, 
                       report, spool_rows, write_config)
 from fault_proxy import ALL_CLASSES, AUTH_CLASSES, HOLD_CLASSES, STATUS_FAULTS, FaultProxy, applies
 
-BACKOFF_MAX = 4.0
+# uplink.backoff_max: caps the station's waits, Retry-After included, so it
+# must be above the Retry-After values fault_proxy sends.
+BACKOFF_MAX = 10.0
+# The longest wait of the station's own after up to three failures in a row
+# (base 1 s, doubling): a Retry-After must be longer to be seen honoured.
+OWN_BACKOFF = 4.0
 
 
 def policy_request_bound(seconds, cap, base=1.0, runs=4000, quantile=0.999, seed=7):
@@ -106,6 +111,10 @@ def main():
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1, 1 << 31)
     log(f"hub-fault campaign: seed {a.seed} (rerun with --seed {a.seed})")
+    for cls, (_, headers, _) in STATUS_FAULTS.items():
+        if "Retry-After" in headers and not OWN_BACKOFF < float(headers["Retry-After"]) <= BACKOFF_MAX:
+            raise SystemExit(f"fault_proxy's {cls} sends Retry-After {headers['Retry-After']}: honouring it is only seen "
+                             f"if it is above the station's own backoff ({OWN_BACKOFF:g} s) and within backoff_max ({BACKOFF_MAX:g} s)")
     rng = random.Random(a.seed)
     work = tempfile.mkdtemp(prefix="telestation-hubfaults.")
     started = time.monotonic()
@@ -188,19 +197,26 @@ def main():
                              "total": len(fault_log)}
         log(f"faults: {len(fault_log)} injected: {json.dumps(schedule.injected, sort_keys=True)}")
 
-        # Retry-After honoured: the station's next request comes after it.
+        # Retry-After honoured: the station's next request comes no earlier.
         log_all = proxy.requests()
         honoured = 0
+        gaps = {c: [] for c, f in STATUS_FAULTS.items() if "Retry-After" in f[1]}
         for i, (t, method, path, fault) in enumerate(log_all):
             wait = STATUS_FAULTS.get(fault, (0, {}, ""))[1].get("Retry-After")
             if wait is None or i + 1 >= len(log_all):
                 continue
             gap = log_all[i + 1][0] - t
+            gaps[fault].append(round(gap, 2))
             if gap < float(wait) - 0.25:
                 problems.append(f"{fault} with Retry-After {wait} s on {method} {path}: next request {gap:.2f} s later")
             else:
                 honoured += 1
+        for cls, seen in gaps.items():
+            if not seen:
+                problems.append(f"no {cls} with Retry-After was followed by a request: honouring it was not observed")
         figures["retry_after_honoured"] = honoured
+        figures["retry_after_gaps_s"] = {c: {"retry_after": STATUS_FAULTS[c][1]["Retry-After"], "gaps": g} for c, g in gaps.items()}
+        log(f"Retry-After: next requests {gaps} s later")
 
         # 3. Recovery: everything not held arrives; held items show why.
         if not wait_until(lambda: not pending(), 150):

@@ -241,6 +241,13 @@ def main():
             if r["case_id"] != "":
                 c.problems.append(f"item {r['id']} of case {r['case_id']} is held: {r['last_error']}")
         files = check_delivery(store, rows, c.accepted, c.sent_unanswered, c.problems)
+        # The moments the campaign is about must have been hit: otherwise it
+        # passes having tested less than it says.
+        for moment in ("at_hub_completion", "upload_in_flight", "during_enqueue", "during_capture"):
+            if kills[moment] == 0:
+                c.problems.append(f"no kill {moment.replace('_', ' ')} in {kills['total']} kills: that moment was not tested")
+        if not c.accepted:
+            c.problems.append("no image was accepted: there was nothing to lose")
         duration = time.monotonic() - started
         figures = {
             "campaign": "power-cut", "seed": a.seed, "kills": kills, "duration_s": round(duration, 1),

@@ -82,17 +82,20 @@ func named(_ results: [CheckResult], _ name: String) throws -> CheckResult {
         #expect(r[0].nextStep?.contains("systemd-tmpfiles --create") == true)
     }
 
-    /// A real, small file system filled to the brim.
-    @Test func fullDisk() throws {
+    @Test func lessFreeThanMinFreeFails() throws {
+        let f = try Fixture()
+        let r = StorageSpaceCheck().run(f.context(config: try f.config("[spool]\nmin_free = \"1TiB\"\n")))
+        #expect(try named(r, "storage.space").status == .fail)
+    }
+
+    /// A real, small file system filled to the brim. Mounting it needs root:
+    /// without, the test is skipped (and `make test` says so).
+    @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root (CAP_SYS_ADMIN)"))
+    func fullDisk() throws {
         let f = try Fixture()
         let mnt = f.path + "/small"
         try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
-        guard shell(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt]) == 0 else {
-            // Without mount permission, make the same condition with the threshold.
-            let r = StorageSpaceCheck().run(f.context(config: try f.config("[spool]\nmin_free = \"1TiB\"\n")))
-            #expect(try named(r, "storage.space").status == .fail)
-            return
-        }
+        try #require(shell(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt]) == 0, "mounting a 2 MiB tmpfs on \(mnt) failed")
         defer { _ = shell(["umount", mnt]) }
         _ = shell(["sh", "-c", "cat /dev/zero > \(mnt)/fill 2>/dev/null"])
         let full = StorageSpaceCheck().run(f.context(config: try f.config("[spool]\nmin_free = \"1MiB\"\n", stateDir: mnt)))
@@ -116,21 +119,78 @@ func shell(_ argv: [String]) -> Int32 {
 }
 
 @Suite struct ClockCheckTests {
+    /// A clock check that sees only the fixture: an old binary, canned timedatectl.
+    func clock(_ f: Fixture, synchronised: String? = "yes") throws -> ClockCheck {
+        var c = ClockCheck()
+        c.binary = try f.file("bin/telestation", "", mode: 0o755)
+        try stamp(c.binary, Date(timeIntervalSince1970: 1_600_000_000))
+        c.timesyncClock = f.path + "/var/lib/systemd/timesync/clock"
+        c.command = { argv in argv.first == "timedatectl" ? synchronised.map { $0 + "\n" } : nil }
+        return c
+    }
+
+    func stamp(_ path: String, _ date: Date) throws {
+        try FileManager.default.setAttributes([.modificationDate: date], ofItemAtPath: path)
+    }
+
     @Test func aClockInThePastFails() throws {
         let f = try Fixture()
         let boot = Date(timeIntervalSince1970: 0)  // a Pi without RTC before NTP answers
-        let r = ClockCheck().run(f.context(config: try f.config(), now: boot))
+        let r = try clock(f).run(f.context(config: try f.config(), now: boot))
         #expect(r[0].status == .fail)
         #expect(r[0].finding.contains("1970-01-01"))
         #expect(r[0].nextStep?.contains("timedatectl") == true)
     }
 
-    @Test func aPlausibleClockPassesAndNotesSync() throws {
+    /// The queue and the heartbeat record are rewritten while the station
+    /// runs: a clock behind them went back.
+    @Test func aClockBehindTheNewestStateFileFails() throws {
         let f = try Fixture()
+        let config = try f.config()
+        let record = try f.file("state/notify.json", "{}")
+        let written = Date().addingTimeInterval(86400)
+        try stamp(record, written)
+        let r = try clock(f).run(f.context(config: config, now: written.addingTimeInterval(-3600)))
+        #expect(r[0].status == .fail)
+        #expect(r[0].finding.contains("earlier than \(record)"), "\(r[0].finding)")
+        // Within the tolerance of a network time step it is no failure.
+        #expect(try clock(f).run(f.context(config: config, now: written.addingTimeInterval(-60)))[0].status == .pass)
+    }
+
+    @Test func aClockBehindTheBinaryOrTheSavedSyncTimeFails() throws {
+        let f = try Fixture()
+        let config = try f.config()
+        var c = try clock(f)
+        let built = Date(timeIntervalSince1970: 1_900_000_000)  // 2030
+        try stamp(c.binary, built)
+        let r = c.run(f.context(config: config, now: built.addingTimeInterval(-86400)))
+        #expect(r[0].status == .fail && r[0].finding.contains("the telestation binary"), "\(r[0].finding)")
+
+        c = try clock(f)
+        try f.file("var/lib/systemd/timesync/clock", "")
+        try stamp(c.timesyncClock, built)
+        let saved = c.run(f.context(config: config, now: built.addingTimeInterval(-86400)))
+        #expect(saved[0].status == .fail && saved[0].finding.contains("timesyncd's saved time"), "\(saved[0].finding)")
+    }
+
+    @Test func synchronisationDecidesBetweenPassAndWarn() throws {
+        let f = try Fixture()
+        let config = try f.config()
+        let synced = try clock(f, synchronised: "yes").run(f.context(config: config))
+        #expect(synced[0].status == .pass && synced[0].finding.contains("synchronised with network time"))
+
+        let unsynced = try clock(f, synchronised: "no").run(f.context(config: config))
+        #expect(unsynced[0].status == .warn && unsynced[0].finding.contains("is not synchronised"))
+        #expect(unsynced[0].nextStep?.contains("timedatectl") == true)
+
+        // No systemd to ask: the check cannot vouch for the clock.
+        let unknown = try clock(f, synchronised: nil).run(f.context(config: config))
+        #expect(unknown[0].status == .warn && unknown[0].finding.contains("may not be synchronised"))
+
+        // systemd-timesyncd's mark is enough on its own.
         try f.file("run/systemd/timesync/synchronized", "")
-        let r = ClockCheck().run(f.context(config: try f.config()))
-        #expect(r[0].status == .pass)
-        #expect(r[0].finding.contains("synchronised"))
+        let marked = try clock(f, synchronised: nil).run(f.context(config: config))
+        #expect(marked[0].status == .pass && marked[0].finding.contains("synchronised by systemd-timesyncd"))
     }
 }
 
@@ -242,7 +302,9 @@ struct SlowCheck: DiagnosticCheck {
     @Test func aHungCheckCannotStallTheReport() async throws {
         let f = try Fixture()
         let start = Date()
-        let report = await DiagnosticRunner(checks: [SlowCheck(), ClockCheck()]).run(f.context(config: try f.config()))
+        var clock = ClockCheck()
+        clock.command = { _ in "yes" }  // a synchronised clock, whatever this machine's is
+        let report = await DiagnosticRunner(checks: [SlowCheck(), clock]).run(f.context(config: try f.config()))
         // The report is back while the hung check still sleeps.
         #expect(Date().timeIntervalSince(start) < 300)
         let slow = try named(report.results, "slow")

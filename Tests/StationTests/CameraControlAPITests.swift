@@ -16,7 +16,7 @@ import Testing
 /// capture engine streaming from the synthetic camera, whose brightness
 /// really changes its picture, and a real spool.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct CameraControlAPITests {
-    func withLiveStation(_ body: (StationClient) async throws -> Void) async throws {
+    func withLiveStation(source: (@Sendable () -> any CameraSource)? = nil, _ body: (StationClient) async throws -> Void) async throws {
         let dir = NSTemporaryDirectory() + "telestation-controls-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var config = StationConfig()
@@ -30,7 +30,7 @@ import Testing
         config.spool.minFree = 1 << 20
         config.spool.keyFile = try makeSpoolKey(in: dir)
         let spool = try Spool(config: config)
-        let engine = CaptureEngine(settings: CaptureEngine.Settings(config.camera), source: CameraSelection(config.camera).sourceFactory())
+        let engine = CaptureEngine(settings: CaptureEngine.Settings(config.camera), source: source ?? CameraSelection(config.camera).sourceFactory())
         let monitor = LoopMonitor(loops: [.capture])
         let backend = LiveBackend(config: config, spool: spool, engine: engine, worker: nil, monitor: monitor, logger: Logger(label: "test"))
         let daemon = StationDaemon(config: config, backend: backend, monitor: monitor, services: backend.services(round: .seconds(1)),
@@ -119,6 +119,22 @@ import Testing
             #expect(try await c.request("PUT", "/api/v1/camera/controls/exposure_time_absolute", json: #"{"value": 100}"#).json["value"] as? Int == 100)
         }
     }
+
+    /// Faults the engine rides out (a dropped frame, a damaged buffer) leave
+    /// no camera error: the status shows them as counts.
+    @Test func droppedAndDamagedFramesShowInTheStatus() async throws {
+        try await withLiveStation(source: { LossyCamera() }) { c in
+            var health: [String: Any] = [:]
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                health = try await c.request("GET", "/api/v1/status").json["health"] as? [String: Any] ?? [:]
+                if (health["frames_dropped"] as? Int ?? 0) >= 6, (health["frames_damaged"] as? Int ?? 0) >= 3 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect((health["frames_dropped"] as? Int ?? 0) >= 6 && (health["frames_damaged"] as? Int ?? 0) >= 3, "\(health)")
+            #expect(health["camera"] as? String == "ok" && health["camera_error"] == nil, "\(health)")
+        }
+    }
 }
 
 @Suite struct CameraControlRequestTests {
@@ -156,4 +172,33 @@ import Testing
             #expect(e.nextStep != nil)
         }
     }
+}
+
+/// The synthetic camera, reporting the loss a real driver's buffers would
+/// show: every third frame skips a sequence number, every fourth buffer is damaged.
+final class LossyCamera: CameraSource {
+    private let inner: SyntheticCamera
+    private var counter = FrameLossCounter()
+    private var sequence: UInt32 = 0
+
+    init() {
+        inner = SyntheticCamera(settings: .init(negotiation: FormatNegotiation(preference: .yuyv, width: 640, height: 480),
+                                                framesPerSecond: 30))
+    }
+
+    var frameLoss: FrameLoss { counter.loss }
+
+    func open() throws(CaptureError) -> StreamFormat {
+        counter.streamStarted()
+        return try inner.open()
+    }
+
+    func nextFrame(timeout: Double, _ body: (CameraFrame) -> Void) throws(CaptureError) {
+        sequence += sequence % 3 == 2 ? 2 : 1
+        counter.dequeued(sequence: sequence, damaged: sequence % 4 == 0)
+        try inner.nextFrame(timeout: timeout, body)
+    }
+
+    func close() { inner.close() }
+    func controls() throws(CaptureError) -> [ControlInfo] { try inner.controls() }
 }

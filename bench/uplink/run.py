@@ -48,6 +48,20 @@ def completed(store, name):
     return any(f.endswith("-" + name) for f in os.listdir(store))
 
 
+def intact(store, files):
+    """Every file is on the hub and every copy of it is byte-identical; a
+    missing file is not intact. Returns (intact, copies per file, problems)."""
+    names = os.listdir(store)
+    copies, problems = {}, []
+    for f in files:
+        held = [n for n in names if n.endswith("-" + f.name)]
+        copies[f.name] = len(held)
+        if not held:
+            problems.append(f"{f.name} is not on the hub")
+        problems += [f"{n} differs from {f.name}" for n in held if (Path(store) / n).read_bytes() != f.read_bytes()]
+    return not problems, copies, problems
+
+
 def run_one(label, args, files, payload, work):
     store = work / f"store-{label}"
     store.mkdir()
@@ -97,11 +111,10 @@ def run_one(label, args, files, payload, work):
     timeline = [(round(t - t0, 2), b) for t, b in timeline if t >= t0]
     if preview_at[0] is not None:
         preview_at[0] -= t0
-    intact = all((store / n).read_bytes() == f.read_bytes() for f in files
-                 for n in os.listdir(store) if n.endswith("-" + f.name))
+    ok, copies, problems = intact(store, files)
     return {"elapsed_s": round(elapsed, 1), "first_preview_s": preview_at[0] and round(preview_at[0], 1),
             "upstream_bytes": s["upstream_bytes"], "overhead_pct": round((s["upstream_bytes"] - payload) / payload * 100, 1),
-            "resets": s["resets"], "intact": intact, "timeline": timeline}
+            "resets": s["resets"], "intact": ok, "copies": copies, "problems": problems, "timeline": timeline}
 
 
 def main():
@@ -157,6 +170,9 @@ def main():
     except ImportError:
         print("matplotlib missing: pip install matplotlib for the plot", file=sys.stderr)
     shutil.rmtree(work)
+    broken = {label: results[label]["problems"] for label in args.clients.split(",") if not results[label]["intact"]}
+    if broken:
+        sys.exit(f"not intact on the hub: {broken}")
 
 
 if __name__ == "__main__":

@@ -63,4 +63,7 @@ if [ ! -f "$OUT/status" ]; then
     exit 1
 fi
 cat "$OUT/results.md"
-exit "$(cat "$OUT/status")"
+status=$(cat "$OUT/status")
+# Its `- SKIP ID: reason` lines go to `make test`'s skip report (Tests/skips.py).
+python3 "$ROOT/Tests/skips.py" vm "$OUT/results.md" || status=1
+exit "$status"
