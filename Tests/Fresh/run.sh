@@ -168,19 +168,23 @@ done
 mkdir -p "$R/src/telestation.git"
 mnt --bind -o ro "$GITDIR" "$R/src/telestation.git"
 
-# 5. As the new user: clone, make demo.
-say "as $USER_NAME: git clone, git checkout $COMMIT, make demo"
+# 5. As the new user: clone, make demo. The clone stands in for one from the
+# project's public repository; safe.directory only because the bound git
+# directory belongs to another user (root).
+as_user() { chroot "$R" /usr/bin/env -i TERM=dumb /bin/su - "$USER_NAME" -c "$1"; }
+say "as $USER_NAME: git clone, git checkout $COMMIT"
+as_user "git -c safe.directory=/src/telestation.git clone -q /src/telestation.git telestation && cd telestation && git checkout -q $COMMIT" ||
+    die "cloning commit $COMMIT from $GITDIR failed"
+say "as $USER_NAME: make demo"
 set +e
-chroot "$R" /usr/bin/env -i TERM=dumb /bin/su - "$USER_NAME" -c \
-    "set -e; git clone -q /src/telestation.git telestation; cd telestation; git checkout -q $COMMIT; t=\$(date +%s); make demo; echo \"make demo took \$(( \$(date +%s) - t )) s\"" \
-    2>&1 | tee "$CACHE/demo.log"
+as_user 'cd telestation && make demo' 2>&1 | tee "$CACHE/demo.log"
 status=${PIPESTATUS[0]}
 set -e
 t_demo=$(now)
 
 cleanup
 verified=$(grep -c "matches the station's" "$CACHE/demo.log" || true)
-summary="commit $COMMIT, $(date -u +%Y-%m-%dT%H:%M:%SZ): base $((t_base - t0)) s, prerequisites $((t_prereqs - t_base)) s, clone + make demo $((t_demo - t_prereqs)) s, total $((t_demo - t0)) s"
+summary="commit $COMMIT, $(date -u +%Y-%m-%dT%H:%M:%SZ): base $((t_base - t0)) s, prerequisites $((t_prereqs - t_base)) s, clone and make demo $((t_demo - t_prereqs)) s, total $((t_demo - t0)) s"
 echo "$summary" > "$CACHE/last-run.txt"
 say "$summary"
 if [ "$status" != 0 ]; then die "make demo exited $status in the fresh root; see $CACHE/demo.log (the root is kept in $R)"; fi
