@@ -169,11 +169,13 @@ mkdir -p "$R/src/telestation.git"
 mnt --bind -o ro "$GITDIR" "$R/src/telestation.git"
 
 # 5. As the new user: clone, make demo. The clone stands in for one from the
-# project's public repository; safe.directory only because the bound git
-# directory belongs to another user (root).
+# project's public repository. Git refuses a repository another user owns
+# (the bound one is root's), so the clone alone gets a config naming it safe,
+# leaving the user's own git config untouched.
 as_user() { chroot "$R" /usr/bin/env -i TERM=dumb /bin/su - "$USER_NAME" -c "$1"; }
 say "as $USER_NAME: git clone, git checkout $COMMIT"
-as_user "git -c safe.directory=/src/telestation.git clone -q /src/telestation.git telestation && cd telestation && git checkout -q $COMMIT" ||
+printf '[safe]\n\tdirectory = /src/telestation.git\n' > "$R/tmp/clone.gitconfig"
+as_user "GIT_CONFIG_GLOBAL=/tmp/clone.gitconfig git clone -q /src/telestation.git telestation && cd telestation && git checkout -q $COMMIT" ||
     die "cloning commit $COMMIT from $GITDIR failed"
 say "as $USER_NAME: make demo"
 set +e
