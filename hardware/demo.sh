@@ -46,9 +46,10 @@ echo "== queue"
 "$BIN/telestation" status
 
 echo "== the queued images on disk are encrypted"
-SENT=2
+# Each of the two captures queues the image and its preview; all four must reach the hub.
+SENT=4
 queued=$(find "$DEMO/state/spool" -name '*.jpg' | wc -l)
-[ "$queued" -eq "$SENT" ] || { echo "demo FAILED: $SENT captures, but $queued images in the spool" >&2; exit 1; }
+[ "$queued" -eq "$SENT" ] || { echo "demo FAILED: two captures should queue $SENT images (each with its preview), the spool holds $queued" >&2; exit 1; }
 for f in "$DEMO"/state/spool/*.jpg; do
   magic=$(head -c 5 "$f")
   echo "$(basename "$f"): $([ "$magic" = TSENC ] && echo "encrypted (AES-256-GCM)" || echo "NOT ENCRYPTED")"

@@ -86,11 +86,24 @@ remove_root() {
     rm -rf --one-file-system "$1"
 }
 
-# Runs a command in the root with proc, sys, dev and the apt cache mounted.
+# Mounts proc, sys, dev and the apt cache in the root. /dev is a tmpfs with
+# its own device nodes, not the host's /dev bound in: a stray `rm -rf` of
+# the cache (or `git clean -x`) during a run then removes nothing of the host.
 enter() {
     mnt -t proc proc "$R/proc"
     mnt --rbind --make-rslave /sys "$R/sys"
-    mnt --rbind --make-rslave /dev "$R/dev"
+    mnt -t tmpfs -o mode=0755,nosuid,size=1m fresh-dev "$R/dev"
+    local n
+    for n in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
+        IFS=: read -r name major minor <<< "$n"
+        mknod -m 0666 "$R/dev/$name" c "$major" "$minor"
+    done
+    ln -s /proc/self/fd "$R/dev/fd"
+    ln -s /proc/self/fd/0 "$R/dev/stdin"; ln -s /proc/self/fd/1 "$R/dev/stdout"; ln -s /proc/self/fd/2 "$R/dev/stderr"
+    mkdir "$R/dev/pts" "$R/dev/shm"
+    mnt -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
+    ln -s pts/ptmx "$R/dev/ptmx"
+    mnt -t tmpfs -o mode=1777,nosuid,nodev fresh-shm "$R/dev/shm"
     mnt --bind "$ARCHIVES" "$R/var/cache/apt/archives"
 }
 in_root() { chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
