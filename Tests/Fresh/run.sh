@@ -149,6 +149,8 @@ remove_root "$R"
 cp -a "$BASE" "$R"
 rm -f "$R/.complete"
 cp -L /etc/resolv.conf "$R/etc/resolv.conf"
+# The chroot shares the host's name; the Debian installer puts it in /etc/hosts.
+printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$(hostname)" > "$R/etc/hosts"
 [ -f /etc/pip.conf ] && cp /etc/pip.conf "$R/etc/pip.conf"
 enter
 
