@@ -86,12 +86,13 @@ remove_root() {
     rm -rf --one-file-system "$1"
 }
 
-# Mounts proc, sys, dev and the apt cache in the root. /dev is a tmpfs with
-# its own device nodes, not the host's /dev bound in: a stray `rm -rf` of
-# the cache (or `git clean -x`) during a run then removes nothing of the host.
+# Mounts proc, sys, dev and the apt cache in the root. /sys is a fresh
+# read-only sysfs and /dev a tmpfs with its own device nodes, not the host's
+# bound in: a stray `rm -rf` of the cache (or `git clean -x`) during a run
+# then cannot reach the host's devices or cgroups.
 enter() {
     mnt -t proc proc "$R/proc"
-    mnt --rbind --make-rslave /sys "$R/sys"
+    mnt -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
     mnt -t tmpfs -o mode=0755,nosuid,size=1m fresh-dev "$R/dev"
     local n
     for n in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
