@@ -28,29 +28,62 @@ DEBUG_BIN   := .build/debug
 RELEASE_BIN := .build/release
 
 # Debian packages: C libraries the code links, tools the tests drive.
+# APT_DEMO: what hardware/demo.sh runs besides the binaries (curl, python3 for JSON).
 APT_BUILD := libcurl4-openssl-dev libv4l-dev libturbojpeg0-dev libsqlite3-dev pkg-config
-APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-pip lintian dpkg-dev binutils
+APT_DEMO  := curl python3
+APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-venv lintian dpkg-dev binutils
+# Python test tools: Debian's python3-* packages where they fit (APT_TEST), the
+# rest from PyPI into a virtual environment. Debian 12 refuses `pip install`
+# into the system interpreter (PEP 668), and a station's Python is not ours to change.
 PIP_TEST  :=
+# The venv is made from Debian's interpreter (not whatever python3 is first in
+# PATH) and sees Debian's python3-* packages. Every Python script the tests run
+# uses PY, and its bin/ comes first in PATH so the helpers the Swift tests start
+# (`/usr/bin/env python3`) and vng resolve to it too.
+DEBIAN_PYTHON ?= /usr/bin/python3
+VENV      := .build/venv
+PY        := $(CURDIR)/$(VENV)/bin/python3
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deb test-deb all deps build release test test-scripts test-swift test-units install uninstall demo clean example-config check-skips
+.PHONY: deb test-deb all deps deps-build deps-test build release test test-scripts test-swift test-units install uninstall demo clean example-config check-skips
 
 all: build
 
-deps:
-	@missing=""; for p in $(APT_BUILD) $(APT_TEST); do \
+# apt-get install, as root or through sudo, of the packages in $(1) not yet installed.
+apt_install = @missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@if [ -n "$(strip $(PIP_TEST))" ]; then python3 -m pip install -q --disable-pip-version-check $(PIP_TEST); fi
 
-build: deps
+# Everything: what the build and the demo need, then the test tools.
+deps: deps-build deps-test
+
+# Only what `make build` and `make demo` use.
+deps-build:
+	$(call apt_install,$(APT_BUILD) $(APT_DEMO))
+
+# The test tools: Debian packages, then the venv (rebuilt when PIP_TEST changes).
+deps-test:
+	$(call apt_install,$(APT_TEST))
+	@[ -x $(DEBIAN_PYTHON) ] || { echo "deps-test: $(DEBIAN_PYTHON) is missing; install Debian's python3 (apt-get install python3-venv) or set DEBIAN_PYTHON"; exit 1; }
+	@[ -x $(PY) ] || $(DEBIAN_PYTHON) -m venv --system-site-packages $(VENV)
+	@want="$(strip $(PIP_TEST))"; \
+	if [ -n "$$want" ] && [ "$$(cat $(VENV)/pip-test.txt 2>/dev/null)" != "$$want" ]; then \
+	  echo "installing into $(VENV): $$want"; \
+	  $(PY) -m pip install -q --disable-pip-version-check $$want && echo "$$want" > $(VENV)/pip-test.txt; \
+	fi
+
+# Test stages use the test tools even when run one by one (`make test-kiosk`).
+test-scripts test-swift test-units test-deb test-campaigns soak-power-cut soak-hub-faults test-hw test-kiosk test-uplink test-uplink-long fuzz: deps-test
+
+build: deps-build
 	$(SWIFT) build --build-tests
 
 # The Swift runtime is linked in, so the installed binaries need only Debian's libraries.
 RELEASE_FLAGS := -c release --static-swift-stdlib
-release: deps
+release: deps-build
 	$(SWIFT) build $(RELEASE_FLAGS)
 
 # The stages of `make test`, in order (mk/*.mk append theirs).
@@ -142,7 +175,9 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/telestation $(DESTDIR)$(PREFIX)/share/telestation
 
 # The whole path on embedded defaults: synthetic camera, a local hub, the queue, the upload.
-demo: build
+# Builds the programs only, not the tests: the demo needs no test tools either.
+demo: deps-build
+	$(SWIFT) build
 	hardware/demo.sh $(DEBUG_BIN)
 
 # Regenerates the annotated example from the schema in Sources/Config.

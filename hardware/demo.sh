@@ -46,6 +46,10 @@ echo "== queue"
 "$BIN/telestation" status
 
 echo "== the queued images on disk are encrypted"
+# Each of the two captures queues the image and its preview; all four must reach the hub.
+SENT=4
+queued=$(find "$DEMO/state/spool" -name '*.jpg' | wc -l)
+[ "$queued" -eq "$SENT" ] || { echo "demo FAILED: two captures should queue $SENT images (each with its preview), the spool holds $queued" >&2; exit 1; }
 for f in "$DEMO"/state/spool/*.jpg; do
   magic=$(head -c 5 "$f")
   echo "$(basename "$f"): $([ "$magic" = TSENC ] && echo "encrypted (AES-256-GCM)" || echo "NOT ENCRYPTED")"
@@ -60,12 +64,27 @@ echo "== queue after upload"
 
 echo "== what the hub stored ($DEMO/hub)"
 ls -l "$DEMO/hub"
+# Each stored image must hash to the sha256 the station recorded in its
+# metadata, and every image sent must be there: a difference, a missing hash
+# or a missing image fails the demo.
+verified=0; bad=0
 for meta in "$DEMO"/hub/*.json; do
   [ -e "$meta" ] || continue
   file="${meta%.json}"
-  [ -f "$file" ] || continue
+  if [ ! -f "$file" ]; then echo "$(basename "$meta"): metadata without its image"; bad=$((bad + 1)); continue; fi
   want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"].get("sha256",""))' "$meta" 2>/dev/null || true)
   got=$(sha256sum "$file" | cut -d' ' -f1)
-  echo "$(basename "$file"): sha256 $got $([ "$want" = "$got" ] && echo "matches the station's" || echo "DIFFERS from $want")"
+  if [ -z "$want" ]; then
+    echo "$(basename "$file"): sha256 $got, but the station recorded none"; bad=$((bad + 1))
+  elif [ "$want" = "$got" ]; then
+    echo "$(basename "$file"): sha256 $got matches the station's"; verified=$((verified + 1))
+  else
+    echo "$(basename "$file"): sha256 $got DIFFERS from the station's $want"; bad=$((bad + 1))
+  fi
 done
 echo "demo files are in $DEMO"
+if [ "$bad" -gt 0 ] || [ "$verified" -ne "$SENT" ]; then
+  echo "demo FAILED: $SENT images sent, $verified on the hub with a matching sha256, $bad wrong" >&2
+  exit 1
+fi
+echo "demo OK: $SENT images sent, $verified on the hub, each sha256 verified"

@@ -14,18 +14,18 @@ seed_arg = $(if $(strip $(1)),--seed $(1),)
 TEST_STAGES += test-campaigns
 
 test-campaigns: build
-	python3 Tests/Campaigns/power_cut.py --bin $(DEBUG_BIN) --kills 200 $(call seed_arg,$(POWER_CUT_SEED)) \
+	$(PY) Tests/Campaigns/power_cut.py --bin $(DEBUG_BIN) --kills 200 $(call seed_arg,$(POWER_CUT_SEED)) \
 	  --results $(CAMPAIGN_RESULTS)/power-cut-short.json
-	python3 Tests/Campaigns/hub_faults.py --bin $(DEBUG_BIN) $(call seed_arg,$(HUB_FAULT_SEED)) \
+	$(PY) Tests/Campaigns/hub_faults.py --bin $(DEBUG_BIN) $(call seed_arg,$(HUB_FAULT_SEED)) \
 	  --results $(CAMPAIGN_RESULTS)/hub-faults-short.json
 
 # Long forms, each with a fresh seed (printed first): about 1.5 h and 15 min.
 soak: soak-power-cut soak-hub-faults
 soak-power-cut: build
-	python3 Tests/Campaigns/power_cut.py --bin $(DEBUG_BIN) --kills 5000 --results $(CAMPAIGN_RESULTS)/power-cut-soak.json
+	$(PY) Tests/Campaigns/power_cut.py --bin $(DEBUG_BIN) --kills 5000 --results $(CAMPAIGN_RESULTS)/power-cut-soak.json
 soak-hub-faults: build
-	python3 Tests/Campaigns/hub_faults.py --bin $(DEBUG_BIN) --images 40 --outage-seconds 60 --fault-seconds 600 \
+	$(PY) Tests/Campaigns/hub_faults.py --bin $(DEBUG_BIN) --images 40 --outage-seconds 60 --fault-seconds 600 \
 	  --results $(CAMPAIGN_RESULTS)/hub-faults-soak.json
 
 # cjpeg (libjpeg-turbo-progs) makes the test images; the TLS helpers need python3-cryptography.
-PIP_TEST += cryptography
+APT_TEST += python3-cryptography

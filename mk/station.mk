@@ -1,6 +1,7 @@
 # Station: the kiosk page in a real browser (headless Chromium over WebDriver).
 APT_TEST += chromium chromium-driver cage
-PIP_TEST += selenium
+# Debian 12 has Selenium 4.8, enough for this test.
+APT_TEST += python3-selenium
 
 KIOSK_ARTIFACTS ?= .build/artifacts
 # The real daemon (`telestation run`, synthetic camera, a real hub behind a rate cap).
@@ -15,9 +16,9 @@ TEST_STAGES += test-kiosk
 # A slow simulated uplink keeps the progress bar visible in the screenshots,
 # and one capture warning shows the review screen's warning style.
 test-kiosk: build
-	python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) --args "$(KIOSK_ARGS)" \
+	$(PY) Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) --args "$(KIOSK_ARGS)" \
 	  --artifacts $(KIOSK_ARTIFACTS) --size 1024x600
-	python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) --args "$(KIOSK_ARGS)" \
+	$(PY) Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) --args "$(KIOSK_ARGS)" \
 	  --artifacts $(KIOSK_ARTIFACTS)/800x480 --size 800x480
-	TELESTATION_DEMO_PROBLEMS=disk,token,camera python3 Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DEMO) \
+	TELESTATION_DEMO_PROBLEMS=disk,token,camera $(PY) Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DEMO) \
 	  --args "--listen 127.0.0.1:0" --artifacts $(KIOSK_ARTIFACTS) --problems

@@ -18,5 +18,7 @@ hub:
 	mkdir -p .hub-store
 	.build/debug/telestation-hub --listen 127.0.0.1:1080 --store .hub-store
 
-# The independent tus server the interop tests upload to.
-PIP_TEST += aiohttp aiohttp-tus
+# The independent tus server the interop tests upload to: aiohttp from Debian,
+# aiohttp-tus (not packaged) into the venv.
+APT_TEST += python3-aiohttp
+PIP_TEST += aiohttp-tus

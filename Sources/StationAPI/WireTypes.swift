@@ -212,23 +212,31 @@ public struct StationHealth: Sendable, Codable, Equatable {
     /// or damaged buffer, an unplug), so staff and technicians see what happened.
     public var cameraError: String?
     public var cameraErrorAt: Date?
+    /// Frames the camera dropped, and buffers it delivered damaged, since the
+    /// daemon started: faults the engine rides out leave no error, only these.
+    public var framesDropped: UInt64?
+    public var framesDamaged: UInt64?
     /// The queue's last write failure on the upload path (an upload URL, an
     /// offset or a completion that could not be recorded); nil when writes work.
     public var queueError: String?
 
     public init(camera: StatusLine.Camera, diskNearlyFull: Bool, freeBytes: Int64? = nil,
-                cameraError: String? = nil, cameraErrorAt: Date? = nil, queueError: String? = nil) {
+                cameraError: String? = nil, cameraErrorAt: Date? = nil,
+                framesDropped: UInt64? = nil, framesDamaged: UInt64? = nil, queueError: String? = nil) {
         self.camera = camera
         self.diskNearlyFull = diskNearlyFull
         self.freeBytes = freeBytes
         self.cameraError = cameraError
         self.cameraErrorAt = cameraErrorAt
+        self.framesDropped = framesDropped
+        self.framesDamaged = framesDamaged
         self.queueError = queueError
     }
 
     enum CodingKeys: String, CodingKey {
         case camera, diskNearlyFull = "disk_nearly_full", freeBytes = "free_bytes"
         case cameraError = "camera_error", cameraErrorAt = "camera_error_at", queueError = "queue_error"
+        case framesDropped = "frames_dropped", framesDamaged = "frames_damaged"
     }
 }
 

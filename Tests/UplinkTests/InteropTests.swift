@@ -156,7 +156,7 @@ import Testing
         #expect(FileManager.default.contents(atPath: dir.file("store/\(id)-lesion.jpg")) == Data(bytes))
     }
 
-    @Test(.enabled(if: pythonWith(["aiohttp", "aiohttp_tus"]) != nil, "needs `pip install aiohttp aiohttp-tus`"))
+    @Test(.enabled(if: pythonWith(["aiohttp", "aiohttp_tus"]) != nil, "needs aiohttp and aiohttp-tus: `make deps-test` (python3-aiohttp, aiohttp-tus in .build/venv)"))
     func aiohttpTusReceivesByteIdenticalFilesWithMetadata() async throws {
         let dir = try TempDir()
         let server = try ChildProcess("/usr/bin/env", ["python3", supportDirectory + "/aiohttp_tus_server.py", dir.file("tus")])

@@ -87,7 +87,7 @@ extension TusHubState {
         #expect(cancelled.receive(.interrupted(.cancelled)) == .finish(.cancelled))
         var paused = session(hub: hub(nil))
         _ = paused.next()
-        #expect(paused.receive(.interrupted(.paused)) == .finish(.retry(after: 0.5, reason: "transport: transfer stopped (paused)")))
+        #expect(paused.receive(.interrupted(.paused)) == .finish(.retry(after: 0.5, reason: "transfer stopped (paused)")))
     }
 
     @Test func tusMaxSizeHoldsBeforeCreating() {

@@ -168,7 +168,7 @@ def main():
         ax.legend()
         fig.savefig(HERE / "acked.png", dpi=100, bbox_inches="tight")
     except ImportError:
-        print("matplotlib missing: pip install matplotlib for the plot", file=sys.stderr)
+        print("matplotlib missing: apt-get install python3-matplotlib for the plot", file=sys.stderr)
     shutil.rmtree(work)
     broken = {label: results[label]["problems"] for label in args.clients.split(",") if not results[label]["intact"]}
     if broken:

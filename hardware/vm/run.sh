@@ -2,8 +2,9 @@
 # Proves the capture path on a real V4L2 driver: boots Debian's kernel in a
 # virtme-ng VM (no KVM needed), loads vivid and runs inside-vm.sh against an
 # already-built telestation binary (and telestation-hub beside it). Installs
-# qemu, the kernel, v4l-utils, libjpeg-turbo-progs and virtme-ng first if they
-# are missing, and v4l2loopback (dkms) for the guest's kernel.
+# qemu, the kernel, v4l-utils and libjpeg-turbo-progs first if they are
+# missing, and v4l2loopback (dkms) for the guest's kernel; virtme-ng comes
+# from .build/venv (`make deps-test`).
 #
 # usage: hardware/vm/run.sh [TELESTATION_BINARY] [OUTDIR]
 #   defaults: .build/debug/telestation and .build/vm-results
@@ -31,7 +32,14 @@ if [ -n "$need_apt" ]; then
     echo "run.sh: installing$need_apt" >&2
     apt-get install -y $need_apt >&2
 fi
-command -v vng >/dev/null || { echo "run.sh: installing virtme-ng" >&2; pip install virtme-ng >&2; }
+# virtme-ng comes from the project's venv (`make deps-test` puts it in
+# .build/venv); never pip-installed into the system's Python.
+VNG=${VNG:-$ROOT/.build/venv/bin/vng}
+[ -x "$VNG" ] || VNG=$(command -v vng || true)
+if [ -z "$VNG" ]; then
+    echo "run.sh: virtme-ng (vng) is missing; run 'make deps-test', which installs it into .build/venv, or set VNG=/path/to/vng" >&2
+    exit 2
+fi
 
 K=$(ls /boot/vmlinuz-*-amd64 | grep -v cloud | sort -V | tail -n 1)
 KVER=${K#/boot/vmlinuz-}
@@ -55,7 +63,7 @@ cc -O2 -Wall -o "$OUT/tools/mjpeg-feed" "$HERE/mjpeg-feed.c" >&2 || echo "run.sh
 
 echo "run.sh: booting $K (software emulation, a few minutes)" >&2
 # The guest sees the host's files read-only, except OUT (--rwdir).
-timeout 1500 vng --run "$K" --disable-kvm --memory 2G --rwdir "$OUT" \
+timeout 1500 "$VNG" --run "$K" --disable-kvm --memory 2G --rwdir "$OUT" \
     --exec "sh $HERE/inside-vm.sh $BIN $OUT > $OUT/guest.log 2>&1" >&2 || true
 
 if [ ! -f "$OUT/status" ]; then
