@@ -122,7 +122,7 @@ test-scripts:
 # the CLI, waiting on a child process) then never starve another module's
 # in-process servers on a 2-core machine. Each module's log is scanned for
 # skipped tests, and for a filter that ran nothing.
-TEST_MODULES := ConfigTests ImagingTests CaptureTests SpoolTests UplinkTests HubTests DiagnosticsTests StationTests CLITests
+TEST_MODULES := BasicsTests ConfigTests ImagingTests CaptureTests SpoolTests UplinkTests HubTests DiagnosticsTests StationTests CLITests
 test-swift:
 	@mkdir -p .build/test-logs; failed=""; for m in $(TEST_MODULES); do \
 	  echo "== swift test: $$m"; log=.build/test-logs/swift-$$m.log; \

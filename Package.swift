@@ -161,6 +161,7 @@ let package = Package(
 
         // What the test modules share: the process runner and loopback sockets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "ConfigFile", "JournalLog"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "Config", "ConfigFile"]),

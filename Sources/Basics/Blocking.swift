@@ -21,13 +21,17 @@ public enum Blocking {
 
     /// Runs `body` on the shared pool and returns its result. Typed throws
     /// pass the module's own error through unchanged.
+    ///
+    /// The work runs even when the calling task is cancelled: a shutdown must
+    /// still record that an upload stopped (NIO's `runIfActive` would throw
+    /// `CancellationError` instead and lose that write).
     public static func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
-        let result: Result<T, E>
-        do {
-            result = try await pool.runIfActive { Result { () throws(E) -> T in try body() } }
-        } catch {
-            // The pool is never shut down; `runIfActive` cannot fail here.
-            preconditionFailure("the blocking pool stopped: \(error)")
+        let result: Result<T, E> = await withCheckedContinuation { continuation in
+            pool.submit { state in
+                // `.cancelled` only when the pool itself is shut down, which never happens.
+                precondition(state == .active, "the blocking pool stopped")
+                continuation.resume(returning: Result { () throws(E) -> T in try body() })
+            }
         }
         return try result.get()
     }

@@ -127,7 +127,10 @@ func sha256Hex(_ path: String) throws -> String {
             }
         }
 
-        let sync = try CLI.run(["sync", "--deadline", "2m", "--config", config])
+        // With the cooperative pool down to one thread: the uploader blocks it
+        // nowhere (spool, file reads and hashing run on their own pool), so a
+        // lone thread still carries the whole upload.
+        let sync = try CLI.run(["sync", "--deadline", "2m", "--config", config], env: ["LIBDISPATCH_COOPERATIVE_POOL_STRICT": "1"])
         #expect(sync.status == 0, "sync: \(sync.stdout) \(sync.stderr)")
         #expect(sync.stdout.contains("all uploaded"))
 
