@@ -16,6 +16,4 @@ static inline int ts_gpiod_wait(struct gpiod_line *line, long ms) {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     return gpiod_line_event_wait(line, &ts);
 }
-static inline int ts_gpiod_event_type(const struct gpiod_line_event *e) { return e->event_type; }
-static inline double ts_gpiod_event_time(const struct gpiod_line_event *e) { return (double)e->ts.tv_sec + (double)e->ts.tv_nsec / 1e9; }
 #endif

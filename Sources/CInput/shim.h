@@ -11,7 +11,6 @@
  * length, which Swift cannot import. */
 static inline int ts_evdev_name(int fd, char *out, unsigned int len) { return ioctl(fd, EVIOCGNAME(len), out); }
 static inline int ts_evdev_key_bits(int fd, unsigned char *out, unsigned int len) { return ioctl(fd, EVIOCGBIT(EV_KEY, len), out); }
-static inline int ts_evdev_key_state(int fd, unsigned char *out, unsigned int len) { return ioctl(fd, EVIOCGKEY(len), out); }
 
 /* struct input_event has time fields whose names depend on the word size;
  * the station needs only type, code and value. */

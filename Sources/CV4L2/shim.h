@@ -50,7 +50,6 @@ static inline unsigned int ts_fmt_pix_width(const struct v4l2_format *f) { retur
 static inline unsigned int ts_fmt_pix_height(const struct v4l2_format *f) { return f->fmt.pix.height; }
 static inline unsigned int ts_fmt_pix_pixelformat(const struct v4l2_format *f) { return f->fmt.pix.pixelformat; }
 static inline unsigned int ts_fmt_pix_bytesperline(const struct v4l2_format *f) { return f->fmt.pix.bytesperline; }
-static inline unsigned int ts_fmt_pix_sizeimage(const struct v4l2_format *f) { return f->fmt.pix.sizeimage; }
 static inline unsigned int ts_fmt_pix_colorspace(const struct v4l2_format *f) { return f->fmt.pix.colorspace; }
 static inline unsigned int ts_fmt_pix_quantization(const struct v4l2_format *f) { return f->fmt.pix.quantization; }
 static inline void ts_fmt_set_pix(struct v4l2_format *f, unsigned int w, unsigned int h, unsigned int fourcc) {

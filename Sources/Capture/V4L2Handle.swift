@@ -1,3 +1,4 @@
+import Basics
 import CV4L2
 import Foundation
 
@@ -12,12 +13,14 @@ struct V4L2Handle {
 
     /// Opens `path` non-blocking. Calls `v4l2_open` or `open(2)`.
     static func open(_ path: String, viaLibv4l2: Bool) throws(CaptureError) -> V4L2Handle {
-        while true {
-            let fd = viaLibv4l2 ? ts_v4l2_open(path, O_RDWR | O_NONBLOCK) : ts_sys_open(path, O_RDWR | O_NONBLOCK)
-            if fd >= 0 { return V4L2Handle(fd: fd, path: path, viaLibv4l2: viaLibv4l2) }
-            let e = errno
-            if e == EINTR { continue }
-            throw CaptureError.classify(function: viaLibv4l2 ? "v4l2_open" : "open", errno: e, device: path,
+        do {
+            let fd = try Syscall.call(viaLibv4l2 ? "v4l2_open" : "open", path) {
+                viaLibv4l2 ? ts_v4l2_open(path, O_RDWR | O_NONBLOCK) : ts_sys_open(path, O_RDWR | O_NONBLOCK)
+            }
+            return V4L2Handle(fd: fd, path: path, viaLibv4l2: viaLibv4l2)
+        } catch {
+            let e = error.errno.rawValue
+            throw CaptureError.classify(function: error.function, errno: e, device: path,
                                         holder: e == EBUSY ? ProcessHolder.find(device: path) : nil)
         }
     }
@@ -30,13 +33,13 @@ struct V4L2Handle {
     /// Issues one V4L2 request; returns the errno on failure without throwing.
     /// Calls `v4l2_ioctl` or `ioctl(2)`.
     func tryIoctl<T>(_ request: UInt, _ arg: inout T) -> Int32 {
-        while true {
-            let rc = withUnsafeMutablePointer(to: &arg) { p in
-                viaLibv4l2 ? ts_v4l2_ioctl(fd, request, p) : ts_sys_ioctl(fd, request, p)
+        do {
+            try withUnsafeMutablePointer(to: &arg) { p throws(SystemCallError) in
+                try Syscall.call("ioctl", path) { viaLibv4l2 ? ts_v4l2_ioctl(fd, request, p) : ts_sys_ioctl(fd, request, p) }
             }
-            if rc >= 0 { return 0 }
-            let e = errno
-            if e != EINTR { return e }
+            return 0
+        } catch {
+            return error.errno.rawValue
         }
     }
 

@@ -14,7 +14,6 @@ extension NotifyRecord {
             case .status(let s):
                 status = s
                 statusAt = date
-            case .reloading, .watchdogTrigger: break
             }
         }
         updatedAt = date

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -11,19 +12,14 @@ import Darwin
 public enum NotifyField: Sendable, Equatable {
     case ready
     case stopping
-    case reloading
     case watchdog
-    /// Asks systemd to kill the service now, as a missed watchdog would.
-    case watchdogTrigger
     case status(String)
 
     var line: String {
         switch self {
         case .ready: "READY=1"
         case .stopping: "STOPPING=1"
-        case .reloading: "RELOADING=1"
         case .watchdog: "WATCHDOG=1"
-        case .watchdogTrigger: "WATCHDOG=trigger"
         // systemd reads the datagram line by line; a newline in a status
         // would start a bogus assignment.
         case .status(let s): "STATUS=" + s.replacingOccurrences(of: "\n", with: " ")
@@ -131,18 +127,20 @@ public struct SystemdNotifier: Sendable {
         defer { close(fd) }
 
         let payload = Array(text.utf8)
-        while true {
-            let sent = payload.withUnsafeBytes { buffer in
-                withUnsafePointer(to: &address) { ptr in
-                    ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                        sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL), sa, length)
+        let target = address
+        let sent = payload.withUnsafeBytes { buffer in
+            withUnsafePointer(to: target) { ptr in
+                ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                    Result { () throws(SystemCallError) in
+                        try Syscall.call("sendto", path) {
+                            sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL), sa, length)
+                        }
                     }
                 }
             }
-            if sent >= 0 { return }
-            let e = errno
-            if e == EINTR { continue }
-            throw StationError.system("sendto", errno: e, "sd_notify to \(path)",
+        }
+        if case let .failure(error) = sent {
+            throw StationError.system("sendto", errno: error.errno.rawValue, "sd_notify to \(path)",
                                       nextStep: "check that systemd's notify socket is reachable (NotifyAccess=main)")
         }
     }

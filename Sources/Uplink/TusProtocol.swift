@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// A hub's answer as the tus logic sees it: status, headers (names lower-cased,
@@ -148,18 +149,8 @@ public enum TusRules {
         return nil
     }
 
-    /// RFC 7231 IMF-fixdate, as used by Retry-After and Upload-Expires.
-    public static func parseHTTPDate(_ s: String) -> Date? {
-        let t = s.trimmingCharacters(in: .whitespaces)
-        // The format is printable ASCII; Foundation's DateFormatter traps
-        // (kills the process) on some other text, e.g. a combining mark.
-        guard !t.isEmpty, t.utf8.count < 64, t.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) else { return nil }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return f.date(from: t)
-    }
+    /// RFC 7231 IMF-fixdate, as used by Retry-After and Upload-Expires (`HTTPDate`).
+    public static func parseHTTPDate(_ s: String) -> Date? { HTTPDate.parse(s) }
 
     /// Resolves a `Location` (absolute or relative) against the request URL
     /// and insists it stays on the hub's scheme, host and port: the bearer

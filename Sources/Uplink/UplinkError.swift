@@ -22,8 +22,7 @@ public typealias UplinkError = Failure<UplinkErrorCode>
 
 extension Failure where Code == UplinkErrorCode {
     /// A failed C call on the source side, with the function name and errno text.
-    static func posix(_ function: String, _ path: String, errno err: Int32) -> UplinkError {
-        let cause = SystemCallError(function, path: path, errno: err)
-        return UplinkError(.source, cause.description, nextStep: "check that the file still exists and is readable", cause: cause)
+    static func posix(_ cause: SystemCallError) -> UplinkError {
+        UplinkError(.source, cause.description, nextStep: "check that the file still exists and is readable", cause: cause)
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// What the hub learns about an image through tus `Upload-Metadata`.
@@ -41,11 +42,7 @@ public struct UploadMetadata: Sendable, Equatable {
     }
 
     /// The `Upload-Metadata` header value: `key base64(value)` pairs, comma-separated.
-    public var headerValue: String {
-        pairs.map { key, value in
-            value.isEmpty ? key : "\(key) \(Data(value.utf8).base64EncodedString())"
-        }.joined(separator: ",")
-    }
+    public var headerValue: String { TusWire.encodeMetadata(pairs) }
 }
 
 /// One file to deliver, with what is known of earlier attempts. The caller

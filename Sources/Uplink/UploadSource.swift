@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -22,7 +23,7 @@ public struct FileUploadSource: UploadSource {
     /// Opens nothing yet: `stat(2)`s the file for its size.
     public init(path: String) throws(UplinkError) {
         var st = stat()
-        guard stat(path, &st) == 0 else { throw UplinkError.posix("stat", path, errno: errno) }
+        do { try Syscall.call("stat", path) { stat(path, &st) } } catch { throw UplinkError.posix(error) }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             throw UplinkError(.source, "\(path) is not a regular file", nextStep: "enqueue image files only")
         }
@@ -37,18 +38,22 @@ public struct FileUploadSource: UploadSource {
         }
         let want = Int(min(Int64(count), size - offset))
         if want == 0 { return [] }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw UplinkError.posix("open", path, errno: errno) }
+        let path = self.path
+        let fd: Int32
+        do { fd = try Syscall.call("open", path) { open(path, O_RDONLY | O_CLOEXEC) } } catch { throw UplinkError.posix(error) }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: want)
         var done = 0
         while done < want {
-            let n = buffer.withUnsafeMutableBytes { raw in
-                pread(fd, raw.baseAddress! + done, want - done, off_t(offset) + off_t(done))
+            let read = buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(SystemCallError) -> Int in
+                    try Syscall.call("pread", path) { pread(fd, raw.baseAddress! + done, want - done, off_t(offset) + off_t(done)) }
+                }
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw UplinkError.posix("pread", path, errno: errno)
+            let n: Int
+            switch read {
+            case let .success(count): n = count
+            case let .failure(error): throw UplinkError.posix(error)
             }
             if n == 0 {
                 throw UplinkError(.source, "\(path) shrank while being uploaded (expected \(size) bytes)",
