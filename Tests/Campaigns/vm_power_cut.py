@@ -131,14 +131,30 @@ def source_commit(bin_dir, explicit):
 
 def fsck(image):
     """e2fsck -f -y on the disk image, as the station's boot would run it.
-    Returns (exit status, journal replayed?, the lines that name repairs)."""
+    Returns its exit status and what it found, sorted: the journal replay,
+    the superblock's free block/inode totals (which ext4 only writes back at
+    unmount, so they are stale after any cut and fsck -p fixes them
+    silently), orphaned inodes (files deleted while still open) and anything
+    else, which is a real repair."""
     r = subprocess.run(["e2fsck", "-f", "-y", image], capture_output=True, text=True)
     routine = re.compile(r"^(e2fsck \d|Pass \d|.*: recovering journal|.*\*\*\*\*\* FILE SYSTEM WAS MODIFIED|"
                          r".*: \d+/\d+ files .*blocks$|\s*$)")
-    lines = (r.stdout + r.stderr).splitlines()
-    replayed = any("recovering journal" in ln for ln in lines)
-    repairs = [ln.strip() for ln in lines if not routine.match(ln)]
-    return r.returncode, replayed, repairs
+    found = {"rc": r.returncode, "journal_replayed": False, "free_counts": 0, "orphans": 0, "repairs": []}
+    for line in (r.stdout + r.stderr).splitlines():
+        if "recovering journal" in line:
+            found["journal_replayed"] = True
+        if routine.match(line):
+            continue
+        line = line.strip()
+        if re.fullmatch(r"\w+\? yes", line):           # the answer to the message before
+            continue
+        if re.match(r"Free (blocks|inodes) count wrong \(", line):
+            found["free_counts"] += 1
+        elif line.startswith("Clearing orphaned inode") or line.startswith("Truncating orphaned inode"):
+            found["orphans"] += 1
+        else:
+            found["repairs"].append(line)
+    return found
 
 
 def debugfs(image, *commands):
@@ -178,13 +194,23 @@ class VM:
                 found.append((int(stat.split("/")[2]), comm))
         return found
 
+    def find_qemu(self):
+        """Looked up once the guest runs, so that the cut itself is one kill(2)."""
+        self.qemu = [pid for pid, comm in self.pids() if comm.startswith("qemu-system")]
+
     def cut(self):
         """The power cut: SIGKILL to QEMU. Returns False if QEMU was already gone."""
-        qemu = [pid for pid, comm in self.pids() if comm.startswith("qemu-system")]
-        for pid in qemu:
-            os.kill(pid, signal.SIGKILL)
+        if not getattr(self, "qemu", None):
+            self.find_qemu()
+        alive = False
+        for pid in self.qemu:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                alive = True
+            except ProcessLookupError:
+                pass
         self.reap()
-        return bool(qemu)
+        return alive
 
     def reap(self, timeout=60):
         try:
@@ -201,6 +227,10 @@ class VM:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             pass
+        # Every line the guest wrote before the cut, read to the end.
+        for reader in (self.out, self.err):
+            with reader.cond:
+                reader.cond.wait_for(lambda r=reader: r.lines and r.lines[-1] is None, 30)
 
 
 # --- the host's side of the station: kiosk captures ------------------------------------
@@ -387,7 +417,8 @@ def main():
     p.add_argument("--disk-size", default="96M", help="size of the station's ext4 disk image")
     p.add_argument("--min-free", default="24MiB", help="spool.min_free: with a small disk, retention frees space early")
     p.add_argument("--keep-uploaded", default="20s", help="spool.keep_uploaded: retention runs at each boot")
-    p.add_argument("--max-cycle", type=float, default=14.0, help="longest time the power stays on in a cycle (s)")
+    p.add_argument("--max-cycle", type=float, default=8.0,
+                   help="longest time the power stays on once the daemon listens (s)")
     p.add_argument("--boot-timeout", type=float, default=240.0)
     p.add_argument("--drain-timeout", type=float, default=900.0)
     p.add_argument("--mutation", choices=["no-spool-fsync"], default=None,
@@ -420,8 +451,8 @@ def main():
         os.makedirs(os.path.join(root, ".build"), exist_ok=True)
         work = tempfile.mkdtemp(prefix="vm-power-cut.", dir=os.path.join(root, ".build"))
     c = Campaign(a, work)
-    c.guest_log = open(os.path.join(work, "guest.log"), "a")
-    c.daemon_log = open(os.path.join(work, "daemon.log"), "a")
+    c.guest_log = open(os.path.join(work, "guest.log"), "a", buffering=1)
+    c.daemon_log = open(os.path.join(work, "daemon.log"), "a", buffering=1)
     if a.mutation:
         c.preload = build_preload(work)
 
@@ -484,7 +515,8 @@ def run(c, a, hub, work, commit, dirty, source, started):
 
     kinds = {"during_startup": 0, "at_hub_completion": 0, "random_time": 0}
     during = {"capture": 0, "enqueue": 0, "upload": 0, "retention_boot": 0, "enqueue_start_to_ack": 0}
-    fsck_stats = {"runs": 0, "journal_replays": 0, "repaired": 0, "uncorrected": 0, "repair_lines": []}
+    fsck_stats = {"runs": 0, "journal_replays": 0, "free_count_fixes": 0, "orphans_cleared": 0, "other_repairs": 0,
+                  "uncorrected": 0, "repair_lines": []}
     cycles = []
 
     for n in range(1, a.cuts + 1):
@@ -511,15 +543,17 @@ def run(c, a, hub, work, commit, dirty, source, started):
         t_boot = time.monotonic()
         vm = VM(c, "cycle", plan)
         vm.out.listeners.append(on_guest_line)
-        kind = c.rng.choices(["during_startup", "at_hub_completion", "random_time"], [0.2, 0.3, 0.5])[0]
+        kind = c.rng.choices(["during_startup", "at_hub_completion", "random_time"], [0.25, 0.3, 0.45])[0]
         cycle = {"cut": n, "kind": kind}
-        if not vm.out.wait_for(r"^PC:DAEMON-START", a.boot_timeout):
+        started_daemon = vm.out.wait_for(r"^PC:(DAEMON-START|FAILED.*)", a.boot_timeout)
+        if not started_daemon or started_daemon.group(1) != "DAEMON-START":
             vm.cut()
-            c.problems.append(f"cycle {n}: the VM did not start the daemon within {a.boot_timeout:.0f} s; "
-                              f"last lines: {[l for l in vm.out.lines[-5:] if l]}")
+            c.problems.append(f"cycle {n}: the VM did not start the daemon: "
+                              + (started_daemon.group(1) if started_daemon else f"nothing within {a.boot_timeout:.0f} s"))
             break
         t_daemon = time.monotonic()
         cycle["boot_s"] = round(t_daemon - t_boot, 1)
+        vm.find_qemu()
         capturer = None
         if kind == "during_startup":
             # Recovery pass, retention's first round and the first enqueue.
@@ -534,7 +568,7 @@ def run(c, a, hub, work, commit, dirty, source, started):
             if kind == "at_hub_completion":
                 while completions.acquire(blocking=False):
                     pass
-                if not completions.acquire(timeout=c.rng.uniform(2, a.max_cycle)):
+                if not completions.acquire(timeout=c.rng.uniform(1, a.max_cycle)):
                     kind = cycle["kind"] = "random_time"
             else:
                 time.sleep(c.rng.uniform(0.5, a.max_cycle))
@@ -566,23 +600,27 @@ def run(c, a, hub, work, commit, dirty, source, started):
             c.problems.extend(f"cycle {n}: enqueue failed while the power was on: {f}" for f in enq["failed"])
 
         # The station's boot: fsck before the disk is mounted again.
-        rc, replayed, repairs = fsck(c.image)
+        f = fsck(c.image)
         fsck_stats["runs"] += 1
-        fsck_stats["journal_replays"] += replayed
-        if repairs or rc & 1:
-            fsck_stats["repaired"] += bool(repairs)
-            fsck_stats["repair_lines"].extend(f"cut {n}: {r}" for r in repairs)
-        if rc >= 4:
+        fsck_stats["journal_replays"] += f["journal_replayed"]
+        fsck_stats["free_count_fixes"] += bool(f["free_counts"])
+        fsck_stats["orphans_cleared"] += f["orphans"]
+        fsck_stats["other_repairs"] += len(f["repairs"])
+        fsck_stats["repair_lines"].extend(f"cut {n}: {r}" for r in f["repairs"])
+        if f["rc"] >= 4:
             fsck_stats["uncorrected"] += 1
-            c.problems.append(f"cycle {n}: e2fsck exit {rc} (errors left uncorrected): {repairs[:5]}")
-        cycle.update({"fsck_rc": rc, "journal_replayed": replayed, "fsck_repairs": len(repairs),
-                      "in_capture": in_capture, "open_enqueues": len(open_enqueues), "in_upload": in_upload,
-                      "retention_ran": retention_ran, "cycle_s": round(time.monotonic() - t_boot, 1)})
+            c.problems.append(f"cycle {n}: e2fsck exit {f['rc']} (errors left uncorrected): {f['repairs'][:5]}")
+        cycle.update({"fsck_rc": f["rc"], "journal_replayed": f["journal_replayed"], "fsck_repairs": len(f["repairs"]),
+                      "orphans": f["orphans"], "in_capture": in_capture, "open_enqueues": len(open_enqueues),
+                      "in_upload": in_upload, "retention_ran": retention_ran,
+                      "cycle_s": round(time.monotonic() - t_boot, 1)})
         cycles.append(cycle)
         log(f"  cut {n}/{a.cuts}: {kind}, boot {cycle['boot_s']} s, daemon ready {cycle.get('ready_s', '-')} s, "
             f"power on {cycle['on_s']} s, cycle {cycle['cycle_s']} s, "
-            f"{len(c.accepted)} acknowledged so far; fsck exit {rc}{' (journal replayed)' if replayed else ''}"
-            f"{', repaired: ' + '; '.join(repairs[:3]) if repairs else ''}")
+            f"{len(c.accepted)} acknowledged so far; fsck exit {f['rc']}"
+            f"{' (journal replayed)' if f['journal_replayed'] else ''}"
+            f"{', %d orphan(s) cleared' % f['orphans'] if f['orphans'] else ''}"
+            f"{', repaired: ' + '; '.join(f['repairs'][:3]) if f['repairs'] else ''}")
         if c.problems:
             break
 
@@ -637,10 +675,10 @@ def drain_and_check(c, a, hub, work):
     if not ok or ok.group(1) != "UNMOUNTED" or "PC:DRAINED" not in guest:
         c.problems.append(f"the final boot did not drain and unmount cleanly: {guest[-6:]}")
         return out
-    rc, replayed, repairs = fsck(c.image)
-    out["final_fsck_rc"] = rc
-    if rc != 0 or replayed or repairs:
-        c.problems.append(f"after a clean unmount e2fsck exit {rc}, journal replayed {replayed}: {repairs[:5]}")
+    f = fsck(c.image)
+    out["final_fsck_rc"] = f["rc"]
+    if f["rc"] != 0 or f["journal_replayed"] or f["repairs"] or f["free_counts"] or f["orphans"]:
+        c.problems.append(f"after a clean unmount e2fsck still found something: {f}")
 
     # The station's disk, read on the host without mounting it.
     state = os.path.join(work, "final-disk")

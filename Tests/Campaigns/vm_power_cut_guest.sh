@@ -40,6 +40,9 @@ if ! mount -t ext4 "$DISK" "$MNT" 2> /tmp/mount.err; then
 fi
 say MOUNTED
 
+DB=$MNT/$(sed -n 's/^state_dir *= *"\/run\/station-disk\/\(.*\)"/\1/p' "$CFG")/queue.sqlite
+[ -e "$DB" ] && FRESH=no || FRESH=yes
+
 if [ -n "$PRELOAD" ]; then export LD_PRELOAD="$PRELOAD"; fi
 # The daemon's stdout ("listening http://...") and log both go to stderr.
 "$BIN/telestation" run --config "$CFG" 1>&2 &
@@ -47,6 +50,15 @@ DAEMON=$!
 say DAEMON-START "$(cut -d' ' -f1 /proc/uptime)"
 
 if [ "$MODE" = cycle ]; then
+    # On a new disk the daemon creates the queue database; an enqueue that
+    # opens it at the same moment can be refused ("database is locked" while
+    # SQLite switches the new file to WAL, where it does not wait). That is a
+    # first-start race, not a power-loss matter: the first enqueue waits for
+    # the switch (the -wal file appears).
+    if [ $FRESH = yes ]; then
+        n=0
+        while [ ! -e "$DB-wal" ] && [ $n -lt 240 ]; do sleep 0.5; n=$((n + 1)); done
+    fi
     while read -r case path pause; do
         say ENQ-START "$case"
         out=$("$BIN/telestation" enqueue --config "$CFG" --case "$case" "$path" 2>&1)
@@ -65,7 +77,6 @@ if [ "$MODE" = cycle ]; then
 fi
 
 # Final boot: power stays on until everything is uploaded.
-DB=$MNT/$(sed -n 's/^state_dir *= *"\/run\/station-disk\/\(.*\)"/\1/p' "$CFG")/queue.sqlite
 pending=""
 limit=$(( $(cut -d. -f1 /proc/uptime) + ${DRAIN_TIMEOUT:-900} ))
 while [ "$(cut -d. -f1 /proc/uptime)" -lt "$limit" ]; do
