@@ -303,7 +303,7 @@ class Capturer:
             finally:
                 with self.lock:
                     self.in_capture = False
-            time.sleep(c.rng_actions.uniform(0, 0.5))
+            time.sleep(c.rng_pauses.uniform(0, 0.5))
 
 
 # --- the campaign -----------------------------------------------------------------------
@@ -313,6 +313,7 @@ class Campaign:
         self.seed = a.seed
         self.rng = random.Random(a.seed)
         self.rng_actions = random.Random(a.seed + 1)
+        self.rng_pauses = random.Random(a.seed + 4)  # the capture thread's own
         self.lock = threading.Lock()
         self.accepted = []
         self.sent_unanswered = []
@@ -514,7 +515,7 @@ def run(c, a, hub, work, commit, dirty, source, started):
     hub.out.listeners.append(on_hub_line)
 
     kinds = {"during_startup": 0, "at_hub_completion": 0, "random_time": 0}
-    during = {"capture": 0, "enqueue": 0, "upload": 0, "retention_boot": 0, "enqueue_start_to_ack": 0}
+    during = {"capture": 0, "enqueue": 0, "upload": 0, "retention_boot": 0}
     fsck_stats = {"runs": 0, "journal_replays": 0, "free_count_fixes": 0, "orphans_cleared": 0, "other_repairs": 0,
                   "uncorrected": 0, "repair_lines": []}
     cycles = []
@@ -644,7 +645,7 @@ def run(c, a, hub, work, commit, dirty, source, started):
         "files_enqueued_acknowledged": c.enqueues, "answers_cut_off": len(c.sent_unanswered),
         "acknowledged_on_hub": sum(1 for k in acked_keys if k in counts),
         "hub_uploads": len(files), "duplicates": sum(n - 1 for n in counts.values() if n > 1),
-        "spool_items": final.get("spool_items"), "held_after_interrupted_enqueue": final.get("held"),
+        "spool_items": final.get("spool_items"), "held_items": final.get("held"),
         "retention_deleted_files": final.get("retention_deleted"),
         "fsck": {k: v for k, v in fsck_stats.items() if k != "repair_lines"},
         "fsck_repairs": fsck_stats["repair_lines"][:50],
