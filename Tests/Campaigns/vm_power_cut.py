@@ -47,8 +47,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from campaign import (Hub, LineReader, check_delivery, check_spool, fail, free_port, log, make_jpegs,  # noqa: E402
-                      report, spool_rows)
+from campaign import (Hub, LineReader, check_delivery, check_spool, free_port, log, make_jpegs,  # noqa: E402
+                      report)
 
 GUEST_SCRIPT = os.path.join(HERE, "vm_power_cut_guest.sh")
 GUEST_IP = "10.0.2.15"
