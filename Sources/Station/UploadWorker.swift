@@ -71,16 +71,37 @@ public final class UploadWorker: Sendable {
         self.logger = logger
     }
 
+    /// `host/pid@boot`: the boot id tells a claimant of an earlier boot from
+    /// a process of this one. Pids repeat from boot to boot (a station starts
+    /// the same services in the same order), so without it the upload a power
+    /// cut interrupted looked claimed by a running process, often the new
+    /// daemon itself, and waited out its whole lease.
     public static func defaultOwner() -> String {
-        "\(ProcessInfo.processInfo.hostName)/\(getpid())"
+        "\(ProcessInfo.processInfo.hostName)/\(getpid())" + (currentBootID().map { "@\($0)" } ?? "")
     }
 
-    /// Whether a lease owner (`host/pid`, see `defaultOwner`) is a process
-    /// on this host that no longer runs. Owners on other hosts, or whose pid
-    /// runs (perhaps reused after a reboot), keep their lease until it expires.
-    static func ownerIsGone(_ owner: String, host: String, isRunning: (Int32) -> Bool) -> Bool {
-        guard let slash = owner.lastIndex(of: "/"), owner[..<slash] == host,
-              let pid = Int32(owner[owner.index(after: slash)...]), pid > 0 else { return false }
+    /// The kernel's id of the running boot, or nil where there is none
+    /// (then owners are `host/pid`, judged by the pid alone).
+    static func currentBootID() -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/sys/kernel/random/boot_id"),
+              let text = String(data: data, encoding: .utf8) else { return nil }
+        let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return id.isEmpty ? nil : id
+    }
+
+    /// Whether a lease owner (`host/pid` or `host/pid@boot`, see
+    /// `defaultOwner`) is a process on this host that no longer runs: one of
+    /// an earlier boot, or of this boot whose pid is gone. Owners on other
+    /// hosts, or of this boot whose pid runs, keep their lease until it expires.
+    static func ownerIsGone(_ owner: String, host: String, bootID: String? = currentBootID(),
+                            isRunning: (Int32) -> Bool) -> Bool {
+        guard let slash = owner.lastIndex(of: "/"), owner[..<slash] == host else { return false }
+        let claimant = owner[owner.index(after: slash)...].split(separator: "@", maxSplits: 1,
+                                                                 omittingEmptySubsequences: false)
+        guard let pid = Int32(claimant[0]), pid > 0 else { return false }
+        if claimant.count == 2, let bootID, !claimant[1].isEmpty, claimant[1] != bootID {
+            return true
+        }
         return !isRunning(pid)
     }
 
@@ -93,7 +114,10 @@ public final class UploadWorker: Sendable {
     public func reclaimAbandoned() async {
         let host = ProcessInfo.processInfo.hostName
         do {
-            let ids = try await spool.perform { try $0.releaseAbandonedLeases { Self.ownerIsGone($0, host: host, isRunning: Self.processRuns) } }
+            let boot = Self.currentBootID()
+            let ids = try await spool.perform {
+                try $0.releaseAbandonedLeases { Self.ownerIsGone($0, host: host, bootID: boot, isRunning: Self.processRuns) }
+            }
             if !ids.isEmpty { logger.notice("resuming \(ids.count) upload(s) left unfinished by a stopped process", metadata: ["items": "\(ids)"]) }
         } catch {
             logger.error("cannot release the uploads of a stopped process: \(error)")
