@@ -13,16 +13,16 @@ VNG                 ?=
 powerloss_vng = $(if $(strip $(VNG)),--vng $(VNG),)
 
 .PHONY: test-powerloss soak-powerloss
-test: test-powerloss
+TEST_STAGES += test-powerloss
 soak: soak-powerloss
 
-test-powerloss: build
-	python3 Tests/Campaigns/vm_power_cut.py --bin $(DEBUG_BIN) --cuts $(POWERLOSS_CUTS) $(call seed_arg,$(POWERLOSS_SEED)) \
+test-powerloss: build deps-test
+	$(PY) Tests/Campaigns/vm_power_cut.py --bin $(DEBUG_BIN) --cuts $(POWERLOSS_CUTS) $(call seed_arg,$(POWERLOSS_SEED)) \
 	  $(powerloss_vng) --results $(CAMPAIGN_RESULTS)/vm-power-cut-short.json
 
 # A fresh seed each time (printed first); about 2.5 h.
-soak-powerloss: build
-	python3 Tests/Campaigns/vm_power_cut.py --bin $(DEBUG_BIN) --cuts $(POWERLOSS_SOAK_CUTS) \
+soak-powerloss: build deps-test
+	$(PY) Tests/Campaigns/vm_power_cut.py --bin $(DEBUG_BIN) --cuts $(POWERLOSS_SOAK_CUTS) \
 	  $(powerloss_vng) --results $(CAMPAIGN_RESULTS)/vm-power-cut-soak.json
 
 # e2fsck/debugfs/mkfs.ext4 (e2fsprogs) check and read the disk image; the
