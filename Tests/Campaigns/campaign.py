@@ -314,7 +314,21 @@ def check_delivery(store, rows, accepted, unacknowledged, problems):
     return files
 
 
+def source_commit():
+    """The checkout's HEAD and whether Sources/ or Tests/ differ from it: the
+    figures name the code they came from, written by the run itself."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "diff", "--quiet", "HEAD", "--", "Sources", "Tests"]).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+    return head, dirty
+
+
 def write_results(path, figures):
+    commit, dirty = source_commit()
+    figures = dict(figures, commit=commit, commit_dirty=dirty)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w") as f:
         json.dump(figures, f, indent=2, sort_keys=True)
