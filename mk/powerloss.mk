@@ -3,7 +3,8 @@
 # SIGKILLed, the guest's page cache lost) during capture, enqueue, upload and
 # retention; e2fsck after every cut; at the end every acknowledged image is on
 # the hub (on the host's loopback) once and byte-identical. The short form
-# runs in `make test` (about 40 s per cut under software emulation), the long
+# runs in `make test` (18-35 s per cut under software emulation on a 2-core
+# machine, 6-11 min for 20 cuts, depending on its load), the long
 # form in `make soak`. Figures go to bench/campaigns/vm-power-cut-*.json.
 # VNG= names virtme-ng's vng when it is not on PATH (or in .build/venv/bin).
 POWERLOSS_CUTS      ?= 20
@@ -20,7 +21,7 @@ test-powerloss: build deps-test
 	$(PY) Tests/Campaigns/vm_power_cut.py --bin $(DEBUG_BIN) --cuts $(POWERLOSS_CUTS) $(call seed_arg,$(POWERLOSS_SEED)) \
 	  $(powerloss_vng) --results $(CAMPAIGN_RESULTS)/vm-power-cut-short.json
 
-# A fresh seed each time (printed first); about 2.5 h.
+# A fresh seed each time (printed first); 1-2 h.
 soak-powerloss: build deps-test
 	$(PY) Tests/Campaigns/vm_power_cut.py --bin $(DEBUG_BIN) --cuts $(POWERLOSS_SOAK_CUTS) \
 	  $(powerloss_vng) --results $(CAMPAIGN_RESULTS)/vm-power-cut-soak.json
