@@ -144,7 +144,7 @@ extension ConfigSchema {
                 out += "\(key.optional ? "# " : "")\(key.name) = \(key.example)\n"
             }
             if section == "camera", let controls = all.first(where: { $0.path == "camera.controls" }) {
-                out += "\n# \(controls.doc)\n# [camera.controls]\n# power_line_frequency = 1   # 50 Hz mains\n# focus_automatic_continuous = 0\n"
+                out += "\n# \(controls.doc)\n# [camera.controls]\n# power_line_frequency = 2   # 60 Hz mains (Peru); 1 is 50 Hz\n# focus_automatic_continuous = 0\n"
             }
         }
         return out

@@ -104,10 +104,10 @@ public enum ConfigSchema {
                 example: "480", range: 64...1920) { c, v in c.camera.previewWidth = v },
             ConfigKey(path: "camera.controls",
                       doc: "V4L2 controls to set when the camera opens, by the names v4l2-ctl prints (a table).",
-                      example: "{ power_line_frequency = 1, focus_automatic_continuous = 0 }", optional: true,
+                      example: "{ power_line_frequency = 2, focus_automatic_continuous = 0 }", optional: true,
                       required: false) { v, c throws(KeyProblem) in
                 guard let table = v.table else {
-                    throw KeyProblem(message: "expected a table of control = integer", fix: "write [camera.controls] then e.g. power_line_frequency = 1")
+                    throw KeyProblem(message: "expected a table of control = integer", fix: "write [camera.controls] then e.g. power_line_frequency = 2")
                 }
                 for (name, value) in table {
                     if let i = value.int { c.camera.controls[name] = i }

@@ -34,13 +34,13 @@ import Testing
         let plain = try StationConfig.parse("[station]\nid = \"a\"\n")
         let merged = plain.camera(with: dino)
         #expect(merged.width == 1280 && merged.height == 1024 && merged.format == .mjpeg && merged.warmupFrames == 15)
-        #expect(merged.controls["power_line_frequency"] == 1)
+        #expect(merged.controls["power_line_frequency"] == 2, "Peru's mains are 60 Hz")
 
-        let own = try StationConfig.parse("[station]\nid = \"a\"\n[camera]\nwidth = 640\nheight = 480\nwarmup_frames = 2\n[camera.controls]\npower_line_frequency = 2\n")
+        let own = try StationConfig.parse("[station]\nid = \"a\"\n[camera]\nwidth = 640\nheight = 480\nwarmup_frames = 2\n[camera.controls]\npower_line_frequency = 1\n")
         let mine = own.camera(with: dino)
         #expect(mine.width == 640 && mine.height == 480 && mine.warmupFrames == 2)
         #expect(mine.format == .mjpeg)  // not set by the configuration: the profile's
-        #expect(mine.controls["power_line_frequency"] == 2)
+        #expect(mine.controls["power_line_frequency"] == 1)
     }
 
     @Test func brokenProfilesNameFileAndKey() {
