@@ -45,10 +45,7 @@ import Uplink
 @Suite(.serialized, .timeLimit(.minutes(4))) struct QueueFailureTests {
     static let root = getuid() == 0
 
-    func sh(_ argv: [String]) throws -> ProcessResult {
-        let r = try ProcessRunner.env(argv)
-        return r
-    }
+    func sh(_ argv: [String]) throws -> ProcessResult { try ProcessRunner.env(argv) }
 
     @Test(.enabled(if: root, "mounts an ext4 image on a loop device and triggers a file system error: needs root"))
     func aQueueThatTurnsReadOnlyMidUploadLosesNothingAndSendsNothingTwice() async throws {
@@ -81,12 +78,11 @@ import Uplink
             let spool = try openSpool()
             for i in 0..<3 {
                 let bytes = Data((0..<60_000).map { _ in UInt8.random(in: 0...255) })
-                let r = try spool.enqueue(imageData: bytes, preview: nil,
+                _ = try spool.enqueue(imageData: bytes, preview: nil,
                                           metadata: ItemMetadata(caseID: "4000000\(i)", site: "other", note: "", priority: .routine,
                                                                  capturedAt: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)),
                                                                  filename: "x\(i).jpg"))
                 images[SHA256.hash(data: bytes).hex] = bytes
-                _ = r
             }
             // Slow enough that the creating POST (min_chunk, 16 KiB) is still on
             // its way when the card fails.
