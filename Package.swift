@@ -185,7 +185,7 @@ let package = Package(
         // Structured random inputs for every parser of untrusted bytes (`make fuzz`).
         .testTarget(
             name: "FuzzTests",
-            dependencies: ["Config", "ConfigFile", "Imaging", "Uplink", "Hub", "Station", "StationAPI", "CTurboJPEG", "CCurl"]),
+            dependencies: ["Basics", "Config", "ConfigFile", "Imaging", "Uplink", "Hub", "Station", "StationAPI", "CTurboJPEG", "CCurl"]),
         // Runs the built executables as a user would.
         .testTarget(name: "CLITests", dependencies: ["Config", "TestSupport"]),
     ]

@@ -47,7 +47,7 @@ public struct HubCheck: DiagnosticCheck {
                                        finding: "tus \(version), extensions: \(extensions); answered in \(Int(r.seconds * 1000)) ms",
                                        details: ["tus_version": version, "tus_extension": extensions, "rtt_ms": "\(Int(r.seconds * 1000))",
                                                  "connect_ms": "\(Int(r.connectSeconds * 1000))"]))
-            if let dateText = r.headers["date"], let hubDate = TusRules.parseHTTPDate(dateText) {
+            if let dateText = r.headers["date"], let hubDate = HTTPDate.parse(dateText) {
                 let skew = now().timeIntervalSince(hubDate)
                 let line = "station clock is \(Units.formatDuration(abs(skew))) \(skew >= 0 ? "ahead of" : "behind") the hub's"
                 if abs(skew) > 300 {

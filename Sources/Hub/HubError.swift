@@ -12,8 +12,4 @@ extension Failure where Code == HubErrorCode {
     static func posix(_ e: SystemCallError) -> HubError {
         HubError(.storage, e.description, nextStep: "check that the store directory exists, is writable and has free space", cause: e)
     }
-
-    static func posix(_ function: String, _ path: String, errno err: Int32) -> HubError {
-        posix(SystemCallError(function, path: path, errno: err))
-    }
 }

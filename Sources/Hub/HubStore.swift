@@ -69,8 +69,7 @@ public final class HubStore: Sendable {
                               expiresAt: now.addingTimeInterval(expiresIn))
         let part = partPath(id), infoFile = infoPath(id)
         try await Blocking.run { () throws(HubError) in
-            let fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw HubError.posix("open", part, errno: errno) }
+            let fd = try Self.call("open", part) { open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
             close(fd)
             try Self.writeJSON(info, to: infoFile)
         }
@@ -98,8 +97,7 @@ public final class HubStore: Sendable {
     public func append(_ id: String, _ bytes: [UInt8]) async throws(HubError) {
         let part = partPath(id)
         try await Blocking.run { () throws(HubError) in
-            let fd = open(part, O_WRONLY | O_APPEND | O_CLOEXEC)
-            guard fd >= 0 else { throw HubError.posix("open", part, errno: errno) }
+            let fd = try Self.call("open", part) { open(part, O_WRONLY | O_APPEND | O_CLOEXEC) }
             defer { close(fd) }
             do throws(SystemCallError) { try Syscall.writeAll(fd, bytes, path: part) } catch { throw HubError.posix(error) }
         }
@@ -109,10 +107,9 @@ public final class HubStore: Sendable {
     public func sync(_ id: String) async throws(HubError) {
         let part = partPath(id)
         try await Blocking.run { () throws(HubError) in
-            let fd = open(part, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw HubError.posix("open", part, errno: errno) }
+            let fd = try Self.call("open", part) { open(part, O_WRONLY | O_CLOEXEC) }
             defer { close(fd) }
-            guard fsync(fd) == 0 else { throw HubError.posix("fsync", part, errno: errno) }
+            try Self.call("fsync", part) { fsync(fd) }
         }
     }
 
@@ -135,7 +132,7 @@ public final class HubStore: Sendable {
             done.sha256 = actual
             done.sha256Verified = declared != nil
             let final = (directory as NSString).appendingPathComponent(name)
-            guard rename(part, final) == 0 else { throw HubError.posix("rename", part, errno: errno) }
+            try Self.call("rename", part) { rename(part, final) }
             try Self.writeJSON(done, to: final + ".json")
             try Self.writeJSON(done, to: infoFile)
             return .stored(done)
@@ -187,7 +184,13 @@ public final class HubStore: Sendable {
         } catch {
             throw HubError(.storage, "cannot write \(tmp): \(error.localizedDescription)")
         }
-        guard rename(tmp, path) == 0 else { throw HubError.posix("rename", tmp, errno: errno) }
+        try call("rename", tmp) { rename(tmp, path) }
+    }
+
+    /// `Syscall.call`, with the failure as a `HubError`.
+    @discardableResult
+    static func call<T: BinaryInteger>(_ function: String, _ path: String, _ body: () -> T) throws(HubError) -> T {
+        do { return try Syscall.call(function, path, body) } catch { throw HubError.posix(error) }
     }
 
     static func sha256(of path: String) throws(HubError) -> String {

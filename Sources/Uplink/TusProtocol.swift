@@ -145,12 +145,9 @@ public enum TusRules {
     public static func parseRetryAfter(_ s: String?, now: Date = Date()) -> Double? {
         guard let s = s?.trimmingCharacters(in: .whitespaces), !s.isEmpty, s.count < 64 else { return nil }
         if let secs = parseNonNegative(s) { return min(Double(secs), maxRetryAfter) }
-        if let date = parseHTTPDate(s) { return min(max(0, date.timeIntervalSince(now)), maxRetryAfter) }
+        if let date = HTTPDate.parse(s) { return min(max(0, date.timeIntervalSince(now)), maxRetryAfter) }
         return nil
     }
-
-    /// RFC 7231 IMF-fixdate, as used by Retry-After and Upload-Expires (`HTTPDate`).
-    public static func parseHTTPDate(_ s: String) -> Date? { HTTPDate.parse(s) }
 
     /// Resolves a `Location` (absolute or relative) against the request URL
     /// and insists it stays on the hub's scheme, host and port: the bearer
