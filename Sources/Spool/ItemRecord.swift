@@ -9,19 +9,22 @@ extension ItemLifecycle: FetchableRecord {
         self.init(state: ItemState(rawValue: row["state"]) ?? .failed, size: row["size"],
                   uploadURL: row["upload_url"], ackedOffset: row["acked_offset"], attempts: row["attempts"],
                   lastError: row["last_error"], retryAt: date("retry_at"), leaseOwner: row["lease_owner"],
-                  leaseExpires: date("lease_expires"))
+                  leaseExpires: date("lease_expires"), awaitingReceipt: (row["awaiting_receipt"] as Int?) == 1)
     }
 
     /// Writes the lifecycle to item `id` and, when the transition is one the
-    /// history keeps, its event. `uploadedAt` is the item's upload time (seconds).
-    func store(_ db: Database, id: Int64, outcome: Outcome, now: Double, uploadedAt: Double?) throws {
+    /// history keeps, its event. `uploadedAt` and `receivedAt` are the
+    /// item's upload and receipt times (seconds).
+    func store(_ db: Database, id: Int64, outcome: Outcome, now: Double, uploadedAt: Double?,
+               receivedAt: Double?) throws {
         try db.execute(sql: """
             UPDATE item SET state = ?, upload_url = ?, acked_offset = ?, attempts = ?, last_error = ?, retry_at = ?,
-                            lease_owner = ?, lease_expires = ?, updated_at = ?, uploaded_at = ?
+                            lease_owner = ?, lease_expires = ?, updated_at = ?, uploaded_at = ?,
+                            awaiting_receipt = ?, received_at = ?
             WHERE id = ?
             """, arguments: [state.rawValue, uploadURL, ackedOffset, attempts, lastError,
                              retryAt?.timeIntervalSince1970, leaseOwner, leaseExpires?.timeIntervalSince1970,
-                             now, uploadedAt, id])
+                             now, uploadedAt, awaitingReceipt ? 1 : 0, receivedAt, id])
         if outcome.recordsEvent {
             try Self.recordEvent(db, id: id, at: now, from: outcome.from, to: outcome.to, detail: outcome.detail)
         }

@@ -6,16 +6,23 @@ public enum ItemState: String, Sendable, Equatable, Hashable, CaseIterable, Coda
     case queued
     /// Claimed by an uploader that holds a lease on it.
     case uploading
-    /// The hub has every byte. Terminal; only the file is deleted later, by retention.
+    /// The hub has every byte. When the hub gives receipts
+    /// (`awaitingReceipt`), the item waits here for the hub to confirm it
+    /// filed the image (then `received`), to refuse it (`held`) or to have lost
+    /// it (back to `queued`). From a hub without receipts this is terminal, and
+    /// retention may delete the file after `keep_uploaded`.
     case uploaded
+    /// The hub confirmed the image is filed where the doctor will find it (the
+    /// PACS, or the hub's own verified store). Terminal; retention counts from here.
+    case received
     /// The last attempt failed. Retried when `retryAt` comes, or never
     /// automatically when `retryAt` is nil (needs `release`).
     case failed
     /// Set aside for a technician (e.g. the hub rejected it permanently). Never deleted.
     case held
 
-    /// Still owed to the hub.
-    public var isPending: Bool { self != .uploaded }
+    /// Still owed to the hub: bytes to send, or a person to act.
+    public var isPending: Bool { self != .uploaded && self != .received }
 }
 
 /// The part of an item that changes as it moves through the queue, with
@@ -32,10 +39,12 @@ public struct ItemLifecycle: Sendable, Equatable {
     public var retryAt: Date?
     public var leaseOwner: String?
     public var leaseExpires: Date?
+    /// Uploaded to a hub that gives receipts: retention waits for `received`.
+    public var awaitingReceipt: Bool
 
     public init(state: ItemState = .queued, size: Int64, uploadURL: String? = nil, ackedOffset: Int64 = 0,
                 attempts: Int = 0, lastError: String? = nil, retryAt: Date? = nil,
-                leaseOwner: String? = nil, leaseExpires: Date? = nil) {
+                leaseOwner: String? = nil, leaseExpires: Date? = nil, awaitingReceipt: Bool = false) {
         self.state = state
         self.size = size
         self.uploadURL = uploadURL
@@ -45,6 +54,7 @@ public struct ItemLifecycle: Sendable, Equatable {
         self.retryAt = retryAt
         self.leaseOwner = leaseOwner
         self.leaseExpires = leaseExpires
+        self.awaitingReceipt = awaitingReceipt
     }
 
     public enum Command: Sendable, Equatable {
@@ -56,7 +66,13 @@ public struct ItemLifecycle: Sendable, Equatable {
         case uploadURL(String?, owner: String?)
         /// The hub acknowledged this many bytes.
         case progress(offset: Int64, owner: String?)
-        case uploaded(owner: String?)
+        /// The hub has every byte; `awaitingReceipt` when it will confirm filing.
+        case uploaded(owner: String?, awaitingReceipt: Bool)
+        /// The hub confirmed it filed the image.
+        case received(detail: String)
+        /// The hub lost an uploaded image (its receipt says it does not know
+        /// the upload): forget the URL and send it again.
+        case resend(reason: String)
         /// An attempt failed; retried at `retryAt`, or only after `release` when nil.
         case fail(error: String, retryAt: Date?, owner: String?)
         case hold(reason: String)
@@ -101,7 +117,7 @@ public struct ItemLifecycle: Sendable, Equatable {
                     throw SpoolError(.leaseLost, "item is being uploaded by \(leaseOwner ?? "another process") until its lease expires")
                 }
                 detail = "expired lease of \(leaseOwner ?? "unknown") reclaimed by \(owner)"
-            case .uploaded, .held:
+            case .uploaded, .received, .held:
                 throw invalid("claim", nil)
             }
             next.state = .uploading
@@ -127,18 +143,36 @@ public struct ItemLifecycle: Sendable, Equatable {
             next.ackedOffset = offset
             detail = "hub acknowledged \(offset) of \(size) bytes"
             recordsEvent = false
-        case let .uploaded(owner):
+        case let .uploaded(owner, awaiting):
             try requireLease(owner, "mark uploaded")
             next.state = .uploaded
             next.ackedOffset = size
             next.lastError = nil
+            next.awaitingReceipt = awaiting
             next.clearLease()
-            detail = "uploaded"
+            detail = awaiting ? "uploaded; waiting for the hub's receipt" : "uploaded (the hub gives no receipts)"
+        case let .received(receipt):
+            guard state == .uploaded, awaitingReceipt else {
+                throw invalid("mark received", "only an uploaded item waiting for a receipt can be received")
+            }
+            next.state = .received
+            next.awaitingReceipt = false
+            detail = "received: \(receipt)"
+        case let .resend(reason):
+            guard state == .uploaded, awaitingReceipt else {
+                throw invalid("send again", "only an uploaded item waiting for a receipt is sent again")
+            }
+            next.state = .queued
+            next.uploadURL = nil
+            next.ackedOffset = 0
+            next.awaitingReceipt = false
+            next.lastError = reason
+            detail = "sent again: \(reason)"
         case let .fail(error, retryAt, owner):
             switch state {
             case .uploading: try requireLease(owner, "mark failed")
             case .queued: break
-            case .failed, .uploaded, .held: throw invalid("mark failed", nil)
+            case .failed, .uploaded, .received, .held: throw invalid("mark failed", nil)
             }
             next.state = .failed
             next.lastError = error
@@ -148,7 +182,13 @@ public struct ItemLifecycle: Sendable, Equatable {
         case let .hold(reason):
             switch state {
             case .queued, .failed, .uploading: break
-            case .uploaded, .held: throw invalid("hold", nil)
+            case .uploaded where awaitingReceipt:
+                // The hub refused the image after its last byte: the upload
+                // it holds is spent, so a release starts a new one.
+                next.uploadURL = nil
+                next.ackedOffset = 0
+                next.awaitingReceipt = false
+            case .uploaded, .received, .held: throw invalid("hold", nil)
             }
             next.state = .held
             next.lastError = reason
@@ -161,7 +201,7 @@ public struct ItemLifecycle: Sendable, Equatable {
             case .uploading:
                 try requireLease(owner, "release")
                 detail = "given back unfinished by \(leaseOwner ?? "unknown")"
-            case .queued, .uploaded: throw invalid("release", nil)
+            case .queued, .uploaded, .received: throw invalid("release", nil)
             }
             next.state = .queued
             next.retryAt = nil
@@ -169,7 +209,7 @@ public struct ItemLifecycle: Sendable, Equatable {
         case .fileMissing:
             switch state {
             case .queued, .uploading, .failed, .held: break
-            case .uploaded: throw invalid("mark missing", "an uploaded item's file may be deleted by retention")
+            case .uploaded, .received: throw invalid("mark missing", "an uploaded item's file may be deleted by retention")
             }
             next.state = .failed
             next.lastError = "the image file is missing from the spool"

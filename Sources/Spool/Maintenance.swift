@@ -33,11 +33,11 @@ extension Spool {
                 let known = Set(rows.map { $0["file"] as String })
                 for row in rows where row["file_deleted_at"] as Double? == nil && !present.contains(row["file"]) {
                     let id: Int64 = row["id"]
-                    if row["state"] as String == ItemState.uploaded.rawValue {
+                    if let done = ItemState(rawValue: row["state"]), done == .uploaded || done == .received {
                         try db.execute(sql: "UPDATE item SET file_deleted_at = ?, updated_at = ? WHERE id = ?",
                                        arguments: [t, t, id])
-                        try ItemLifecycle.recordEvent(db, id: id, at: t, from: .uploaded, to: .uploaded,
-                                                      detail: "file of the uploaded item found already deleted")
+                        try ItemLifecycle.recordEvent(db, id: id, at: t, from: done, to: done,
+                                                      detail: "file of the \(done.rawValue) item found already deleted")
                         report.uploadedWithoutFile.append(id)
                         continue
                     }
@@ -48,7 +48,8 @@ extension Spool {
                         continue  // already reported by an earlier pass
                     }
                     let outcome = try lifecycle.apply(.fileMissing)
-                    try lifecycle.store(db, id: id, outcome: outcome, now: t, uploadedAt: full["uploaded_at"])
+                    try lifecycle.store(db, id: id, outcome: outcome, now: t, uploadedAt: full["uploaded_at"],
+                                        receivedAt: full["received_at"])
                     report.missingFiles.append(id)
                     logger.error("the file of a queued image is MISSING; item marked failed, not retried",
                                  metadata: ["item": "\(id)", "file": "\(directory)/\(row["file"] as String)"])
@@ -107,17 +108,20 @@ extension Spool {
         return report
     }
 
-    /// Deletes the files of uploaded items older than `keep_uploaded`, and
-    /// while `bytesToFree` is not covered, the oldest other uploaded files.
-    /// Items not yet uploaded are never touched. Rows stay, with their history.
+    /// Deletes the files of delivered items older than `keep_uploaded`, and
+    /// while `bytesToFree` is not covered, the oldest other delivered files.
+    /// Delivered means received (the hub's receipt said the image is filed;
+    /// the age counts from the receipt), or uploaded to a hub that gives no
+    /// receipts. Items not yet delivered, including uploaded ones waiting for
+    /// their receipt, are never touched. Rows stay, with their history.
     @discardableResult
     public func runRetention(now: Date = Date(), bytesToFree: Int64 = 0) throws(SpoolError) -> RetentionReport {
-        let candidates = try read("listing uploaded files") { db in
+        let candidates = try read("listing delivered files") { db in
             try Row.fetchAll(db, sql: """
-                SELECT id, size, uploaded_at, updated_at, file FROM item
-                WHERE state = 'uploaded' AND file_deleted_at IS NULL
+                SELECT id, size, uploaded_at, received_at, updated_at, file FROM item
+                WHERE \(Self.deliveredStates) AND file_deleted_at IS NULL
                 """).map { row -> (RetentionPlanner.Candidate, String) in
-                let at: Double = row["uploaded_at"] ?? row["updated_at"]
+                let at: Double = row["received_at"] ?? row["uploaded_at"] ?? row["updated_at"]
                 return (RetentionPlanner.Candidate(id: row["id"], size: row["size"],
                                                    uploadedAt: Date(timeIntervalSince1970: at)), row["file"])
             }
@@ -140,9 +144,11 @@ extension Spool {
             for id in report.deletedIDs {
                 // Guarded by state so a row changed meanwhile is never marked.
                 try db.execute(sql: """
-                    UPDATE item SET file_deleted_at = ?, updated_at = ? WHERE id = ? AND state = 'uploaded'
+                    UPDATE item SET file_deleted_at = ?, updated_at = ? WHERE id = ? AND \(Self.deliveredStates)
                     """, arguments: [t, t, id])
-                try ItemLifecycle.recordEvent(db, id: id, at: t, from: .uploaded, to: .uploaded,
+                let state = try String.fetchOne(db, sql: "SELECT state FROM item WHERE id = ?", arguments: [id])
+                    .flatMap(ItemState.init(rawValue:)) ?? .uploaded
+                try ItemLifecycle.recordEvent(db, id: id, at: t, from: state, to: state,
                                               detail: early ? "file deleted early to make room" : "file deleted after keep_uploaded")
             }
         }
@@ -150,6 +156,9 @@ extension Spool {
             "files": "\(report.deletedIDs.count)", "bytes": "\(report.bytesFreed)"])
         return report
     }
+
+    /// Items whose file retention may delete.
+    static let deliveredStates = "(state = 'received' OR (state = 'uploaded' AND awaiting_receipt = 0))"
 
     /// SQLite's `PRAGMA integrity_check` plus files against rows: every file
     /// a row expects exists with the recorded size (and hash, when

@@ -20,15 +20,76 @@ public struct ItemMetadata: Sendable, Equatable, Codable {
     public var capturedAt: Date
     /// The original name of the file, or the name given to a capture.
     public var filename: String
+    /// What else the station knew when the image was made.
+    public var context: CaptureContext?
 
     public init(caseID: String, site: String = "", note: String = "", priority: Priority = .routine,
-                capturedAt: Date = Date(), filename: String) {
+                capturedAt: Date = Date(), filename: String, context: CaptureContext? = nil) {
         self.caseID = caseID
         self.site = site
         self.note = note
         self.priority = priority
         self.capturedAt = capturedAt
         self.filename = filename
+        self.context = context
+    }
+}
+
+/// What the station knew when an image was made, beyond what staff typed
+/// for the capture: the device, its dermoscopy settings, whether the clock
+/// was synchronised, and the patient when entered. Kept with the item (as
+/// JSON) because the DICOM object is made from it at upload time, possibly
+/// days later and after the camera was unplugged.
+public struct CaptureContext: Sendable, Equatable, Codable {
+    /// `dermoscopic` or `clinical`; nil: the station's configured default.
+    public var imageType: String?
+    public var manufacturer: String?
+    public var model: String?
+    public var serial: String?
+    public var polarized: Bool?
+    public var contact: Bool?
+    /// nil: unknown (no clock service to ask).
+    public var clockSynchronized: Bool?
+    /// DICOM person name form, `APELLIDOS^Nombres`.
+    public var patientName: String?
+    /// `F`, `M` or `O`.
+    public var patientSex: String?
+    /// `YYYYMMDD`.
+    public var patientBirthDate: String?
+
+    public init(imageType: String? = nil, manufacturer: String? = nil, model: String? = nil, serial: String? = nil,
+                polarized: Bool? = nil, contact: Bool? = nil, clockSynchronized: Bool? = nil,
+                patientName: String? = nil, patientSex: String? = nil, patientBirthDate: String? = nil) {
+        self.imageType = imageType
+        self.manufacturer = manufacturer
+        self.model = model
+        self.serial = serial
+        self.polarized = polarized
+        self.contact = contact
+        self.clockSynchronized = clockSynchronized
+        self.patientName = patientName
+        self.patientSex = patientSex
+        self.patientBirthDate = patientBirthDate
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case imageType = "image_type", manufacturer, model, serial, polarized, contact
+        case clockSynchronized = "clock_synchronized", patientName = "patient_name", patientSex = "patient_sex"
+        case patientBirthDate = "patient_birth_date"
+    }
+
+    /// The stored form; nil for an empty context.
+    public var json: String? {
+        guard self != CaptureContext() else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(self)).flatMap { String(data: $0, encoding: .utf8) }
+    }
+
+    /// Reads the stored form; nil when it is not one (a damaged row keeps its image).
+    public init?(json: String) {
+        guard let value = try? JSONDecoder().decode(CaptureContext.self, from: Data(json.utf8)) else { return nil }
+        self = value
     }
 }
 
@@ -48,10 +109,14 @@ public struct SpoolItem: Sendable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
     public var uploadedAt: Date?
+    /// When the hub's receipt said the image is filed.
+    public var receivedAt: Date? = nil
     /// Set once retention deleted the file of an uploaded item.
     public var fileDeletedAt: Date?
 
     public var state: ItemState { lifecycle.state }
+    /// Uploaded, and the hub will say when it is filed.
+    public var awaitingReceipt: Bool { lifecycle.awaitingReceipt }
     public var uploadURL: String? { lifecycle.uploadURL }
     public var ackedOffset: Int64 { lifecycle.ackedOffset }
     public var attempts: Int { lifecycle.attempts }
@@ -90,6 +155,8 @@ public struct SpoolStatus: Sendable, Equatable {
     public var oldestPendingAge: Double?
     /// Every item not yet uploaded, in upload order.
     public var pending: [SpoolItem]
+    /// Uploaded items waiting for the hub's receipt (part of `counts[.uploaded]`).
+    public var awaitingReceipt: Int = 0
 }
 
 /// What the recovery pass at open found and fixed.

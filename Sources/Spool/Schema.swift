@@ -55,6 +55,56 @@ enum Schema {
                 CREATE INDEX item_claim ON item(\(Spool.uploadOrder)) WHERE state <> 'uploaded'
                 """)
         }
+        m.registerMigration("v3: receipts and capture context") { db in
+            // SQLite cannot change a CHECK constraint in place, so the item
+            // table is rebuilt (GRDB defers foreign-key checks to the end of
+            // the migration). New: the `received` state, whether an uploaded
+            // item waits for the hub's receipt, when it was received, and what
+            // the station knew at capture time (device, patient) as JSON.
+            try db.execute(sql: """
+                CREATE TABLE item_v3 (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL CHECK (kind IN ('image', 'preview')),
+                    parent_id INTEGER REFERENCES item(id),
+                    case_id TEXT NOT NULL,
+                    site TEXT NOT NULL,
+                    note TEXT NOT NULL,
+                    priority TEXT NOT NULL CHECK (priority IN ('urgent', 'routine')),
+                    captured_at REAL NOT NULL,
+                    filename TEXT NOT NULL,
+                    file TEXT NOT NULL UNIQUE,
+                    sha256 TEXT NOT NULL,
+                    size INTEGER NOT NULL CHECK (size >= 0),
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'uploading', 'uploaded', 'received', 'failed', 'held')),
+                    upload_url TEXT,
+                    acked_offset INTEGER NOT NULL DEFAULT 0,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT,
+                    retry_at REAL,
+                    lease_owner TEXT,
+                    lease_expires REAL,
+                    created_at REAL NOT NULL,
+                    updated_at REAL NOT NULL,
+                    uploaded_at REAL,
+                    file_deleted_at REAL,
+                    awaiting_receipt INTEGER NOT NULL DEFAULT 0,
+                    received_at REAL,
+                    context TEXT
+                );
+                INSERT INTO item_v3 (id, kind, parent_id, case_id, site, note, priority, captured_at, filename, file,
+                                     sha256, size, state, upload_url, acked_offset, attempts, last_error, retry_at,
+                                     lease_owner, lease_expires, created_at, updated_at, uploaded_at, file_deleted_at)
+                    SELECT id, kind, parent_id, case_id, site, note, priority, captured_at, filename, file,
+                           sha256, size, state, upload_url, acked_offset, attempts, last_error, retry_at,
+                           lease_owner, lease_expires, created_at, updated_at, uploaded_at, file_deleted_at FROM item;
+                DROP TABLE item;
+                ALTER TABLE item_v3 RENAME TO item;
+                CREATE INDEX item_state ON item(state);
+                CREATE INDEX item_sha256 ON item(sha256);
+                CREATE INDEX item_parent ON item(parent_id);
+                CREATE INDEX item_claim ON item(\(Spool.uploadOrder)) WHERE \(Spool.pendingStates)
+                """)
+        }
         return m
     }
 }

@@ -232,11 +232,11 @@ public final class Spool: Sendable {
                         sha256: String, size: Int64, now: Double) throws -> Int64 {
         try db.execute(sql: """
             INSERT INTO item (kind, parent_id, case_id, site, note, priority, captured_at, filename, file, sha256, size,
-                              state, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
+                              state, created_at, updated_at, context)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
             """, arguments: [kind.rawValue, parent, metadata.caseID, metadata.site, metadata.note,
                              metadata.priority.rawValue, metadata.capturedAt.timeIntervalSince1970, metadata.filename,
-                             file, sha256, size, now, now])
+                             file, sha256, size, now, now, metadata.context?.json])
         let id = db.lastInsertedRowID
         try ItemLifecycle.recordEvent(db, id: id, at: now, from: nil, to: .queued,
                      detail: "queued \(kind.rawValue) \(metadata.filename) (\(size) bytes, sha256 \(sha256.prefix(12))…)")
@@ -283,20 +283,23 @@ public final class Spool: Sendable {
         """
 
     /// Walks the pending items in upload order through the partial
-    /// `item_claim` index (its `state <> 'uploaded'` term makes the index
+    /// `item_claim` index (its `pendingStates` term makes the index
     /// usable) and stops at the first one due. Left to itself SQLite prefers
     /// collecting the candidates by state and sorting them, which costs a sort
     /// of the whole backlog on every claim after a long outage.
     static let claimQuery = """
         SELECT * FROM item INDEXED BY item_claim
-        WHERE state <> 'uploaded'
+        WHERE \(pendingStates)
           AND (state = 'queued'
                OR (state = 'failed' AND retry_at IS NOT NULL AND retry_at <= :now)
                OR (state = 'uploading' AND lease_expires <= :now))
         ORDER BY \(uploadOrder) LIMIT 1
         """
 
-    static let pendingQuery = "SELECT * FROM item WHERE state <> 'uploaded' ORDER BY \(uploadOrder)"
+    /// Items still owed to the hub; the same text as the `item_claim` index's condition.
+    static let pendingStates = "state NOT IN ('uploaded', 'received')"
+
+    static let pendingQuery = "SELECT * FROM item WHERE \(pendingStates) ORDER BY \(uploadOrder)"
 
     /// Extends `owner`'s lease on an item it is still uploading.
     public func renewLease(id: Int64, owner: String, leaseSeconds: Double, now: Date = Date()) throws(SpoolError) {
@@ -313,8 +316,29 @@ public final class Spool: Sendable {
         try update(id, .progress(offset: offset, owner: owner))
     }
 
-    public func markUploaded(id: Int64, owner: String? = nil) throws(SpoolError) {
-        try update(id, .uploaded(owner: owner))
+    /// The hub has every byte. `awaitingReceipt`: the hub will confirm
+    /// filing, and retention waits for `markReceived`.
+    public func markUploaded(id: Int64, owner: String? = nil, awaitingReceipt: Bool = false) throws(SpoolError) {
+        try update(id, .uploaded(owner: owner, awaitingReceipt: awaitingReceipt))
+    }
+
+    /// The hub's receipt: the image is filed. Retention counts from now.
+    public func markReceived(id: Int64, detail: String, now: Date = Date()) throws(SpoolError) {
+        try update(id, .received(detail: detail), now: now)
+    }
+
+    /// The hub lost an uploaded image: it goes back to the queue as a new upload.
+    public func resend(id: Int64, reason: String) throws(SpoolError) {
+        try update(id, .resend(reason: reason))
+    }
+
+    /// Uploaded items waiting for the hub's receipt, oldest upload first.
+    public func awaitingReceipts(limit: Int = 100) throws(SpoolError) -> [SpoolItem] {
+        try read("listing items waiting for a receipt") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM item WHERE state = 'uploaded' AND awaiting_receipt = 1 ORDER BY uploaded_at, id LIMIT ?
+                """, arguments: [limit]).map(self.item)
+        }
     }
 
     /// Records a failed attempt. With a `retryAt` the item is claimed again
@@ -367,10 +391,14 @@ public final class Spool: Sendable {
         var item = item
         let outcome = try item.lifecycle.apply(command)
         let uploadedAt: Double? = outcome.to == .uploaded && outcome.from != .uploaded
-            ? now : item.uploadedAt?.timeIntervalSince1970
-        try item.lifecycle.store(db, id: item.id, outcome: outcome, now: now, uploadedAt: uploadedAt)
+            ? now : (outcome.to == .queued || outcome.to == .held) && outcome.from == .uploaded
+            ? nil : item.uploadedAt?.timeIntervalSince1970
+        let receivedAt: Double? = outcome.to == .received && outcome.from != .received
+            ? now : item.receivedAt?.timeIntervalSince1970
+        try item.lifecycle.store(db, id: item.id, outcome: outcome, now: now, uploadedAt: uploadedAt, receivedAt: receivedAt)
         item.updatedAt = Date(timeIntervalSince1970: now)
         item.uploadedAt = uploadedAt.map { Date(timeIntervalSince1970: $0) }
+        item.receivedAt = receivedAt.map { Date(timeIntervalSince1970: $0) }
         return item
     }
 
@@ -399,7 +427,9 @@ public final class Spool: Sendable {
             let pending = try Row.fetchAll(db, sql: Self.pendingQuery).map(self.item)
             let bytes = pending.reduce(Int64(0)) { $0 + ($1.size - $1.ackedOffset) }
             let oldest = pending.map(\.createdAt).min().map { max(0, now.timeIntervalSince($0)) }
-            return SpoolStatus(counts: counts, bytesPending: bytes, oldestPendingAge: oldest, pending: pending)
+            let awaiting = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM item WHERE state = 'uploaded' AND awaiting_receipt = 1") ?? 0
+            return SpoolStatus(counts: counts, bytesPending: bytes, oldestPendingAge: oldest, pending: pending,
+                               awaitingReceipt: awaiting)
         }
     }
 
@@ -428,7 +458,8 @@ public final class Spool: Sendable {
             metadata: ItemMetadata(caseID: row["case_id"], site: row["site"], note: row["note"],
                                    priority: Priority(rawValue: row["priority"]) ?? .routine,
                                    capturedAt: date("captured_at") ?? Date(timeIntervalSince1970: 0),
-                                   filename: row["filename"]),
+                                   filename: row["filename"],
+                                   context: (row["context"] as String?).flatMap(CaptureContext.init(json:))),
             sha256: row["sha256"],
             size: row["size"],
             filePath: directory + "/" + file,
@@ -436,6 +467,7 @@ public final class Spool: Sendable {
             createdAt: date("created_at") ?? Date(timeIntervalSince1970: 0),
             updatedAt: date("updated_at") ?? Date(timeIntervalSince1970: 0),
             uploadedAt: date("uploaded_at"),
+            receivedAt: date("received_at"),
             fileDeletedAt: date("file_deleted_at"))
     }
 

@@ -8,6 +8,8 @@ public enum StatusReport {
         public var counts: [String: Int]
         public var bytes_pending: Int64
         public var oldest_pending_age_s: Double?
+        /// Uploaded items the hub has not yet confirmed filing (counted in `counts.uploaded`).
+        public var awaiting_receipt: Int
         public var items: [JSONItem]
     }
 
@@ -38,6 +40,7 @@ public enum StatusReport {
             counts: Dictionary(uniqueKeysWithValues: ItemState.allCases.map { ($0.rawValue, status.counts[$0] ?? 0) }),
             bytes_pending: status.bytesPending,
             oldest_pending_age_s: status.oldestPendingAge.map { ($0 * 10).rounded() / 10 },
+            awaiting_receipt: status.awaitingReceipt,
             items: status.pending.map { item in
                 JSONItem(id: item.id, kind: item.kind.rawValue, parent_id: item.parentID, case_id: item.metadata.caseID,
                          site: item.metadata.site, note: item.metadata.note, priority: item.metadata.priority.rawValue,
@@ -56,10 +59,20 @@ public enum StatusReport {
     }
 
     public static func text(_ status: SpoolStatus) -> String {
-        let order: [ItemState] = [.queued, .uploading, .failed, .held, .uploaded]
+        let order: [ItemState] = [.queued, .uploading, .failed, .held, .uploaded, .received]
         var out = order.map { "\($0.rawValue) \(status.counts[$0] ?? 0)" }.joined(separator: " · ") + "\n"
+        let uploaded = status.counts[.uploaded] ?? 0
+        if uploaded > 0 {
+            let noReceipt = uploaded - status.awaitingReceipt
+            var parts: [String] = []
+            if status.awaitingReceipt > 0 { parts.append("\(status.awaitingReceipt) sent, waiting for the hub's receipt") }
+            if noReceipt > 0 { parts.append("\(noReceipt) sent, no receipt (the hub gives none)") }
+            out += parts.joined(separator: "; ") + "\n"
+        }
         if status.pending.isEmpty {
-            out += "nothing pending: every image has reached the hub\n"
+            out += status.awaitingReceipt > 0
+                ? "nothing to send: every image has reached the hub; \(status.awaitingReceipt) not yet confirmed filed\n"
+                : "nothing pending: every image has reached the hub\n"
             return out
         }
         out += "pending \(Units.formatBytes(status.bytesPending))"

@@ -149,14 +149,18 @@ public final class LiveBackend: StationBackend {
         let items = try await spool.perform { try $0.allItems() }
         let rate = worker?.client.status.link.throughput ?? 0
         let paused = worker?.client.status.paused ?? false
-        let images = items.filter { $0.kind == .image && ($0.state != .uploaded || ($0.uploadedAt ?? .distantPast) > dayAgo) }
-        let ordered = images.filter { $0.state != .uploaded } + images.filter { $0.state == .uploaded }.sorted { ($0.uploadedAt ?? .distantPast) > ($1.uploadedAt ?? .distantPast) }
+        // Images still owed, then those sent in the last day (or still waiting
+        // for their receipt, however long), newest first.
+        let recent: (SpoolItem) -> Bool = { $0.awaitingReceipt || ($0.uploadedAt ?? .distantPast) > dayAgo }
+        let images = items.filter { $0.kind == .image && ($0.state.isPending || recent($0)) }
+        let ordered = images.filter { $0.state.isPending }
+            + images.filter { !$0.state.isPending }.sorted { ($0.uploadedAt ?? .distantPast) > ($1.uploadedAt ?? .distantPast) }
         var ahead: Int64 = 0
         var out: [QueueItem] = []
         for item in ordered.prefix(100) {
-            let sent = item.state == .uploaded ? item.size : item.ackedOffset
+            let sent = item.state.isPending ? item.ackedOffset : item.size
             var eta: Double? = nil
-            if item.state != .uploaded && item.state != .held {
+            if item.state.isPending && item.state != .held {
                 ahead += item.size - sent
                 if rate > 0 && !paused { eta = Double(ahead) / rate }
             }
@@ -165,7 +169,8 @@ public final class LiveBackend: StationBackend {
             case .uploading: .uploading
             case .failed: .waiting
             case .held: .failed
-            case .uploaded: .uploaded
+            case .uploaded: item.awaitingReceipt ? .sent : .uploaded
+            case .received: .received
             }
             out.append(QueueItem(id: String(item.id), caseId: item.metadata.caseID, site: item.metadata.site,
                                  priority: item.metadata.priority == .urgent ? .urgent : .routine, state: state,

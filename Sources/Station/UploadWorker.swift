@@ -196,7 +196,9 @@ public final class UploadWorker: Sendable {
                 }
             }
         }
-        let plan = Self.plan(for: outcome, item: item.id, now: Date(), authBackoff: authBackoff)
+        // Previews are for triage and not filed; only images wait for a receipt.
+        let receipts = item.kind == .image && (client.status.capabilities?.receipts ?? false)
+        let plan = Self.plan(for: outcome, item: item.id, now: Date(), authBackoff: authBackoff, receipts: receipts)
         if let command = plan.command {
             do {
                 try await persist("record the result of item \(item.id)") { [owner] spool in
@@ -235,7 +237,8 @@ public final class UploadWorker: Sendable {
 
     /// What the queue must record for an upload outcome.
     enum Command: Sendable, Equatable {
-        case markUploaded
+        /// `awaitingReceipt`: the hub will say when it filed the image.
+        case markUploaded(awaitingReceipt: Bool)
         case markFailed(error: String, retryAt: Date)
         case hold(reason: String)
         /// Forget the upload URL (the hub lost the upload) and queue the item again.
@@ -261,10 +264,11 @@ public final class UploadWorker: Sendable {
     }
 
     /// The outcome → queue mapping, as a pure function (see its table test).
-    static func plan(for outcome: UploadOutcome, item id: Int64, now: Date, authBackoff: Double) -> Plan {
+    static func plan(for outcome: UploadOutcome, item id: Int64, now: Date, authBackoff: Double,
+                     receipts: Bool = false) -> Plan {
         switch outcome {
         case .completed:
-            return Plan(command: .markUploaded, step: .uploaded(id: id), change: .delivered)
+            return Plan(command: .markUploaded(awaitingReceipt: receipts), step: .uploaded(id: id), change: .delivered)
         case let .retry(after, reason):
             let at = now.addingTimeInterval(after)
             return Plan(command: .markFailed(error: reason, retryAt: at), step: .willRetry(id: id, at: at, reason: reason),
@@ -290,7 +294,7 @@ public final class UploadWorker: Sendable {
 
     static func apply(_ command: Command, to spool: Spool, item id: Int64, owner: String) throws {
         switch command {
-        case .markUploaded: try spool.markUploaded(id: id, owner: owner)
+        case let .markUploaded(awaiting): try spool.markUploaded(id: id, owner: owner, awaitingReceipt: awaiting)
         case let .markFailed(error, retryAt): try spool.markFailed(id: id, error: error, retryAt: retryAt, owner: owner)
         case let .hold(reason): try spool.hold(id: id, reason: reason)
         case .restart:
@@ -298,6 +302,92 @@ public final class UploadWorker: Sendable {
             try spool.release(id: id, owner: owner)
         case .release: try spool.release(id: id, owner: owner)
         }
+    }
+
+    // MARK: receipts
+
+    /// What a receipt changes in the queue.
+    enum ReceiptCommand: Sendable, Equatable {
+        case received(detail: String)
+        /// The hub lost the upload: a new upload of the same image.
+        case resend(reason: String)
+        /// The hub will never file it: a technician looks at it.
+        case hold(reason: String)
+    }
+
+    /// The receipt → queue mapping, as a pure function (see its table test).
+    /// "Pending" and "no answer" change nothing: the item keeps waiting and
+    /// keeps its file, whatever `keep_uploaded` says.
+    static func plan(for receipt: Receipt) -> ReceiptCommand? {
+        switch receipt {
+        case let .filed(_, detail): .received(detail: detail)
+        case .unknownUpload: .resend(reason: "the hub no longer knows the upload after its last byte; sending the image again")
+        case let .rejected(detail): .hold(reason: "the hub refused to file the image: \(detail)")
+        case .pending, .unavailable: nil
+        }
+    }
+
+    /// What one round of receipt requests found.
+    public struct ReceiptRound: Sendable, Equatable {
+        public var received: [Int64] = []
+        public var resent: [Int64] = []
+        public var held: [Int64] = []
+        /// Still waiting: the hub has not filed them yet, or could not be asked.
+        public var waiting: [Int64] = []
+        /// Why the last item still waits, as the hub or the link said.
+        public var lastWait: String?
+    }
+
+    /// Asks the hub about each uploaded image waiting for its receipt and
+    /// records the answers. Does nothing while the hub is in backoff.
+    public func checkReceipts(now: Date = Date()) async -> ReceiptRound {
+        var round = ReceiptRound()
+        if let gate = state.withLock({ $0.hubNotBefore }), gate > now { return round }
+        let items: [SpoolItem]
+        do {
+            items = try await spool.perform { try $0.awaitingReceipts() }
+        } catch {
+            logger.error("cannot read the queue: \(error)")
+            state.withLock { $0.queueError = "cannot list the items waiting for a receipt: \(error)" }
+            return round
+        }
+        for item in items where !Task.isCancelled {
+            guard let url = item.uploadURL else { continue }
+            let receipt = await client.receipt(for: url)
+            guard let command = Self.plan(for: receipt) else {
+                round.waiting.append(item.id)
+                switch receipt {
+                case let .pending(detail), let .unavailable(detail): round.lastWait = detail
+                default: break
+                }
+                if case .unavailable = receipt { break }  // the hub cannot answer now; ask again next round
+                continue
+            }
+            do {
+                try await persist("record the receipt of item \(item.id)") { spool in
+                    switch command {
+                    case let .received(detail): try spool.markReceived(id: item.id, detail: detail)
+                    case let .resend(reason): try spool.resend(id: item.id, reason: reason)
+                    case let .hold(reason): try spool.hold(id: item.id, reason: reason)
+                    }
+                }
+            } catch {
+                round.waiting.append(item.id)
+                continue
+            }
+            switch command {
+            case let .received(detail):
+                round.received.append(item.id)
+                logger.info("item \(item.id) received: \(detail)")
+            case let .resend(reason):
+                round.resent.append(item.id)
+                logger.warning("item \(item.id): \(reason)")
+            case let .hold(reason):
+                round.held.append(item.id)
+                logger.error("item \(item.id) held for a technician: \(reason)")
+            }
+        }
+        return round
     }
 
     /// The earliest time a failed item may be retried.
@@ -367,7 +457,8 @@ public final class UploadWorker: Sendable {
     /// The daemon's loop: sends whatever is ready, sleeps until a new item
     /// arrives (`wake()`), a retry falls due, or `idleRound` passes; calls
     /// `heartbeat` every round so the watchdog sees the loop alive.
-    public func run(idleRound: Duration = .seconds(15), heartbeat: @Sendable @escaping () -> Void) async {
+    public func run(idleRound: Duration = .seconds(15), receiptInterval: Double = 15,
+                    heartbeat: @Sendable @escaping () -> Void) async {
         state.withLock { $0.activity = heartbeat }
         defer { state.withLock { $0.activity = nil } }
         await reclaimAbandoned()
@@ -379,9 +470,21 @@ public final class UploadWorker: Sendable {
             }
         }
         defer { pausedPulse.cancel() }
+        var nextReceipts = Date()
         while !Task.isCancelled {
             heartbeat()
+            if Date() >= nextReceipts {
+                // Between items too, so a long queue does not delay receipts
+                // (and with them retention) until it is empty.
+                let round = await checkReceipts()
+                nextReceipts = Date().addingTimeInterval(receiptInterval)
+                if !round.resent.isEmpty { continue }
+            }
             let step = await step()
+            if case .uploaded = step, nextReceipts.timeIntervalSinceNow > 2 {
+                // A hub without a PACS files at once: ask soon, not in a full interval.
+                nextReceipts = Date().addingTimeInterval(2)
+            }
             guard case let .idle(nextRetry) = step else { continue }
             var wait = idleRound
             if let nextRetry {

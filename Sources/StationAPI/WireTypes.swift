@@ -65,7 +65,28 @@ public struct ReviewItem: Sendable, Codable, Equatable {
 
 /// An item's place in the upload queue.
 public enum QueueState: String, Sendable, Codable, CaseIterable {
-    case queued, uploading, waiting, uploaded, failed
+    /// `uploaded`: sent to a hub that gives no receipts. `sent`: every byte
+    /// is on the hub, which has not yet confirmed filing. `received`: filed.
+    case queued, uploading, waiting, sent, uploaded, received, failed
+
+    /// Every byte is on the hub (whether or not it has confirmed filing).
+    public var isDelivered: Bool { self == .sent || self == .uploaded || self == .received }
+}
+
+/// Sent against received, per case, for the kiosk.
+public struct CaseProgress: Sendable, Codable, Equatable {
+    public var caseId: String
+    public var images: Int
+    /// Every byte on the hub (sent, uploaded or received).
+    public var sent: Int
+    /// Confirmed filed by the hub.
+    public var received: Int
+    /// The case is received when all its images are.
+    public var isReceived: Bool { images > 0 && received == images }
+
+    enum CodingKeys: String, CodingKey {
+        case caseId = "case_id", images, sent, received
+    }
 }
 
 public struct QueueItem: Sendable, Codable, Equatable {
@@ -107,16 +128,31 @@ public struct QueueSnapshot: Sendable, Codable, Equatable {
     public var items: [QueueItem]
     public var pendingCount: Int
     public var pendingBytes: Int64
+    /// The cases of `items`, in order of first appearance.
+    public var cases: [CaseProgress]
 
     public init(items: [QueueItem]) {
         self.items = items
-        let pending = items.filter { $0.state != .uploaded }
+        let pending = items.filter { !$0.state.isDelivered }
         self.pendingCount = pending.count
         self.pendingBytes = pending.reduce(0) { $0 + max(0, $1.bytesTotal - $1.bytesSent) }
+        var cases: [CaseProgress] = []
+        var index: [String: Int] = [:]
+        for item in items {
+            let i = index[item.caseId] ?? {
+                cases.append(CaseProgress(caseId: item.caseId, images: 0, sent: 0, received: 0))
+                index[item.caseId] = cases.count - 1
+                return cases.count - 1
+            }()
+            cases[i].images += 1
+            if item.state.isDelivered { cases[i].sent += 1 }
+            if item.state == .received { cases[i].received += 1 }
+        }
+        self.cases = cases
     }
 
     enum CodingKeys: String, CodingKey {
-        case items, pendingCount = "pending_count", pendingBytes = "pending_bytes"
+        case items, pendingCount = "pending_count", pendingBytes = "pending_bytes", cases
     }
 }
 

@@ -8,7 +8,9 @@ import Glibc
 
 /// One HTTP exchange for the curl worker.
 struct CurlRequest: Sendable {
-    enum Method: String, Sendable { case options = "OPTIONS", post = "POST", patch = "PATCH", head = "HEAD", delete = "DELETE" }
+    enum Method: String, Sendable {
+        case options = "OPTIONS", post = "POST", patch = "PATCH", head = "HEAD", delete = "DELETE", get = "GET"
+    }
     var method: Method
     var url: String
     /// Full header lines ("Name: value"). May contain the token: never log.
@@ -308,6 +310,8 @@ final class CurlWorker: Sendable {
             try check(ts_curl_setopt_ptr(h, CURLOPT_XFERINFODATA, ctxPtr), "XFERINFODATA")
 
             switch request.method {
+            case .get:
+                try check(ts_curl_setopt_long(h, CURLOPT_HTTPGET, 1), "HTTPGET")
             case .head:
                 try check(ts_curl_setopt_long(h, CURLOPT_NOBODY, 1), "NOBODY")
             case .options, .delete:

@@ -253,6 +253,36 @@ public final class TusClient: Sendable {
         }
     }
 
+    // MARK: Receipts
+
+    /// Whether the hub gives receipts (see `Receipt`), from its OPTIONS
+    /// answer; asks once when no upload has asked yet. nil: not reachable.
+    public func hubGivesReceipts() async -> Bool? {
+        if let known = state.withLock({ $0.hub.capabilities }) { return known.receipts }
+        let request = CurlRequest(method: .options, url: hubURL, headers: baseHeaders(), body: nil)
+        guard case let .response(response, _) = await worker.perform(request, maxRate: 0, control: TransferControl()),
+              case let .success(capabilities) = TusCapabilities.parse(response) else { return nil }
+        state.withLock { $0.hub.capabilities = capabilities }
+        return capabilities.receipts
+    }
+
+    /// Asks the hub whether the upload at `uploadURL` is filed.
+    public func receipt(for uploadURL: String) async -> Receipt {
+        let url = uploadURL.hasSuffix("/") ? uploadURL + "receipt" : uploadURL + "/receipt"
+        let request = CurlRequest(method: .get, url: url, headers: baseHeaders(), body: nil)
+        switch await worker.perform(request, maxRate: 0, control: TransferControl()) {
+        case let .failed(error, _, _): return .unavailable(reason: describe(error))
+        case let .response(response, _):
+            switch Receipt.parse(response) {
+            case let .filed(place, detail): return .filed(where: place, detail: redact(detail))
+            case let .pending(detail): return .pending(detail: redact(detail))
+            case let .rejected(detail): return .rejected(detail: redact(detail))
+            case .unknownUpload: return .unknownUpload
+            case let .unavailable(reason): return .unavailable(reason: redact(reason))
+            }
+        }
+    }
+
     // MARK: Pieces
 
     func baseHeaders() -> [String] {

@@ -47,13 +47,17 @@ public struct TusCapabilities: Sendable, Equatable {
     public var extensions: Set<String>
     public var maxSize: Int64?
     public var checksumAlgorithms: [String]
+    /// The hub answers `GET <upload URL>/receipt` (`Telestation-Receipts: 1`,
+    /// see `Receipt`): uploads wait for its word that the image is filed.
+    public var receipts: Bool
 
     public init(versions: [String] = ["1.0.0"], extensions: Set<String> = [], maxSize: Int64? = nil,
-                checksumAlgorithms: [String] = []) {
+                checksumAlgorithms: [String] = [], receipts: Bool = false) {
         self.versions = versions
         self.extensions = extensions
         self.maxSize = maxSize
         self.checksumAlgorithms = checksumAlgorithms
+        self.receipts = receipts
     }
 
     public var supportsCreationWithUpload: Bool { extensions.contains("creation-with-upload") }
@@ -96,7 +100,8 @@ public struct TusCapabilities: Sendable, Equatable {
             maxSize = v
         }
         return .success(TusCapabilities(versions: effective, extensions: exts, maxSize: maxSize,
-                                        checksumAlgorithms: list(r[header: "Tus-Checksum-Algorithm"])))
+                                        checksumAlgorithms: list(r[header: "Tus-Checksum-Algorithm"]),
+                                        receipts: r[header: "Telestation-Receipts"]?.trimmingCharacters(in: .whitespaces) == "1"))
     }
 }
 

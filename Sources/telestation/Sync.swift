@@ -11,12 +11,21 @@ struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
         abstract: "Upload everything pending now, in the foreground, with progress.",
-        discussion: "Exit status: 0 when the queue is empty, 75 (EX_TEMPFAIL) when items remain at the deadline. Items held for a technician (see `telestation status`) do not count as remaining.")
+        discussion: """
+            Then asks a hub that gives receipts whether it filed what it received (--wait-receipts: keeps asking \
+            that long). Exit status: 0 when the queue is empty, 75 (EX_TEMPFAIL) when items remain at the deadline \
+            (or, with --wait-receipts, when receipts are still missing). Items held for a technician (see \
+            `telestation status`) do not count as remaining.
+            """)
 
     @OptionGroup var options: GlobalOptions
 
     @Option(help: ArgumentHelp("Give up after this long, e.g. 10m; default: until done.", valueName: "duration"))
     var deadline: String?
+
+    @Option(name: .customLong("wait-receipts"),
+            help: ArgumentHelp("Keep asking the hub for receipts this long, e.g. 2m; default: ask once.", valueName: "duration"))
+    var waitReceipts: String?
 
     func run() async throws {
         do {
@@ -28,18 +37,48 @@ struct Sync: AsyncParsableCommand {
                 }
                 until = Date().addingTimeInterval(seconds)
             }
+            var receiptsUntil: Date? = nil
+            if let waitReceipts {
+                guard let seconds = Units.parseDuration(waitReceipts) else {
+                    throw CommandFailure(message: "--wait-receipts: \"\(waitReceipts)\" is not a duration such as 90s, 10m or 2h", code: .usage)
+                }
+                receiptsUntil = Date().addingTimeInterval(seconds)
+            }
             let spool = try config.openSpool()
             let worker = try config.makeUploadWorker(spool: spool)
             let display = ProgressDisplay(worker: worker, spool: spool, terminal: isatty(STDOUT_FILENO) != 0)
             let ticker = Task { await display.tick() }
-            let empty = await worker.drain(deadline: until) { step in display.report(step) }
+            var empty = await worker.drain(deadline: until) { step in display.report(step) }
             ticker.cancel()
             display.finish()
-            let remaining = await worker.pendingCount()
             if empty {
                 print("all uploaded: the queue is empty")
-            } else {
+            }
+            // Receipts: once, or until --wait-receipts runs out. An image the
+            // hub lost goes back to the queue and is sent again here.
+            var waiting = 0
+            receipts: while await worker.client.hubGivesReceipts() == true {
+                let round = await worker.checkReceipts()
+                for id in round.received { print("item \(id): received, the hub filed it") }
+                for id in round.held { print("item \(id): held for a technician: the hub refused to file it") }
+                waiting = round.waiting.count
+                if !round.resent.isEmpty {
+                    for id in round.resent { print("item \(id): the hub lost it after its last byte; sending it again") }
+                    empty = await worker.drain(deadline: until) { step in display.report(step) }
+                    continue
+                }
+                guard waiting > 0, let receiptsUntil, Date() < receiptsUntil else { break receipts }
+                try? await Task.sleep(for: .seconds(2))
+            }
+            if waiting > 0 {
+                print("\(waiting) image(s) sent, not yet confirmed filed by the hub; the daemon keeps asking (telestation status)")
+            }
+            let remaining = await worker.pendingCount()
+            if !empty {
                 throw CommandFailure(message: "\(remaining) item(s) still pending at the deadline; they stay queued and upload later (telestation status)", code: .temporaryFailure)
+            }
+            if waiting > 0 && receiptsUntil != nil {
+                throw CommandFailure(message: "\(waiting) receipt(s) still missing after --wait-receipts \(waitReceipts ?? "")", code: .temporaryFailure)
             }
         } catch {
             Self.report(error)

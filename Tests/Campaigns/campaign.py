@@ -16,6 +16,10 @@ import sys
 import threading
 import time
 
+# Every byte on the hub: `uploaded` (a hub without receipts, or a receipt
+# still to come) or `received` (the hub confirmed filing).
+DELIVERED = ("uploaded", "received")
+
 
 def log(*parts):
     print(*parts, flush=True)
@@ -287,7 +291,7 @@ def check_delivery(store, rows, accepted, unacknowledged, problems):
         if row is None:
             problems.append(f"accepted image {sha[:12]} of case {case} is not in the spool")
             continue
-        if row["state"] != "uploaded":
+        if row["state"] not in DELIVERED:
             problems.append(f"accepted image {row['id']} is {row['state']}, not uploaded: {row['last_error']}")
         if (case, "image", sha) not in counts:
             problems.append(f"accepted image {row['id']} ({sha[:12]}, case {case}) is not on the hub")
@@ -298,7 +302,7 @@ def check_delivery(store, rows, accepted, unacknowledged, problems):
             accepted_keys.add((case, "preview", p["sha256"]))
             if preview is not None and p["sha256"] != preview:
                 problems.append(f"preview of item {row['id']} is not the one the station showed")
-            if p["state"] != "uploaded" or (case, "preview", p["sha256"]) not in counts:
+            if p["state"] not in DELIVERED or (case, "preview", p["sha256"]) not in counts:
                 problems.append(f"preview {p['id']} of accepted image {row['id']} is {p['state']} / not on the hub")
     maybe = set()
     for case, sha, _ in unacknowledged:
@@ -306,7 +310,7 @@ def check_delivery(store, rows, accepted, unacknowledged, problems):
         maybe.add((case, "image", sha))
         if row is not None:
             maybe.update((case, "preview", r["sha256"]) for r in rows if r["parent_id"] == row["id"])
-            if row["state"] != "uploaded":
+            if row["state"] not in DELIVERED:
                 problems.append(f"item {row['id']} (queued before a kill cut off its answer) is {row['state']}")
     for key in counts:
         if key not in accepted_keys and key not in maybe:

@@ -156,7 +156,7 @@ def main():
 
     def pending():
         rows, _ = spool_rows(state_dir)
-        return [r for r in rows if r["state"] not in ("uploaded", "held")]
+        return [r for r in rows if r["state"] not in ("uploaded", "received", "held")]
 
     try:
         enqueue(images[: a.images])
@@ -259,7 +259,7 @@ def main():
 
         rows = check_spool(a.bin, config, state_dir, problems)
         files = check_delivery(store, rows, queued, [], problems)
-        uploaded = [r for r in rows if r["state"] == "uploaded"]
+        uploaded = [r for r in rows if r["state"] in ("uploaded", "received")]
         figures.update({
             "items_delivered": len(uploaded), "images_queued": len(queued), "hub_uploads": len(files),
             "hub_bytes": sum(f["size"] for f in files),

@@ -229,7 +229,7 @@ def main():
         deadline = time.monotonic() + 300 + 0.2 * a.kills
         while time.monotonic() < deadline:
             rows, _ = spool_rows(state_dir)
-            if all(r["state"] in ("uploaded", "held") for r in rows):
+            if all(r["state"] in ("uploaded", "received", "held") for r in rows):
                 break
             time.sleep(1)
         station.stop()

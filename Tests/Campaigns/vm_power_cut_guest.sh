@@ -76,11 +76,12 @@ if [ "$MODE" = cycle ]; then
     exit 0
 fi
 
-# Final boot: power stays on until everything is uploaded.
+# Final boot: power stays on until everything is uploaded and every receipt
+# the hub owes has come back.
 pending=""
 limit=$(( $(cut -d. -f1 /proc/uptime) + ${DRAIN_TIMEOUT:-900} ))
 while [ "$(cut -d. -f1 /proc/uptime)" -lt "$limit" ]; do
-    now=$(sqlite3 -readonly "$DB" "SELECT count(*) FROM item WHERE state NOT IN ('uploaded','held')" 2>&1)
+    now=$(sqlite3 -readonly "$DB" "SELECT count(*) FROM item WHERE state NOT IN ('uploaded','received','held') OR (state = 'uploaded' AND awaiting_receipt = 1)" 2>&1)
     [ "$now" != "$pending" ] && say PENDING "$now" "$(cut -d' ' -f1 /proc/uptime)"
     pending=$now
     [ "$pending" = 0 ] && break

@@ -103,12 +103,65 @@ import Testing
     @Test func uploadedCompletesAndClearsLease() throws {
         var l = item(.uploading, owner: "a", expires: now)
         l.lastError = "earlier timeout"
-        try l.apply(.uploaded(owner: "a"))
+        try l.apply(.uploaded(owner: "a", awaitingReceipt: false))
         #expect(l.state == .uploaded && l.ackedOffset == 1000 && l.leaseOwner == nil && l.lastError == nil)
-        expectRefused(item(.uploading, owner: "a"), .uploaded(owner: "b"), .leaseLost)
-        for state in [ItemState.queued, .uploaded, .failed, .held] {
-            expectRefused(item(state), .uploaded(owner: nil))
+        #expect(!l.awaitingReceipt)
+        expectRefused(item(.uploading, owner: "a"), .uploaded(owner: "b", awaitingReceipt: false), .leaseLost)
+        for state in [ItemState.queued, .uploaded, .received, .failed, .held] {
+            expectRefused(item(state), .uploaded(owner: nil, awaitingReceipt: true))
         }
+    }
+
+    // MARK: receipts
+
+    func awaiting() throws -> ItemLifecycle {
+        var l = item(.uploading, owner: "a", expires: now)
+        l.uploadURL = "http://hub/files/1"
+        try l.apply(.uploaded(owner: "a", awaitingReceipt: true))
+        #expect(l.state == .uploaded && l.awaitingReceipt)
+        return l
+    }
+
+    @Test func receiptMakesAnAwaitingItemReceived() throws {
+        var l = try awaiting()
+        let o = try l.apply(.received(detail: "filed in the PACS"))
+        #expect(l.state == .received && !l.awaitingReceipt && o.detail.contains("PACS"))
+        // Terminal: nothing moves it on.
+        for command: ItemLifecycle.Command in [.claim(owner: "a", until: now, now: now), .received(detail: "again"),
+                                               .resend(reason: "x"), .hold(reason: "x"), .release(owner: nil),
+                                               .fail(error: "x", retryAt: nil, owner: nil), .fileMissing] {
+            expectRefused(l, command)
+        }
+    }
+
+    @Test func onlyAnItemWaitingForItsReceiptIsReceivedOrResent() throws {
+        // Sent to a hub that gives no receipts: terminal as `uploaded`.
+        var plain = item(.uploading, owner: "a", expires: now)
+        try plain.apply(.uploaded(owner: "a", awaitingReceipt: false))
+        expectRefused(plain, .received(detail: "x"))
+        expectRefused(plain, .resend(reason: "x"))
+        expectRefused(plain, .hold(reason: "x"))
+        for state in [ItemState.queued, .uploading, .failed, .held] {
+            expectRefused(item(state, owner: "a"), .received(detail: "x"))
+            expectRefused(item(state, owner: "a"), .resend(reason: "x"))
+        }
+    }
+
+    @Test func aLostUploadIsSentAgainFromScratch() throws {
+        var l = try awaiting()
+        try l.apply(.resend(reason: "the hub lost it"))
+        #expect(l.state == .queued && l.uploadURL == nil && l.ackedOffset == 0 && !l.awaitingReceipt)
+        #expect(l.lastError == "the hub lost it")
+        try l.apply(.claim(owner: "b", until: now.addingTimeInterval(60), now: now))
+        #expect(l.state == .uploading)
+    }
+
+    @Test func aRefusedUploadIsHeldAndItsReleaseStartsANewUpload() throws {
+        var l = try awaiting()
+        try l.apply(.hold(reason: "the hub refused to file it"))
+        #expect(l.state == .held && l.uploadURL == nil && !l.awaitingReceipt)
+        try l.apply(.release(owner: nil))
+        #expect(l.state == .queued && l.uploadURL == nil)
     }
 
     // MARK: fail, hold, release, missing file
@@ -133,7 +186,7 @@ import Testing
         #expect(l.state == .held && l.lastError == "hub answered 413" && l.leaseOwner == nil && l.retryAt == nil)
     }
 
-    @Test(arguments: [ItemState.uploaded, .held])
+    @Test(arguments: [ItemState.uploaded, .received, .held])
     func holdRefused(_ state: ItemState) {
         expectRefused(item(state), .hold(reason: "x"))
     }
@@ -152,7 +205,7 @@ import Testing
         #expect(l.state == .queued && l.leaseOwner == nil && l.attempts == 1)
     }
 
-    @Test(arguments: [ItemState.queued, .uploaded])
+    @Test(arguments: [ItemState.queued, .uploaded, .received])
     func releaseRefused(_ state: ItemState) {
         expectRefused(item(state), .release(owner: nil))
     }
@@ -169,5 +222,6 @@ import Testing
 
     @Test func fileMissingAfterUploadIsRefused() {
         expectRefused(item(.uploaded), .fileMissing)
+        expectRefused(item(.received), .fileMissing)
     }
 }

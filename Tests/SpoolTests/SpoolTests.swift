@@ -15,7 +15,7 @@ import Testing
         #expect(mode == "wal")
         #expect(sync == 2, "synchronous must be FULL (2)")
         let applied = try spool.db.read { try Schema.migrator.appliedIdentifiers($0) }
-        #expect(applied == ["v1: items and events", "v2: claim order index"])
+        #expect(applied == ["v1: items and events", "v2: claim order index", "v3: receipts and capture context"])
         // Reopening runs the migrator again without harm.
         _ = try s.open()
     }
@@ -234,6 +234,89 @@ import Testing
         #expect(s.files().count == 2)
         #expect(try spool.integrityCheck(verifyHashes: true).isHealthy)
         #expect(try spool.recover().isClean, "deleted uploaded files are not reported as missing")
+    }
+
+    /// Retention counts from the receipt, never from the upload: an image
+    /// the hub has every byte of but has not filed keeps its file however
+    /// old it is and however short of space the station is.
+    @Test func retentionWaitsForTheReceipt() throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let spool = try s.open(keepUploaded: 3600)
+        var ids: [Int64] = []
+        for i in 0..<3 {
+            ids.append(try spool.enqueue(imageData: bytes(1000, seed: UInt8(i)), preview: nil,
+                                         metadata: meta("C\(i)", at: Double(i))).imageID)
+            let item = try #require(try spool.claimNext(owner: "d", leaseSeconds: 60))
+            try spool.markUploaded(id: item.id, owner: "d", awaitingReceipt: true)
+        }
+        #expect(try spool.awaitingReceipts().map(\.id) == ids)
+        let status = try spool.status()
+        #expect(status.counts[.uploaded] == 3 && status.awaitingReceipt == 3 && status.pending.isEmpty)
+        let yearLater = Date().addingTimeInterval(86400 * 365)
+        #expect(try spool.runRetention(now: yearLater, bytesToFree: 1 << 40).deletedIDs.isEmpty,
+                "no file is deleted before its receipt")
+
+        // Received two days after upload: kept keep_uploaded from the receipt.
+        let receivedAt = Date().addingTimeInterval(2 * 86400)
+        try spool.markReceived(id: ids[0], detail: "filed in the PACS", now: receivedAt)
+        #expect(try spool.item(id: ids[0])?.state == .received)
+        let stored = try #require(try spool.item(id: ids[0])?.receivedAt)
+        #expect(abs(stored.timeIntervalSince(receivedAt)) < 0.001)
+        #expect(try spool.runRetention(now: receivedAt.addingTimeInterval(1800)).deletedIDs.isEmpty,
+                "keep_uploaded counts from the receipt")
+        #expect(try spool.runRetention(now: receivedAt.addingTimeInterval(3601)).deletedIDs == [ids[0]])
+        #expect(try spool.history(id: ids[0]).contains { $0.to == .received && $0.detail.contains("PACS") })
+
+        // Lost by the hub: back in the queue as a new upload; refused: held.
+        try spool.resend(id: ids[1], reason: "the hub lost it")
+        try spool.hold(id: ids[2], reason: "the hub refused to file it")
+        let after = try spool.status()
+        #expect(after.counts[.received] == 1 && after.counts[.queued] == 1 && after.counts[.held] == 1)
+        #expect(after.awaitingReceipt == 0 && after.pending.map(\.id) == [ids[1], ids[2]])
+        #expect(try spool.item(id: ids[1])?.uploadURL == nil)
+        #expect(try spool.runRetention(now: yearLater, bytesToFree: 1 << 40).deletedIDs.isEmpty)
+        #expect(try spool.integrityCheck(verifyHashes: true).isHealthy)
+    }
+
+    /// A queue written by the previous release (schema v2) opens, keeps
+    /// every row and its history, and its uploaded items stay deletable.
+    @Test func aVersion2QueueMigratesInPlace() throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        // Build the v2 schema with the migrations as they were, then a row.
+        do {
+            let q = try DatabaseQueue(path: s.dbPath)
+            let full = Schema.migrator
+            #expect(full.migrations.count == 3)
+            // Only the first two migrations: what a station in the field has.
+            try full.migrate(q, upTo: full.migrations[1])
+            try q.write { db in
+                try db.execute(sql: """
+                    INSERT INTO item (kind, case_id, site, note, priority, captured_at, filename, file, sha256, size,
+                                      state, created_at, updated_at, uploaded_at)
+                    VALUES ('image', 'C1', 'back', '', 'routine', 1, 'a.jpg', 'gone.jpg', 'ab', 10, 'uploaded', 1, 1, 1),
+                           ('image', 'C2', 'back', '', 'urgent', 2, 'b.jpg', 'b.jpg', 'cd', 10, 'queued', 2, 2, NULL);
+                    INSERT INTO event (item_id, at, from_state, to_state, detail) VALUES (1, 1, NULL, 'queued', 'queued');
+                    """)
+            }
+        }
+        let q = try DatabaseQueue(path: s.dbPath)
+        try Schema.migrator.migrate(q)
+        try q.read { db in
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM item") == 2)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") == 1)
+            #expect(try Int.fetchOne(db, sql: "SELECT awaiting_receipt FROM item WHERE id = 1") == 0)
+            #expect(try String.fetchOne(db, sql: "PRAGMA integrity_check") == "ok")
+            #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
+            let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(Spool.claimQuery)", arguments: ["now": 0.0])
+                .map { $0["detail"] as String }
+            #expect(plan.joined().contains("item_claim"), "the claim still walks the partial index: \(plan)")
+        }
+        try q.write { db in
+            try db.execute(sql: "UPDATE item SET state = 'received' WHERE id = 1")
+            #expect(throws: (any Error).self) { try db.execute(sql: "UPDATE item SET state = 'lost' WHERE id = 1") }
+        }
     }
 
     @Test func retentionFreesSpaceEarlyWhenAskedFor() throws {

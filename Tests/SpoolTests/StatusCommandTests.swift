@@ -21,9 +21,10 @@ import Testing
         defer { s.cleanUp() }
         let data = try StatusReport.jsonData(try spool.status())
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        #expect(Set(object.keys) == ["counts", "bytes_pending", "oldest_pending_age_s", "items"])
+        #expect(Set(object.keys) == ["counts", "bytes_pending", "oldest_pending_age_s", "awaiting_receipt", "items"])
         let counts = try #require(object["counts"] as? [String: Int])
-        #expect(counts == ["queued": 0, "uploading": 1, "uploaded": 1, "failed": 0, "held": 0])
+        #expect(counts == ["queued": 0, "uploading": 1, "uploaded": 1, "received": 0, "failed": 0, "held": 0])
+        #expect(object["awaiting_receipt"] as? Int == 0)
         #expect(object["bytes_pending"] as? Int == 1500)
         #expect(object["oldest_pending_age_s"] as? Double != nil)
         let items = try #require(object["items"] as? [[String: Any]])
@@ -38,13 +39,36 @@ import Testing
         defer { s.cleanUp() }
         let text = StatusReport.text(try spool.status())
         let lines = text.split(separator: "\n")
-        #expect(lines[0] == "queued 0 · uploading 1 · failed 0 · held 0 · uploaded 1")
-        #expect(lines[1].hasPrefix("pending 1.5 KB, oldest waiting"))
-        #expect(lines.count == 4)
-        #expect(lines[3].hasPrefix("\(r.imageID)") && lines[3].contains("500 B/2.0 KB 25%") && lines[3].contains("C-7"))
+        #expect(lines[0] == "queued 0 · uploading 1 · failed 0 · held 0 · uploaded 1 · received 0")
+        #expect(lines[1] == "1 sent, no receipt (the hub gives none)")
+        #expect(lines[2].hasPrefix("pending 1.5 KB, oldest waiting"))
+        #expect(lines.count == 5)
+        #expect(lines[4].hasPrefix("\(r.imageID)") && lines[4].contains("500 B/2.0 KB 25%") && lines[4].contains("C-7"))
         let history = StatusReport.history(try #require(try spool.item(id: r.imageID)), try spool.history(id: r.imageID))
         #expect(history.contains("queued → uploading  claimed by d"))
         #expect(history.contains("upload https://hub/files/i"))
+    }
+
+    /// Sent but not yet confirmed filed, then received: both counted and said.
+    @Test func sentAndReceivedAreToldApart() throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let spool = try s.open()
+        for i in 0..<2 {
+            _ = try spool.enqueue(imageData: bytes(1000, seed: UInt8(i)), preview: nil, metadata: meta("C-\(i)"))
+            let item = try #require(try spool.claimNext(owner: "d", leaseSeconds: 60))
+            try spool.markUploaded(id: item.id, owner: "d", awaitingReceipt: true)
+        }
+        var text = StatusReport.text(try spool.status())
+        #expect(text.contains("2 sent, waiting for the hub's receipt"))
+        #expect(text.contains("nothing to send: every image has reached the hub; 2 not yet confirmed filed"))
+        try spool.markReceived(id: 1, detail: "filed in the PACS")
+        let json = try JSONSerialization.jsonObject(with: StatusReport.jsonData(try spool.status())) as? [String: Any]
+        #expect((json?["counts"] as? [String: Int])?["received"] == 1)
+        #expect(json?["awaiting_receipt"] as? Int == 1)
+        try spool.markReceived(id: 2, detail: "filed in the PACS")
+        text = StatusReport.text(try spool.status())
+        #expect(text.hasPrefix("queued 0 · uploading 0 · failed 0 · held 0 · uploaded 0 · received 2\nnothing pending"))
     }
 }
 

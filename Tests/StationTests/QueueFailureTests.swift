@@ -16,7 +16,7 @@ import Uplink
         let later = now.addingTimeInterval(42)
         typealias W = UploadWorker
         let table: [(UploadOutcome, W.Plan)] = [
-            (.completed(url: "u"), W.Plan(command: .markUploaded, step: .uploaded(id: 7), change: .delivered)),
+            (.completed(url: "u"), W.Plan(command: .markUploaded(awaitingReceipt: false), step: .uploaded(id: 7), change: .delivered)),
             (.retry(after: 42, reason: "503"),
              W.Plan(command: .markFailed(error: "503", retryAt: later), step: .willRetry(id: 7, at: later, reason: "503"),
                     change: .hubFailure("503", notBefore: later, problem: nil))),
@@ -33,6 +33,25 @@ import Uplink
         ]
         for (outcome, expected) in table {
             #expect(W.plan(for: outcome, item: 7, now: now, authBackoff: 600) == expected, "\(outcome)")
+        }
+        // A hub that gives receipts: the item waits for one.
+        #expect(W.plan(for: .completed(url: "u"), item: 7, now: now, authBackoff: 600, receipts: true)
+                == W.Plan(command: .markUploaded(awaitingReceipt: true), step: .uploaded(id: 7), change: .delivered))
+    }
+
+    /// The receipt → queue mapping: filed is received, lost is sent again,
+    /// refused is held; pending and no answer change nothing.
+    @Test func everyReceiptHasItsCommand() {
+        typealias W = UploadWorker
+        let table: [(Receipt, W.ReceiptCommand?)] = [
+            (.filed(where: "pacs", detail: "filed in the PACS"), .received(detail: "filed in the PACS")),
+            (.unknownUpload, .resend(reason: "the hub no longer knows the upload after its last byte; sending the image again")),
+            (.rejected(detail: "not DICOM"), .hold(reason: "the hub refused to file the image: not DICOM")),
+            (.pending(detail: "PACS down"), nil),
+            (.unavailable(reason: "timeout"), nil),
+        ]
+        for (receipt, expected) in table {
+            #expect(W.plan(for: receipt) == expected, "\(receipt)")
         }
     }
 }

@@ -179,5 +179,8 @@ import Testing
         // aiohttp-tus offers neither checksum nor creation-with-upload: the client must not use them.
         #expect(client.status.capabilities?.checksumAlgorithm == nil)
         #expect(client.status.capabilities?.supportsCreationWithUpload == false)
+        // Nor receipts: the station says "sent, no receipt" and asks for none.
+        #expect(client.status.capabilities?.receipts == false)
+        #expect(await client.hubGivesReceipts() == false)
     }
 }

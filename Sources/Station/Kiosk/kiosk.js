@@ -299,12 +299,16 @@ function renderQueue(snap) {
       list.appendChild(row);
     }
     row.classList.toggle("fresh", it.id === state.fresh);
-    row.classList.toggle("uploaded", it.state === "uploaded");
-    row.querySelector(".case").textContent = it.case_id + " · " + t("site_" + it.site);
+    const delivered = ["sent", "uploaded", "received"].includes(it.state);
+    row.classList.toggle("uploaded", delivered);
+    row.classList.toggle("received", it.state === "received");
+    const kase = (snap.cases || []).find(c => c.case_id === it.case_id);
+    const tally = kase && kase.images > 1 ? " (" + kase.received + "/" + kase.images + " " + t("cases_received") + ")" : "";
+    row.querySelector(".case").textContent = it.case_id + " · " + t("site_" + it.site) + tally;
     const u = row.querySelector(".urgent"); u.textContent = it.priority === "urgent" ? t("urgent") : ""; u.style.display = it.priority === "urgent" ? "" : "none";
     const pct = it.bytes_total > 0 ? Math.min(100, Math.round(100 * it.bytes_sent / it.bytes_total)) : 0;
     let st = t("state_" + it.state) + " · " + pct + "%";
-    if (it.state !== "uploaded") st += " · " + fmtBytes(it.bytes_total - it.bytes_sent) + " · " + t("eta") + " " + fmtEta(it.eta_seconds);
+    if (!delivered) st += " · " + fmtBytes(it.bytes_total - it.bytes_sent) + " · " + t("eta") + " " + fmtEta(it.eta_seconds);
     row.querySelector(".state").textContent = st;
     row.querySelector(".progress > div").style.width = pct + "%";
   });
