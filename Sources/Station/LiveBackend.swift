@@ -25,6 +25,7 @@ public final class LiveBackend: StationBackend {
     /// Set once the trigger service started its watchers.
     let triggerWatchers = Mutex<[any TriggerWatcher]>([])
     private let lastCameraError = Mutex<(message: String, at: Date)?>(nil)
+    let contexts = CaptureContexts()
 
     struct Review {
         var still: CapturedStill
@@ -121,7 +122,8 @@ public final class LiveBackend: StationBackend {
         let r = review.request
         let stamp = ISO8601DateFormatter().string(from: review.still.capturedAt).replacingOccurrences(of: ":", with: "")
         let metadata = ItemMetadata(caseID: r.caseId, site: r.site, note: r.note, priority: r.priority == .urgent ? .urgent : .routine,
-                                    capturedAt: review.still.capturedAt, filename: "\(config.station.id)-\(r.caseId)-\(stamp).jpg")
+                                    capturedAt: review.still.capturedAt, filename: "\(config.station.id)-\(r.caseId)-\(stamp).jpg",
+                                    context: contexts.context(forStillFrom: review.still.stream.device))
         let result: EnqueueResult
         do {
             result = try await spool.perform { try $0.enqueue(imageData: review.still.jpeg, preview: review.still.preview, metadata: metadata) }

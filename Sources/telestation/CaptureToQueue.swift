@@ -49,7 +49,8 @@ extension Capture {
         let stamp = ISO8601DateFormatter().string(from: still.capturedAt).replacingOccurrences(of: ":", with: "")
         let metadata = ItemMetadata(caseID: request.caseId, site: request.site, note: request.note,
                                     priority: request.priority == .urgent ? .urgent : .routine,
-                                    capturedAt: still.capturedAt, filename: "\(config.station.id)-\(request.caseId)-\(stamp).jpg")
+                                    capturedAt: still.capturedAt, filename: "\(config.station.id)-\(request.caseId)-\(stamp).jpg",
+                                    context: CaptureContexts().context(forStillFrom: still.stream.device))
         let result: EnqueueResult
         do {
             result = try spool.enqueue(imageData: still.jpeg, preview: still.preview, metadata: metadata)

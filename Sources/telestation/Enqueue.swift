@@ -29,6 +29,20 @@ struct Enqueue: AsyncParsableCommand {
     @Option(help: "urgent or routine.")
     var priority: Priority = .routine
 
+    @Option(name: .customLong("patient-name"),
+            help: ArgumentHelp("The patient's name as SURNAMES^Given names, e.g. \"MAMANI QUISPE^Rosa\".", valueName: "name"))
+    var patientName: String?
+
+    @Option(help: ArgumentHelp("The patient's sex: F, M or O.", valueName: "sex"))
+    var sex: String?
+
+    @Option(name: .customLong("birth-date"), help: ArgumentHelp("The patient's birth date, YYYY-MM-DD.", valueName: "date"))
+    var birthDate: String?
+
+    @Option(name: .customLong("image-type"),
+            help: ArgumentHelp("dermoscopic or clinical; default: what the camera profile says.", valueName: "type"))
+    var imageType: String?
+
     func run() async throws {
         do {
             let config = try options.load()
@@ -36,11 +50,12 @@ struct Enqueue: AsyncParsableCommand {
             guard BodySite(rawValue: site) != nil else {
                 throw CommandFailure(message: "--site: unknown body site \"\(site)\"; use one of \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))", code: .usage)
             }
+            let context = try patientContext()
             let spool = try config.openSpool()
             var refused = 0
             for file in files {
                 do {
-                    let result = try enqueue(file, caseID: caseID, config: config, spool: spool)
+                    let result = try enqueue(file, caseID: caseID, config: config, spool: spool, context: context)
                     print(result)
                 } catch let failure as CommandFailure {
                     refused += 1
@@ -55,7 +70,43 @@ struct Enqueue: AsyncParsableCommand {
         }
     }
 
-    func enqueue(_ file: String, caseID: String, config: StationConfig, spool: Spool) throws -> String {
+    /// What the options say about the patient and the image, checked.
+    func patientContext() throws -> CaptureContext? {
+        var c = CaptureContext(clockSynchronized: ClockSync.isSynchronized())
+        if let name = patientName?.trimmingCharacters(in: .whitespaces), !name.isEmpty {
+            // DICOM person names: at most 64 characters, no backslash (the value separator).
+            guard name.count <= 64, !name.contains("\\"), !name.contains(where: \.isNewline) else {
+                throw CommandFailure(message: "--patient-name: at most 64 characters, without backslashes or line breaks", code: .usage)
+            }
+            c.patientName = name
+        }
+        if let sex {
+            guard ["F", "M", "O"].contains(sex.uppercased()) else {
+                throw CommandFailure(message: "--sex: \"\(sex)\" is not F, M or O", code: .usage)
+            }
+            c.patientSex = sex.uppercased()
+        }
+        if let birthDate {
+            let f = DateFormatter()
+            f.locale = Locale(identifier: "en_US_POSIX")
+            f.timeZone = TimeZone(identifier: "UTC")
+            f.dateFormat = "yyyy-MM-dd"
+            guard birthDate.count == 10, let date = f.date(from: birthDate), date <= Date() else {
+                throw CommandFailure(message: "--birth-date: \"\(birthDate)\" is not a past date written YYYY-MM-DD", code: .usage)
+            }
+            c.patientBirthDate = birthDate.replacingOccurrences(of: "-", with: "")
+        }
+        if let imageType {
+            guard ["dermoscopic", "clinical"].contains(imageType) else {
+                throw CommandFailure(message: "--image-type: \"\(imageType)\" is not dermoscopic or clinical", code: .usage)
+            }
+            c.imageType = imageType
+        }
+        return c
+    }
+
+    func enqueue(_ file: String, caseID: String, config: StationConfig, spool: Spool,
+                 context: CaptureContext? = nil) throws -> String {
         let url = URL(fileURLWithPath: file)
         let data: Data
         do {
@@ -73,7 +124,7 @@ struct Enqueue: AsyncParsableCommand {
         }
         let capturedAt = (try? FileManager.default.attributesOfItem(atPath: file)[.modificationDate] as? Date) ?? Date()
         let metadata = ItemMetadata(caseID: caseID, site: site, note: note, priority: priority, capturedAt: capturedAt,
-                                    filename: url.lastPathComponent)
+                                    filename: url.lastPathComponent, context: context)
         let result: EnqueueResult
         do {
             result = try spool.enqueue(imageFile: url, preview: preview, metadata: metadata)
