@@ -44,10 +44,21 @@ public struct CaseIdPolicy: Sendable {
     }
 
     /// The case id as it will be stored, or an error saying which formats are accepted.
+    /// A DNI given with its check character (`40123456-7`, `40123456K`) is
+    /// checked against it and stored as its 8 digits: one mistyped digit then
+    /// files nothing under another real person.
     public func normalize(_ raw: String) throws(StationError) -> String {
         let id = raw.filter { !$0.isWhitespace }.uppercased()
         guard !id.isEmpty else {
             throw StationError(.invalidCaseId, "the case id is empty", nextStep: "enter the patient's \(formats)")
+        }
+        if let (digits, check) = DNI.split(id) {
+            guard DNI.checkCharacters(digits).contains(check) else {
+                throw StationError(.invalidCaseId,
+                                   "the check character \(check) does not match DNI \(digits): a digit or the check character was mistyped",
+                                   nextStep: "read the 8 digits and the character after them again from the patient's DNI card")
+            }
+            return digits
         }
         let range = NSRange(id.startIndex..., in: id)
         guard id.count <= 32, regex.firstMatch(in: id, options: [.anchored], range: range)?.range == range else {
@@ -55,6 +66,37 @@ public struct CaseIdPolicy: Sendable {
                                nextStep: "enter the patient's \(formats)")
         }
         return id
+    }
+}
+
+/// The Peruvian DNI's check character (dígito de verificación), printed on
+/// the card after the 8-digit number: the digits weighted 3, 2, 7, 6, 5, 4,
+/// 3, 2, summed modulo 11, and the remainder mapped to a digit (older cards)
+/// or a letter (newer ones). Either form of the character is accepted.
+public enum DNI {
+    static let weights = [3, 2, 7, 6, 5, 4, 3, 2]
+    static let digits = Array("65432110987")
+    static let letters = Array("KJIHGFEDCBA")
+
+    /// The two characters that may follow `number` (8 digits) on a card.
+    public static func checkCharacters(_ number: String) -> Set<Character> {
+        let values = number.compactMap(\.wholeNumberValue)
+        guard values.count == 8, number.count == 8 else { return [] }
+        let r = zip(weights, values).reduce(0) { $0 + $1.0 * $1.1 } % 11
+        return [digits[r], letters[r]]
+    }
+
+    /// `DDDDDDDD-C` or `DDDDDDDDC` with C a letter: a DNI with its check
+    /// character. Nine digits without a dash stay a historia clínica number.
+    static func split(_ id: String) -> (String, Character)? {
+        let chars = Array(id)
+        let body: ArraySlice<Character>
+        if chars.count == 10, chars[8] == "-" { body = chars[0..<8] }
+        else if chars.count == 9, chars[8].isLetter { body = chars[0..<8] }
+        else { return nil }
+        guard body.allSatisfy({ $0.isASCII && $0.isNumber }), let check = chars.last,
+              check.isASCII, check.isNumber || ("A"..."K").contains(check) else { return nil }
+        return (String(body), check)
     }
 }
 

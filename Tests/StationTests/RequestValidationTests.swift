@@ -28,6 +28,58 @@ import Testing
         }
     }
 
+    /// The card's own example (python-stdnum's doctest: 10117410-2 is a
+    /// valid CUI, -3 is not) and the letter form of the same character.
+    @Test func aDNIWithItsCheckCharacterIsCheckedAndStoredAsItsDigits() throws {
+        #expect(try CaseIdPolicy.peru.normalize("10117410-2") == "10117410")
+        #expect(try CaseIdPolicy.peru.normalize("10117410 - g") == "10117410")
+        #expect(try CaseIdPolicy.peru.normalize("10117410G") == "10117410")
+        for typo in ["10117410-3", "10117411-2", "10117410H", "10117410-K"] {
+            #expect {
+                try CaseIdPolicy.peru.normalize(typo)
+            } throws: { error in
+                guard let e = error as? StationError else { return false }
+                return e.code == .invalidCaseId && e.message.contains("check character") && (e.nextStep ?? "").contains("card")
+            }
+        }
+        // Nine digits without a dash stay a historia clínica number.
+        #expect(try CaseIdPolicy.peru.normalize("101174103") == "101174103")
+    }
+
+    /// Against an independent implementation (Debian's python3-stdnum,
+    /// `stdnum.pe.cui.calc_check_digits`) over 500 random numbers.
+    @Test func checkCharactersAgreeWithStdnum() throws {
+        var numbers: [String] = []
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<500 { numbers.append(String(format: "%08d", Int.random(in: 0...99_999_999, using: &rng))) }
+        let script = "import sys\nfrom stdnum.pe import cui\nfor n in sys.stdin.read().split(): print(n, cui.calc_check_digits(n))\n"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = ["-c", script]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = errors
+        try p.run()
+        input.fileHandleForWriting.write(Data(numbers.joined(separator: "\n").utf8))
+        try input.fileHandleForWriting.close()
+        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0, "python3-stdnum is needed (`make deps-test`): \(err)")
+        let lines = out.split(separator: "\n")
+        try #require(lines.count == numbers.count)
+        for line in lines {
+            let parts = line.split(separator: " ")
+            let number = String(parts[0]), theirs = Set(parts[1])
+            #expect(DNI.checkCharacters(number) == theirs, "DNI \(number)")
+            for c in "0123456789ABCDEFGHIJK" {
+                let accepted = (try? CaseIdPolicy.peru.normalize("\(number)-\(c)")) != nil
+                #expect(accepted == theirs.contains(c), "\(number)-\(c)")
+            }
+        }
+    }
+
     @Test func aCustomPatternReplacesTheDefault() throws {
         let policy = try CaseIdPolicy(pattern: #"^TC-\d{6}$"#, formats: "TC-nnnnnn")
         #expect(try policy.normalize("tc-123456") == "TC-123456")
