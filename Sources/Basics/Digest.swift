@@ -18,6 +18,13 @@ extension Sequence where Element == UInt8 {
 }
 
 public enum Digest {
+    /// SHA-256 of bytes in memory, in hex.
+    public static func sha256Hex(_ bytes: some Sequence<UInt8>) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Array(bytes))
+        return hasher.finalize().hex
+    }
+
     /// SHA-256 of a file in hex, read in 1 MiB pieces.
     public static func sha256(ofFile path: String) throws(SystemCallError) -> String {
         let fd = try Syscall.call("open", path) { open(path, O_RDONLY | O_CLOEXEC) }

@@ -1,3 +1,4 @@
+import Basics
 import Config
 import Foundation
 import Logging
@@ -19,6 +20,29 @@ public final class UploadWorker: Sendable {
     let leaseSeconds: Double
     let authBackoff: Double
     let logger: Logger
+    /// Turns an item into what is sent instead of its file (a DICOM object
+    /// around the JPEG); nil sends the file as it is.
+    let transform: Transform?
+
+    /// What is sent for an item when it is not its own file. Must be the
+    /// same bytes every time it is made for the item (an upload interrupted
+    /// by a power cut resumes with what the hub already has).
+    public struct Prepared: Sendable {
+        public var bytes: [UInt8]
+        public var filename: String
+        public var filetype: String
+        public var extra: [(String, String)]
+
+        public init(bytes: [UInt8], filename: String, filetype: String, extra: [(String, String)] = []) {
+            self.bytes = bytes
+            self.filename = filename
+            self.filetype = filetype
+            self.extra = extra
+        }
+    }
+
+    /// nil: send the item's file. Runs on the blocking pool.
+    public typealias Transform = @Sendable (SpoolItem, Spool) throws -> Prepared?
     private let state = Mutex(State())
     private let wakeups = Mutex<[UUID: CheckedContinuation<Void, Never>]>([:])
 
@@ -61,7 +85,9 @@ public final class UploadWorker: Sendable {
     }
 
     public init(spool: Spool, client: TusClient, station: String, owner: String = UploadWorker.defaultOwner(),
-                leaseSeconds: Double = 300, authBackoff: Double = 600, logger: Logger = Logger(label: "telestation.upload")) {
+                leaseSeconds: Double = 300, authBackoff: Double = 600, transform: Transform? = nil,
+                logger: Logger = Logger(label: "telestation.upload")) {
+        self.transform = transform
         self.spool = spool
         self.client = client
         self.station = station
@@ -153,8 +179,16 @@ public final class UploadWorker: Sendable {
 
     private func send(_ item: SpoolItem) async -> Step {
         let source: any UploadSource
+        var prepared: Prepared?
         do {
-            source = try await spool.perform { try $0.uploadSource(for: item) }
+            if let transform {
+                prepared = try await spool.perform { try transform(item, $0) }
+            }
+            if let prepared {
+                source = MemoryUploadSource(prepared.bytes)
+            } else {
+                source = try await spool.perform { try $0.uploadSource(for: item) }
+            }
         } catch {
             let failedCheck = (error as? SpoolError)?.code == .integrity
             let reason = failedCheck ? "its file failed the integrity check: \(error)" : "its file cannot be read: \(error)"
@@ -166,10 +200,16 @@ public final class UploadWorker: Sendable {
             logger.error("item \(item.id) held: \(reason)")
             return .held(id: item.id, reason: reason)
         }
-        let metadata = UploadMetadata(
+        var metadata = UploadMetadata(
             filename: item.metadata.filename, station: station, caseID: item.metadata.caseID, site: item.metadata.site,
             priority: item.metadata.priority.rawValue, kind: item.kind == .preview ? .preview : .image,
             capturedAt: item.metadata.capturedAt, sha256: item.sha256)
+        if let prepared {
+            metadata.filename = prepared.filename
+            metadata.filetype = prepared.filetype
+            metadata.sha256 = Digest.sha256Hex(prepared.bytes)
+            metadata.extra = [("image_sha256", item.sha256)] + prepared.extra
+        }
         let job = UploadJob(source: source, metadata: metadata, resumeURL: item.uploadURL, acknowledgedOffset: item.ackedOffset)
         state.withLock { $0.current = Current(id: item.id, offset: item.ackedOffset, size: item.size) }
         defer { state.withLock { $0.current = nil } }

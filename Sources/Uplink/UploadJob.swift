@@ -15,6 +15,9 @@ public struct UploadMetadata: Sendable, Equatable {
     public var capturedAt: Date
     /// Lower-case hex SHA-256 of the whole file.
     public var sha256: String
+    /// More pairs for the hub, after the standard ones (e.g. a DICOM
+    /// object's `study_uid` and `sop_instance_uid`).
+    public var extra: [(String, String)] = []
 
     public init(filename: String, filetype: String = "image/jpeg", station: String, caseID: String, site: String,
                 priority: String, kind: Kind, capturedAt: Date, sha256: String) {
@@ -38,7 +41,11 @@ public struct UploadMetadata: Sendable, Equatable {
             ("filename", filename), ("filetype", filetype), ("station", station), ("case", caseID),
             ("site", site), ("priority", priority), ("kind", kind.rawValue),
             ("captured_at", iso.string(from: capturedAt)), ("sha256", sha256),
-        ]
+        ] + extra
+    }
+
+    public static func == (a: UploadMetadata, b: UploadMetadata) -> Bool {
+        a.pairs.elementsEqual(b.pairs) { $0 == $1 }
     }
 
     /// The `Upload-Metadata` header value: `key base64(value)` pairs, comma-separated.
