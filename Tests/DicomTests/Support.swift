@@ -148,6 +148,9 @@ enum Tools {
 
     static func pydicom(_ path: String) throws -> [String: Any] {
         let r = try ProcessRunner.run(try python, ["-c", pydicomScript, path])
+        if r.stderr.contains("No module named 'pydicom'") {
+            throw ToolFailure("pydicom is not in .build/venv: run `make deps-test` (PIP_TEST has pydicom)")
+        }
         guard r.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] else {
             throw ToolFailure("pydicom could not read \(path): \(r.stderr)")
         }
