@@ -82,6 +82,9 @@ extension StationConfig {
         take("camera.warmup_frames") { $0.warmupFrames = profile.camera.warmupFrames }
         take("camera.jpeg_quality") { $0.jpegQuality = profile.camera.jpegQuality }
         take("camera.preview_width") { $0.previewWidth = profile.camera.previewWidth }
+        take("camera.image_type") { $0.imageType = profile.camera.imageType }
+        take("camera.polarized") { $0.polarized = profile.camera.polarized }
+        take("camera.contact") { $0.contact = profile.camera.contact }
         // Controls merge per control: the configuration wins where both set one.
         merged.controls = profile.camera.controls.merging(camera.controls) { _, mine in mine }
         return merged

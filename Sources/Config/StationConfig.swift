@@ -37,8 +37,27 @@ public struct StationConfig: Sendable, Equatable {
         public var previewWidth: Int = 480
         /// V4L2 control name (as `v4l2-ctl` prints it) → value.
         public var controls: [String: Int] = [:]
+        /// What the camera's images are filed as when `dicom.enabled`; a
+        /// dermatoscope's profile says `dermoscopic`.
+        public var imageType: ImageType = .clinical
+        /// Dermoscopy settings (from the device profile); nil: not stated.
+        public var polarized: Bool? = nil
+        public var contact: Bool? = nil
 
         public init() {}
+    }
+
+    /// The DICOM object an image becomes: Dermoscopic Photography (DMS) or VL Photographic (XC).
+    public enum ImageType: String, Sendable, Equatable, CaseIterable { case dermoscopic, clinical }
+
+    /// `[dicom]`: whether images leave as DICOM objects, and what they say about where they were made.
+    public struct Dicom: Sendable, Equatable {
+        /// false: images leave as JPEG files, for hubs that want files.
+        public var enabled: Bool = false
+        /// Institution Name (0008,0080).
+        public var institution: String = ""
+        /// Station Name (0008,1010); nil: the station id (cut to DICOM's 16 characters).
+        public var stationName: String? = nil
     }
 
     public struct Uplink: Sendable, Equatable {
@@ -81,6 +100,7 @@ public struct StationConfig: Sendable, Equatable {
     public var kiosk = Kiosk()
     public var spool = SpoolSettings()
     public var trigger = Trigger()
+    public var dicom = Dicom()
     /// The keys the file set explicitly (`camera.width`, …): a camera
     /// profile fills in only what the configuration left out.
     public var explicitKeys: Set<String> = []

@@ -28,7 +28,7 @@ struct KeyProblem: Error {
 }
 
 public enum ConfigSchema {
-    public static let sections = ["station", "hub", "camera", "uplink", "kiosk", "spool", "trigger"]
+    public static let sections = ["station", "hub", "camera", "uplink", "kiosk", "spool", "trigger", "dicom"]
 
     public static var keys: [ConfigKey] {
         [
@@ -102,6 +102,13 @@ public enum ConfigSchema {
                 example: "92", range: 1...100) { c, v in c.camera.jpegQuality = v },
             int("camera.preview_width", "Width of the small preview sent first for triage.",
                 example: "480", range: 64...1920) { c, v in c.camera.previewWidth = v },
+            choice("camera.image_type",
+                   "What this camera's images are filed as when [dicom] is enabled: \"dermoscopic\" (Dermoscopic Photography, DMS) or \"clinical\" (VL Photographic, XC). Dermatoscope profiles say dermoscopic.",
+                   example: "\"clinical\"", StationConfig.ImageType.self) { c, v in c.camera.imageType = v },
+            bool("camera.polarized", "Dermoscopy: whether the light is cross-polarised (recorded in the DICOM object); usually set by the device profile.",
+                 example: "true", optional: true) { c, v in c.camera.polarized = v },
+            bool("camera.contact", "Dermoscopy: whether the lens touches the skin (recorded in the DICOM object); usually set by the device profile.",
+                 example: "true", optional: true) { c, v in c.camera.contact = v },
             ConfigKey(path: "camera.controls",
                       doc: "V4L2 controls to set when the camera opens, by the names v4l2-ctl prints (a table).",
                       example: "{ power_line_frequency = 2, focus_automatic_continuous = 0 }", optional: true,
@@ -164,7 +171,30 @@ public enum ConfigSchema {
                 guard let b = v.bool else { throw wrongType(v, "true or false") }
                 c.spool.insecureAllowPlaintext = b
             },
-        ] + triggerKeys
+        ] + triggerKeys + dicomKeys
+    }
+
+    /// `[dicom]`: images as DICOM objects (README "DICOM objects").
+    static var dicomKeys: [ConfigKey] {
+        [
+            bool("dicom.enabled", "Send each image as a DICOM object (Dermoscopic or VL Photographic) instead of a JPEG file; off suits hubs that want files.",
+                 example: "false") { c, v in c.dicom.enabled = v },
+            text("dicom.institution", "Institution Name written into every object, e.g. the health network.",
+                 example: "\"Red de Salud Ejemplo\"", optional: true) { v, c throws(KeyProblem) in
+                guard v.utf8.count <= 64, !v.contains("\\"), !v.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+                    throw KeyProblem(message: "\"\(v)\" is not a DICOM institution name", fix: "use at most 64 bytes, without backslashes or control characters")
+                }
+                c.dicom.institution = v
+            },
+            text("dicom.station_name", "Station Name written into every object (at most 16 characters); unset: the station id.",
+                 example: "\"PS Ejemplo\"", optional: true) { v, c throws(KeyProblem) in
+                guard !v.isEmpty, v.utf8.count <= 16, !v.contains("\\"), !v.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+                    throw KeyProblem(message: "\"\(v)\" is not a DICOM station name (1-16 bytes, no backslash or control characters)",
+                                     fix: "use a short name such as \"PS Ccatca\"")
+                }
+                c.dicom.stationName = v
+            },
+        ]
     }
 
     // MARK: key builders
@@ -174,6 +204,14 @@ public enum ConfigSchema {
         ConfigKey(path: path, doc: doc, example: example, optional: optional, required: required) { v, c throws(KeyProblem) in
             guard let s = v.string else { throw wrongType(v, "a string in quotes") }
             try store(s, &c)
+        }
+    }
+
+    static func bool(_ path: String, _ doc: String, example: String, optional: Bool = false,
+                     _ store: @escaping (inout StationConfig, Bool) -> Void) -> ConfigKey {
+        ConfigKey(path: path, doc: doc, example: example, optional: optional, required: false) { v, c throws(KeyProblem) in
+            guard let b = v.bool else { throw wrongType(v, "true or false") }
+            store(&c, b)
         }
     }
 

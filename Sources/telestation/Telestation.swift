@@ -12,7 +12,7 @@ struct Telestation: AsyncParsableCommand {
         commandName: "telestation",
         abstract: "Captures clinical images at a health post and delivers them to the telehealth hub over unreliable links.",
         subcommands: [
-            Run.self, Capture.self, Enqueue.self, Sync.self, Status.self, Release.self, Devices.self, Diagnose.self,
+            Run.self, Capture.self, Enqueue.self, Sync.self, Status.self, Release.self, DicomCommand.self, Devices.self, Diagnose.self,
             ConfigCommand.self,
         ])
 

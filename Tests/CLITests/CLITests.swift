@@ -125,7 +125,7 @@ final class TempDir {
     @Test func helpListsEverySubcommandWithOneLine() throws {
         let r = try CLI.run(["--help"])
         #expect(r.status == 0)
-        for sub in ["run", "capture", "enqueue", "sync", "status", "release", "devices", "diagnose", "config"] {
+        for sub in ["run", "capture", "enqueue", "sync", "status", "release", "dicom", "devices", "diagnose", "config"] {
             let line = r.stdout.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(sub + " ") }
             #expect(line != nil, "\(sub) listed in --help")
         }

@@ -1,0 +1,100 @@
+import Basics
+import Config
+import Dicom
+import Foundation
+import Spool
+
+/// What a capture knew that the queue does not keep yet: the device (from
+/// V4L2/USB and its profile), the clock, the patient's details. The spool
+/// will store it with each item; until then the builders get nil and the
+/// object carries what the item and the configuration say.
+public struct CaptureContext: Sendable, Equatable, Codable {
+    public var imageType: DicomImageType?
+    public var manufacturer: String?
+    public var model: String?
+    public var serial: String?
+    public var polarized: Bool?
+    public var contact: Bool?
+    public var clockSynchronized: Bool?
+    public var patientName: String?
+    public var patientSex: String?
+    public var patientBirthDate: String?
+
+    public init(imageType: DicomImageType? = nil, manufacturer: String? = nil, model: String? = nil, serial: String? = nil,
+                polarized: Bool? = nil, contact: Bool? = nil, clockSynchronized: Bool? = nil,
+                patientName: String? = nil, patientSex: String? = nil, patientBirthDate: String? = nil) {
+        self.imageType = imageType
+        self.manufacturer = manufacturer
+        self.model = model
+        self.serial = serial
+        self.polarized = polarized
+        self.contact = contact
+        self.clockSynchronized = clockSynchronized
+        self.patientName = patientName
+        self.patientSex = patientSex
+        self.patientBirthDate = patientBirthDate
+    }
+}
+
+/// The one place a queued item becomes a DICOM object: `telestation dicom`
+/// uses it now, the upload path when it sends objects.
+public enum DicomItem {
+    /// Software Versions (0018,1020); the Makefile's VERSION.
+    public static let softwareVersion = "telestation 0.1.0"
+
+    /// The object's context, from the item (case, site, note, capture
+    /// time, digest), the configuration ([dicom], the camera keys) and what
+    /// the capture stored; `imageType` overrides them all.
+    public static func context(for item: SpoolItem, config: StationConfig, stored: CaptureContext? = nil,
+                               imageType: DicomImageType? = nil) throws(StationError) -> DicomContext {
+        guard item.kind == .image else {
+            throw StationError(.badRequest, "item \(item.id) is a preview; previews are not filed as DICOM objects, only their images",
+                               nextStep: item.parentID.map { "use its image, item \($0)" } ?? "use the image item")
+        }
+        guard !item.metadata.caseID.isEmpty else {
+            throw StationError(.badRequest, "item \(item.id) has no case id (recovery found it without a queue record), so it has no patient to file it under")
+        }
+        let camera = config.camera
+        let configured: DicomImageType = camera.imageType == .dermoscopic ? .dermoscopic : .clinical
+        return DicomContext(
+            imageType: imageType ?? stored?.imageType ?? configured,
+            stationID: config.station.id, stationName: config.dicom.stationName ?? config.station.id,
+            institution: config.dicom.institution, caseID: item.metadata.caseID,
+            patientName: stored?.patientName, patientSex: stored?.patientSex, patientBirthDate: stored?.patientBirthDate,
+            site: item.metadata.site.isEmpty ? "other" : item.metadata.site, note: item.metadata.note,
+            capturedAt: item.metadata.capturedAt, clockSynchronized: stored?.clockSynchronized,
+            manufacturer: stored?.manufacturer, model: stored?.model, serial: stored?.serial,
+            polarized: stored?.polarized ?? camera.polarized, contact: stored?.contact ?? camera.contact,
+            softwareVersion: softwareVersion, imageSHA256: item.sha256)
+    }
+
+    /// The whole Part 10 file for a queued image: its JPEG read (and
+    /// decrypted) from the spool, checked against the item's digest.
+    public static func make(item: SpoolItem, spool: Spool, config: StationConfig, stored: CaptureContext? = nil,
+                            imageType: DicomImageType? = nil) throws(StationError) -> [UInt8] {
+        let context = try context(for: item, config: config, stored: stored, imageType: imageType)
+        guard item.fileDeletedAt == nil else {
+            throw StationError(.notFound, "the image of item \(item.id) was deleted by retention after its upload (spool.keep_uploaded); there is nothing to build the object from",
+                               nextStep: "the hub holds the image; keep images longer with spool.keep_uploaded")
+        }
+        let jpeg: [UInt8]
+        let digest: String
+        do {
+            let reader = try spool.openFile(item)
+            jpeg = try reader.read(at: 0, count: Int(item.size))
+            digest = try reader.sha256()
+        } catch {
+            throw StationError(.notFound, "the image of item \(item.id) cannot be read: \(error)",
+                               nextStep: "run `telestation diagnose`; the spool file may be missing or damaged")
+        }
+        // The instance UID is named by the digest: it must be this file's.
+        guard digest == item.sha256, jpeg.count == Int(item.size) else {
+            throw StationError(.conflict, "the image of item \(item.id) does not match its recorded SHA-256", nextStep: "run `telestation diagnose`")
+        }
+        do {
+            return try DicomObject.make(jpeg: jpeg, context: context)
+        } catch {
+            throw StationError(.badRequest, "item \(item.id): \(error.message)", nextStep: error.nextStep)
+        }
+    }
+}
