@@ -1,5 +1,6 @@
 import Basics
 import Capture
+import Config
 import Spool
 import Synchronization
 
@@ -15,13 +16,17 @@ public final class CaptureContexts: Sendable {
         self.probe = probe
     }
 
-    public func context(forStillFrom device: String) -> CaptureContext {
+    /// `camera`: the configured camera with its profile applied, whose
+    /// image type and dermoscopy settings the image keeps even if the
+    /// configuration changes before it is sent.
+    public func context(forStillFrom device: String, camera: StationConfig.Camera) -> CaptureContext {
         let identity = identities.withLock { $0[device] } ?? {
             let found = probe(device)
             identities.withLock { $0[device] = found }
             return found
         }()
-        return CaptureContext(manufacturer: identity.manufacturer, model: identity.model, serial: identity.serial,
-                              clockSynchronized: ClockSync.isSynchronized())
+        return CaptureContext(imageType: camera.imageType.rawValue, manufacturer: identity.manufacturer,
+                              model: identity.model, serial: identity.serial, polarized: camera.polarized,
+                              contact: camera.contact, clockSynchronized: ClockSync.isSynchronized())
     }
 }

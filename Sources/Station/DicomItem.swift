@@ -4,49 +4,20 @@ import Dicom
 import Foundation
 import Spool
 
-/// What a capture knew that the queue does not keep yet: the device (from
-/// V4L2/USB and its profile), the clock, the patient's details. The spool
-/// will store it with each item; until then the builders get nil and the
-/// object carries what the item and the configuration say.
-public struct CaptureContext: Sendable, Equatable, Codable {
-    public var imageType: DicomImageType?
-    public var manufacturer: String?
-    public var model: String?
-    public var serial: String?
-    public var polarized: Bool?
-    public var contact: Bool?
-    public var clockSynchronized: Bool?
-    public var patientName: String?
-    public var patientSex: String?
-    public var patientBirthDate: String?
-
-    public init(imageType: DicomImageType? = nil, manufacturer: String? = nil, model: String? = nil, serial: String? = nil,
-                polarized: Bool? = nil, contact: Bool? = nil, clockSynchronized: Bool? = nil,
-                patientName: String? = nil, patientSex: String? = nil, patientBirthDate: String? = nil) {
-        self.imageType = imageType
-        self.manufacturer = manufacturer
-        self.model = model
-        self.serial = serial
-        self.polarized = polarized
-        self.contact = contact
-        self.clockSynchronized = clockSynchronized
-        self.patientName = patientName
-        self.patientSex = patientSex
-        self.patientBirthDate = patientBirthDate
-    }
-}
-
 /// The one place a queued item becomes a DICOM object: `telestation dicom`
-/// uses it now, the upload path when it sends objects.
+/// and the upload path (`transform`) both use it, so the object a
+/// technician inspects is the one the hub receives.
 public enum DicomItem {
     /// Software Versions (0018,1020); the Makefile's VERSION.
     public static let softwareVersion = "telestation 0.1.0"
 
     /// The object's context, from the item (case, site, note, capture
-    /// time, digest), the configuration ([dicom], the camera keys) and what
-    /// the capture stored; `imageType` overrides them all.
+    /// time, digest), what the capture stored with it (device, clock,
+    /// patient; `stored` replaces it, for tests) and the configuration
+    /// ([dicom], the camera keys); `imageType` overrides them all.
     public static func context(for item: SpoolItem, config: StationConfig, stored: CaptureContext? = nil,
                                imageType: DicomImageType? = nil) throws(StationError) -> DicomContext {
+        let stored = stored ?? item.metadata.context
         guard item.kind == .image else {
             throw StationError(.badRequest, "item \(item.id) is a preview; previews are not filed as DICOM objects, only their images",
                                nextStep: item.parentID.map { "use its image, item \($0)" } ?? "use the image item")
@@ -57,7 +28,7 @@ public enum DicomItem {
         let camera = config.camera
         let configured: DicomImageType = camera.imageType == .dermoscopic ? .dermoscopic : .clinical
         return DicomContext(
-            imageType: imageType ?? stored?.imageType ?? configured,
+            imageType: imageType ?? stored?.imageType.flatMap(DicomImageType.init(rawValue:)) ?? configured,
             stationID: config.station.id, stationName: config.dicom.stationName ?? config.station.id,
             institution: config.dicom.institution, caseID: item.metadata.caseID,
             patientName: stored?.patientName, patientSex: stored?.patientSex, patientBirthDate: stored?.patientBirthDate,
@@ -73,6 +44,32 @@ public enum DicomItem {
     public static func make(item: SpoolItem, spool: Spool, config: StationConfig, stored: CaptureContext? = nil,
                             imageType: DicomImageType? = nil) throws(StationError) -> [UInt8] {
         let context = try context(for: item, config: config, stored: stored, imageType: imageType)
+        let jpeg = try jpeg(of: item, spool: spool)
+        do {
+            return try DicomObject.make(jpeg: jpeg, context: context)
+        } catch {
+            throw StationError(.badRequest, "item \(item.id): \(error.message)", nextStep: error.nextStep)
+        }
+    }
+
+    /// What the upload worker sends for an image when `dicom.enabled`: the
+    /// object, named like the image with `.dcm`, with its UIDs for the hub.
+    /// Previews stay JPEG files (they are for triage, not for the record).
+    public static func transform(config: StationConfig) -> UploadWorker.Transform? {
+        guard config.dicom.enabled else { return nil }
+        return { item, spool in
+            guard item.kind == .image else { return nil }
+            let context = try context(for: item, config: config)
+            let bytes = try make(item: item, spool: spool, config: config)
+            let uids = DicomObject.uids(for: context)
+            let stem = (item.metadata.filename as NSString).deletingPathExtension
+            return UploadWorker.Prepared(bytes: bytes, filename: stem + ".dcm", filetype: "application/dicom",
+                                         extra: [("study_uid", uids.study), ("sop_instance_uid", uids.instance)])
+        }
+    }
+
+    /// The item's JPEG, read (and decrypted) from the spool and checked against its digest.
+    static func jpeg(of item: SpoolItem, spool: Spool) throws(StationError) -> [UInt8] {
         guard item.fileDeletedAt == nil else {
             throw StationError(.notFound, "the image of item \(item.id) was deleted by retention after its upload (spool.keep_uploaded); there is nothing to build the object from",
                                nextStep: "the hub holds the image; keep images longer with spool.keep_uploaded")
@@ -91,10 +88,6 @@ public enum DicomItem {
         guard digest == item.sha256, jpeg.count == Int(item.size) else {
             throw StationError(.conflict, "the image of item \(item.id) does not match its recorded SHA-256", nextStep: "run `telestation diagnose`")
         }
-        do {
-            return try DicomObject.make(jpeg: jpeg, context: context)
-        } catch {
-            throw StationError(.badRequest, "item \(item.id): \(error.message)", nextStep: error.nextStep)
-        }
+        return jpeg
     }
 }

@@ -123,7 +123,7 @@ public final class LiveBackend: StationBackend {
         let stamp = ISO8601DateFormatter().string(from: review.still.capturedAt).replacingOccurrences(of: ":", with: "")
         let metadata = ItemMetadata(caseID: r.caseId, site: r.site, note: r.note, priority: r.priority == .urgent ? .urgent : .routine,
                                     capturedAt: review.still.capturedAt, filename: "\(config.station.id)-\(r.caseId)-\(stamp).jpg",
-                                    context: contexts.context(forStillFrom: review.still.stream.device))
+                                    context: contexts.context(forStillFrom: review.still.stream.device, camera: config.camera))
         let result: EnqueueResult
         do {
             result = try await spool.perform { try $0.enqueue(imageData: review.still.jpeg, preview: review.still.preview, metadata: metadata) }

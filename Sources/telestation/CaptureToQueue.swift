@@ -50,7 +50,7 @@ extension Capture {
         let metadata = ItemMetadata(caseID: request.caseId, site: request.site, note: request.note,
                                     priority: request.priority == .urgent ? .urgent : .routine,
                                     capturedAt: still.capturedAt, filename: "\(config.station.id)-\(request.caseId)-\(stamp).jpg",
-                                    context: CaptureContexts().context(forStillFrom: still.stream.device))
+                                    context: CaptureContexts().context(forStillFrom: still.stream.device, camera: config.camera))
         let result: EnqueueResult
         do {
             result = try spool.enqueue(imageData: still.jpeg, preview: still.preview, metadata: metadata)

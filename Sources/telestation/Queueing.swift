@@ -26,7 +26,8 @@ extension StationConfig {
         } catch {
             throw CommandFailure(message: "\(error)", code: .configuration)
         }
-        return UploadWorker(spool: spool, client: client, station: station.id, authBackoff: uplink.backoffMax)
+        return UploadWorker(spool: spool, client: client, station: station.id, authBackoff: uplink.backoffMax,
+                            transform: DicomItem.transform(config: self))
     }
 }
 
