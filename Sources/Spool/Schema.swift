@@ -58,13 +58,14 @@ enum Schema {
         m.registerMigration("v3: receipts and capture context") { db in
             // SQLite cannot change a CHECK constraint in place, so the item
             // table is rebuilt (GRDB defers foreign-key checks to the end of
-            // the migration). New: the `received` state, whether an uploaded
+            // the migration). New: the `received` state, a `health` kind (the
+            // station's own health reports travel the same durable path), whether an uploaded
             // item waits for the hub's receipt, when it was received, and what
             // the station knew at capture time (device, patient) as JSON.
             try db.execute(sql: """
                 CREATE TABLE item_v3 (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    kind TEXT NOT NULL CHECK (kind IN ('image', 'preview')),
+                    kind TEXT NOT NULL CHECK (kind IN ('image', 'preview', 'health')),
                     parent_id INTEGER REFERENCES item(id),
                     case_id TEXT NOT NULL,
                     site TEXT NOT NULL,
