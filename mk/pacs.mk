@@ -4,14 +4,15 @@
 # stopped, Orthanc refusing, the hub restarted; then the reference deployment
 # at scale, Orthanc on a PostgreSQL 15 cluster the test makes. Receipts and
 # Orthanc's REST API are checked; a screenshot of a study in Orthanc Explorer
-# under headless Chromium goes to PACS_ARTIFACTS/orthanc-study.png.
+# under headless Chromium goes to PACS_ARTIFACTS/orthanc-study.png, the
+# figures to bench/campaigns/pacs.json.
 PACS_ARTIFACTS ?= .build/artifacts
 
 .PHONY: test-pacs
 TEST_STAGES += test-pacs
 
 test-pacs: build deps-test
-	$(PY) Tests/Campaigns/pacs.py --bin $(DEBUG_BIN) --artifacts $(PACS_ARTIFACTS)
+	$(PY) Tests/Campaigns/pacs.py --bin $(DEBUG_BIN) --artifacts $(PACS_ARTIFACTS) --results $(CAMPAIGN_RESULTS)/pacs.json
 
 # Orthanc and its plugins, dcmtk's img2dcm/dcmdump for the test objects,
 # PostgreSQL 15 for the index, Chromium and Selenium for the screenshot (also the kiosk test's).

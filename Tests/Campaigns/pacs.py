@@ -41,7 +41,7 @@ import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from campaign import LineReader, free_port, log, make_jpegs, sha256_file  # noqa: E402
+from campaign import LineReader, free_port, log, make_jpegs, sha256_file, write_results  # noqa: E402
 
 import random  # noqa: E402
 
@@ -475,6 +475,12 @@ def run(backend, a, work, jpegs, problems, figures):
         study_b = f"{UID_ROOT}.{rng.randrange(10**9)}"
         first = make_dicoms(work, jpegs[:3], case_a, study_a, 1)
         second = make_dicoms(work, jpegs[3:5], case_b, study_b, 1)
+        if backend == "postgresql":
+            # At scale: a backlog waits through the outage too, from another post's case.
+            case_c, study_c = f"CE{rng.randrange(10**9):09d}", f"{UID_ROOT}.{rng.randrange(10**9)}"
+            first += make_dicoms(work, (jpegs * 10)[:a.backlog], case_c, study_c, 1)
+        n = len(first)
+        outage_start = time.monotonic()
 
         # Orthanc stopped: the uploads complete, the receipts stay pending.
         hub = Hub(a.bin, store, token_file, stow_url, hub_log)
@@ -485,7 +491,7 @@ def run(backend, a, work, jpegs, problems, figures):
             f.write(open(jpegs[5][0], "rb").read())
         bad_url = tus_upload(hub.url, not_dicom, {"filename": "not.dcm", "filetype": "application/dicom"}, token)
         wait_until("the hub to log a PACS failure", lambda: [w for w in hub.warnings() if "the PACS has not filed" in w], 30)
-        time.sleep(2.5)  # a few retries
+        time.sleep(5)  # a few retries
         expect_pending(first, token, r"not yet filed in the PACS: cannot reach the PACS at " + re.escape(stow_url), problems,
                        "Orthanc stopped")
         status, body = receipt(jpeg_url, token)
@@ -503,9 +509,9 @@ def run(backend, a, work, jpegs, problems, figures):
             problems.append(f"the hub's log does not show the failure with its reason and next try: {warnings[-1:]}")
         st = hub_status(hub, token)
         log(f"[{backend}] Orthanc stopped: {len(warnings)} warnings in the hub's log; /status {st}")
-        if st.get("pending_pacs") != 3 or st.get("filed") != 0 or st.get("rejected") != 1 or not st.get("last_pacs_error"):
+        if st.get("pending_pacs") != n or st.get("filed") != 0 or st.get("rejected") != 1 or not st.get("last_pacs_error"):
             problems.append(f"/status with Orthanc stopped: {st}")
-        figures["stopped_warnings"] = len(warnings)
+        outage_requests = len(warnings)
 
         # The hub restarted before Orthanc comes back: it resumes from its store.
         hub.stop()
@@ -513,23 +519,30 @@ def run(backend, a, work, jpegs, problems, figures):
         hub = Hub(a.bin, store, token_file, stow_url, hub_log)
         for o in first:  # a new port: the same upload paths
             o["url"] = hub.root + o["url"][len(old_root):]
-        if not hub.err.wait_for(r"resuming PACS filing.* uploads=3", 30):
-            problems.append("the restarted hub did not say it resumes 3 uploads")
+        if not hub.err.wait_for(rf"resuming PACS filing.* uploads={n}\b", 30):
+            problems.append(f"the restarted hub did not say it resumes {n} uploads")
         if not hub.err.wait_for(r"the PACS has not filed an upload", 30):
             problems.append("the restarted hub did not try the PACS again")
         expect_pending(first, token, r"cannot reach the PACS", problems, "after the hub's restart")
 
+        # One request per backoff window while the PACS is down, not one per upload.
+        outage_requests += len([w for w in hub.warnings() if "the PACS has not filed" in w])
+        figures["outage_s"] = round(time.monotonic() - outage_start, 1)
+        figures["outage_requests"] = outage_requests
+        figures["uploads_waiting"] = n
+        if n > 10 and outage_requests >= n:
+            problems.append(f"{outage_requests} STOW-RS requests for {n} uploads during the outage: one per upload, not one per window")
         orthanc = Orthanc(work, backend, storage, port, postgres=postgres)
         t0 = time.monotonic()
         wait_filed(first, token, orthanc, 60, problems)
         figures["filed_after_orthanc_start_s"] = round(time.monotonic() - t0, 1)
         held = check_in_orthanc(orthanc, first, problems)
-        if len(orthanc.get("/instances")) != 3:
-            problems.append(f"Orthanc holds {len(orthanc.get('/instances'))} instances, expected exactly 3 (once each)")
-        log(f"[{backend}] Orthanc started: 3 of 3 filed in {figures['filed_after_orthanc_start_s']} s, "
-            f"{len(held)} instances in Orthanc")
+        if len(orthanc.get("/instances")) != n:
+            problems.append(f"Orthanc holds {len(orthanc.get('/instances'))} instances, expected exactly {n} (once each)")
+        log(f"[{backend}] Orthanc started after {figures['outage_s']} s ({outage_requests} tries while it was down): "
+            f"{n} of {n} filed in {figures['filed_after_orthanc_start_s']} s, {len(held)} instances in Orthanc")
         st = hub_status(hub, token)
-        if st.get("filed") != 3 or st.get("pending_pacs") != 0:
+        if st.get("filed") != n or st.get("pending_pacs") != 0:
             problems.append(f"/status after filing: {st}")
 
         if backend == "sqlite":
@@ -537,14 +550,24 @@ def run(backend, a, work, jpegs, problems, figures):
             orthanc.stop()
             orthanc = Orthanc(work, backend + "-refusing", storage, port, refuse=True)
             upload_all(hub, token, second)
-            wait_until("the hub to log the refusal",
-                       lambda: [w for w in hub.warnings() if "QIDO-RS does not find it" in w], 30)
-            time.sleep(3)
+            # Several tries' worth: no receipt may say filed meanwhile.
+            until = time.monotonic() + 6
+            while time.monotonic() < until:
+                for o in second:
+                    status, body = receipt(o["url"], token)
+                    if status != 202:
+                        problems.append(f"Orthanc refusing: {o['sop']}: receipt {status} {body} although Orthanc "
+                                        f"holds {len(orthanc_instances(orthanc).get(o['sop'], []))} copies")
+                        until = 0
+                time.sleep(0.3)
+            if not [w for w in hub.warnings() if "QIDO-RS does not find it" in w]:
+                problems.append("Orthanc refusing: the hub's log shows no refusal")
             expect_pending(second, token, r"QIDO-RS does not find it", problems, "Orthanc refusing")
             if set(orthanc_instances(orthanc)) & {o["sop"] for o in second}:
                 problems.append("the refusing Orthanc holds an instance it should have dropped")
             refusals = len([w for w in hub.warnings() if "QIDO-RS does not find it" in w])
-            log(f"[{backend}] Orthanc refusing: 2 receipts pending, {refusals} refusals logged")
+            still = len([o for o in second if receipt(o["url"], token)[0] == 202])
+            log(f"[{backend}] Orthanc refusing: {still} of 2 receipts pending, {refusals} refusals logged")
             orthanc.stop()
             orthanc = Orthanc(work, backend, storage, port)
             wait_filed(second, token, orthanc, 60, problems)
@@ -560,11 +583,11 @@ def run(backend, a, work, jpegs, problems, figures):
         else:
             rows = postgres.psql("SELECT count(*) FROM resources WHERE resourcetype = 3")
             log(f"[{backend}] PostgreSQL index: {rows} instance rows")
-            if rows != "3":
-                problems.append(f"PostgreSQL's Orthanc index has {rows} instance rows, expected 3")
+            if rows != str(n):
+                problems.append(f"PostgreSQL's Orthanc index has {rows} instance rows, expected {n}")
             blobs = postgres.psql("SELECT count(*) FROM storagearea")
-            if int(blobs) < 3:
-                problems.append(f"PostgreSQL's storage area holds {blobs} files, expected at least 3")
+            if int(blobs) < n:
+                problems.append(f"PostgreSQL's storage area holds {blobs} files, expected at least {n}")
             figures["postgres_instance_rows"] = int(rows)
         figures["duration_s"] = round(time.monotonic() - started, 1)
     finally:
@@ -587,12 +610,15 @@ def main():
     ap.add_argument("--artifacts", default=".build/artifacts")
     ap.add_argument("--only", choices=["sqlite", "postgresql"])
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--backlog", type=int, default=30, help="extra uploads waiting through the outage in the PostgreSQL run")
+    ap.add_argument("--results", help="write the figures (with the commit) to this JSON file")
     a = ap.parse_args()
     backends = [a.only] if a.only else ["sqlite", "postgresql"]
     need_tools("postgresql" in backends)
     if not os.access(os.path.join(a.bin, "telestation-hub"), os.X_OK):
         raise SystemExit(f"pacs: {a.bin}/telestation-hub is missing; run `make build`")
     failed = False
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": {}}
     for backend in backends:
         work = tempfile.mkdtemp(prefix=f"pacs-{backend}-")
         os.chmod(work, 0o755)  # the postgres user needs to reach its directory
@@ -608,10 +634,14 @@ def main():
         for p in problems:
             log(f"  problem: {p}")
         failed |= bool(problems)
+        results["runs"][backend] = dict(figures, verdict=verdict, problems=problems[:10],
+                                        total_s=round(time.monotonic() - t, 1))
         if a.keep or problems:
             log(f"  kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+    if a.results:
+        write_results(a.results, results)
     sys.exit(1 if failed else 0)
 
 
