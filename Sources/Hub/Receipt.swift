@@ -51,11 +51,13 @@ public struct Receipt: Sendable, Equatable {
         if let filedAt = info.filedAt { return filed("pacs", filedAt) }
         if !info.isDICOM || !forwarding { return filed("hub", info.completedAt ?? info.createdAt) }
         let detail: String
-        if let error = info.pacsLastError {
+        // While the PACS itself fails, that is what every upload waits on,
+        // whatever this one's last try said.
+        if let outage {
+            detail = "stored on the hub, not yet filed in the PACS: \(outage.message) (next try at \(HubDate.iso(outage.nextTry)))"
+        } else if let error = info.pacsLastError {
             let next = info.pacsNextTry.map { ", next try at \(HubDate.iso($0))" } ?? ""
             detail = "stored on the hub, not yet filed in the PACS: \(error) (attempt \(info.pacsAttempts ?? 1)\(next))"
-        } else if let outage {
-            detail = "stored on the hub, not yet filed in the PACS: \(outage.message) (next try at \(HubDate.iso(outage.nextTry)))"
         } else {
             detail = "stored on the hub, waiting to be filed in the PACS"
         }

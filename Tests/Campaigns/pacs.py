@@ -129,8 +129,10 @@ def wait_until(what, predicate, timeout, step=0.3):
 class Orthanc:
     """Orthanc on a free loopback port with its own JSON configuration."""
 
-    def __init__(self, work, name, storage, port, *, refuse=False, postgres=None):
+    def __init__(self, work, name, storage, port, *, refuse=False, postgres=None, user=None):
         self.port = port
+        # With a user, Orthanc asks HTTP basic auth of everyone, the hub included.
+        self.auth = {"Authorization": "Basic " + base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()} if user else {}
         self.url = f"http://127.0.0.1:{port}"
         config = {
             "Name": name,
@@ -140,7 +142,8 @@ class Orthanc:
             "HttpServerEnabled": True,
             "DicomServerEnabled": False,
             "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
+            "AuthenticationEnabled": bool(user),
+            "RegisteredUsers": {user[0]: user[1]} if user else {},
             "HttpsCACertificates": "",
             "Plugins": [DICOMWEB] + ([PG_INDEX, PG_STORAGE] if postgres else []),
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": True},
@@ -169,12 +172,12 @@ class Orthanc:
 
     def alive(self):
         try:
-            return http("GET", self.url + "/system", timeout=2)[0] == 200
+            return http("GET", self.url + "/system", headers=self.auth, timeout=2)[0] == 200
         except OSError:
             return False
 
     def get(self, path):
-        status, _, body = http("GET", self.url + path)
+        status, _, body = http("GET", self.url + path, headers=self.auth)
         if status != 200:
             raise Failed(f"Orthanc GET {path} answered {status}")
         return json.loads(body)
@@ -234,11 +237,13 @@ class Postgres:
 class Hub:
     """telestation-hub with --stow-url, its log kept in a file."""
 
-    def __init__(self, bin_dir, store, token_file, stow_url, log_path):
+    def __init__(self, bin_dir, store, token_file, stow_url, log_path, user=None):
         self.log_path = log_path
         self.log_file = open(log_path, "a")
         args = [os.path.join(bin_dir, "telestation-hub"), "--listen", "127.0.0.1:0", "--store", store,
                 "--token-file", token_file, "--stow-url", stow_url, "--stow-retry-max", "2"]
+        if user:
+            args += ["--stow-user", user[0], "--stow-password-file", user[1]]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out = LineReader(self.proc.stdout, self.log_file)
         self.err = LineReader(self.proc.stderr, self.log_file)
@@ -337,7 +342,7 @@ def wait_filed(objects, token, orthanc, timeout, problems):
                 if not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", body.get("filed_at", "")):
                     problems.append(f"{sop}: filed_at {body.get('filed_at')!r} is not ISO 8601")
                 # Received only once Orthanc holds it.
-                status_q, _, answer = http("POST", orthanc.url + "/tools/lookup", sop.encode())
+                status_q, _, answer = http("POST", orthanc.url + "/tools/lookup", sop.encode(), orthanc.auth)
                 if status_q != 200 or not [r for r in json.loads(answer) if r.get("Type") == "Instance"]:
                     problems.append(f"{sop}: receipt said filed but Orthanc does not hold the instance")
                 o["filed_at"] = body.get("filed_at")
@@ -465,6 +470,15 @@ def run(backend, a, work, jpegs, problems, figures):
     port = free_port()
     stow_url = f"http://127.0.0.1:{port}/dicom-web"
     postgres = Postgres(work) if backend == "postgresql" else None
+    # The deployment at scale has Orthanc ask for a password; the hub sends it from a file.
+    pacs_user, hub_user = None, None
+    if postgres:
+        pacs_user = ("telestation-hub", os.urandom(12).hex())
+        password_file = os.path.join(work, "pacs-password")
+        with open(password_file, "w") as f:
+            f.write(pacs_user[1] + "\n")
+        os.chmod(password_file, 0o600)
+        hub_user = (pacs_user[0], password_file)
     orthanc = hub = None
     hub_log = os.path.join(work, "hub.log")
     try:
@@ -483,7 +497,7 @@ def run(backend, a, work, jpegs, problems, figures):
         outage_start = time.monotonic()
 
         # Orthanc stopped: the uploads complete, the receipts stay pending.
-        hub = Hub(a.bin, store, token_file, stow_url, hub_log)
+        hub = Hub(a.bin, store, token_file, stow_url, hub_log, hub_user)
         upload_all(hub, token, first)
         jpeg_url = tus_upload(hub.url, jpegs[5][0], {"filename": "preview.jpg", "filetype": "image/jpeg"}, token)
         not_dicom = os.path.join(work, "not.dcm")
@@ -516,7 +530,7 @@ def run(backend, a, work, jpegs, problems, figures):
         # The hub restarted before Orthanc comes back: it resumes from its store.
         hub.stop()
         old_root = hub.root
-        hub = Hub(a.bin, store, token_file, stow_url, hub_log)
+        hub = Hub(a.bin, store, token_file, stow_url, hub_log, hub_user)
         for o in first:  # a new port: the same upload paths
             o["url"] = hub.root + o["url"][len(old_root):]
         if not hub.err.wait_for(rf"resuming PACS filing.* uploads={n}\b", 30):
@@ -532,7 +546,9 @@ def run(backend, a, work, jpegs, problems, figures):
         figures["uploads_waiting"] = n
         if n > 10 and outage_requests >= n:
             problems.append(f"{outage_requests} STOW-RS requests for {n} uploads during the outage: one per upload, not one per window")
-        orthanc = Orthanc(work, backend, storage, port, postgres=postgres)
+        orthanc = Orthanc(work, backend, storage, port, postgres=postgres, user=pacs_user)
+        if pacs_user and http("GET", orthanc.url + "/dicom-web/studies")[0] != 401:
+            problems.append("Orthanc answers without the password: the hub's basic auth is not being tested")
         t0 = time.monotonic()
         wait_filed(first, token, orthanc, 60, problems)
         figures["filed_after_orthanc_start_s"] = round(time.monotonic() - t0, 1)

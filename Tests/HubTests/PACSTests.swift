@@ -235,6 +235,10 @@ func dicomJSON(_ s: String) -> [UInt8] { Array(s.utf8) }
         let failing = Receipt.answer(i, offset: 10, forwarding: true)
         #expect(failing.status == 202)
         #expect(failing.body?.detail?.contains("cannot reach the PACS (attempt 3, next try at 1970-01-01T00:50:00Z)") == true)
+        let credentials = PACSForwarder.LastError(at: Date(), upload: "other", message: "the PACS refused the hub's credentials",
+                                                  nextTry: Date(timeIntervalSince1970: 60))
+        #expect(Receipt.answer(i, offset: 10, forwarding: true, outage: credentials).body?.detail?
+                    .contains("refused the hub's credentials") == true, "the PACS's current failure wins over an older one")
         i.filedAt = Date(timeIntervalSince1970: 4_000)
         let filed = Receipt.answer(i, offset: 10, forwarding: true)
         #expect(filed.status == 200)
