@@ -29,20 +29,28 @@ public struct HubServer: Sendable {
     public let token: String?
     public let options: Options
     public let logger: Logger
+    /// Files DICOM uploads in a PACS (`--stow-url`); nil: the hub's own copy is the filing.
+    public let forwarder: PACSForwarder?
 
     public init(store: HubStore, token: String? = nil, options: Options = Options(),
-                logger: Logger = Logger(label: "telestation-hub")) {
+                logger: Logger = Logger(label: "telestation-hub"), pacs: PACSTarget? = nil) {
         self.store = store
         self.token = token
         self.options = options
         self.logger = logger
+        self.forwarder = pacs.map { PACSForwarder(store: store, target: $0, logger: logger) }
+    }
+
+    /// The HTTP server, then the PACS forwarder when there is one.
+    private func services(_ app: some Service) -> [any Service] {
+        [app] + (forwarder.map { [$0] } ?? [])
     }
 
     /// Runs until the task is cancelled or SIGTERM/SIGINT arrives;
     /// `onReady` gets the bound port.
     public func run(onReady: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = makeApplication(onReady: onReady)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
+        let group = ServiceGroup(configuration: .init(services: services(app), gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         try await group.run()
     }
@@ -51,7 +59,7 @@ public struct HubServer: Sendable {
     public func start() async throws -> RunningHub {
         let (stream, cont) = AsyncStream<Int>.makeStream()
         let app = makeApplication { port in cont.yield(port); cont.finish() }
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: services(app), gracefulShutdownSignals: [], logger: logger))
         let task = Task { try await group.run() }
         var iterator = stream.makeAsyncIterator()
         guard let port = await iterator.next() else {
@@ -110,6 +118,8 @@ extension HTTPField.Name {
     static let uploadChecksum = Self("Upload-Checksum")!
     static let uploadExpires = Self("Upload-Expires")!
     static let uploadDeferLength = Self("Upload-Defer-Length")!
+    /// The hub answers `GET <upload URL>/receipt` (see `Receipt`).
+    static let telestationReceipts = Self("Telestation-Receipts")!
 }
 
 /// Routes every request by method; tus needs OPTIONS, POST, HEAD, PATCH, DELETE.
@@ -153,6 +163,12 @@ struct TusResponder: HTTPResponder {
         }
         guard authorized(request) else {
             return reply(.unauthorized, body: "missing or wrong bearer token")
+        }
+        // Not tus requests: no Tus-Resumable needed.
+        if request.method == .get && path == "/status" { return try await status() }
+        if path.hasPrefix(base) && path.hasSuffix(Self.receiptSuffix) {
+            guard request.method == .get else { return reply(.methodNotAllowed, body: "use GET on a receipt") }
+            return try await receipt(String(path.dropFirst(base.count).dropLast(Self.receiptSuffix.count)))
         }
         if path != base && path != trimmedBase && request.method != .options {
             guard path.hasPrefix(base) else { return reply(.notFound, body: "no such endpoint") }
@@ -202,7 +218,53 @@ struct TusResponder: HTTPResponder {
         h[.tusExtension] = "creation,creation-with-upload,checksum,termination,expiration"
         h[.tusMaxSize] = "\(server.options.maxSize)"
         h[.tusChecksumAlgorithm] = "sha1,sha256"
+        h[.telestationReceipts] = "1"
         return reply(.noContent, headers: h)
+    }
+
+    static let receiptSuffix = "/receipt"
+
+    /// `GET <upload URL>/receipt`: the record beside a stored file is the
+    /// authority (see `HubStore.update`).
+    private func receipt(_ id: String) async throws -> Response {
+        var found = try await server.store.lookup(id)
+        if let (info, offset) = found, let storedAs = info.storedAs,
+           let record = try await server.store.record(storedAs: storedAs) {
+            found = (record, offset)
+        }
+        let answer = Receipt.answer(found?.0, offset: found?.1 ?? 0, forwarding: server.forwarder != nil,
+                                    outage: server.forwarder?.outage)
+        return json(HTTPResponse.Status(code: answer.status), answer.json())
+    }
+
+    /// `GET /status`: what the hub holds and how filing in the PACS goes.
+    private func status() async throws -> Response {
+        let records = try await server.store.records()
+        let forwarding = server.forwarder != nil
+        let dicom = records.filter(\.isDICOM)
+        var body: [String: Any] = [
+            "stored": records.count,
+            "incoming": await server.store.incomingCount(),
+            "dicom": dicom.count,
+            "filed": records.filter { $0.filedAt != nil }.count,
+            "pending_pacs": forwarding ? dicom.filter { $0.filedAt == nil && $0.rejected == nil }.count : 0,
+            "rejected": records.filter { $0.rejected != nil }.count,
+            "stow_url": server.forwarder.map { $0.target.root.absoluteString } ?? NSNull(),
+            "last_pacs_error": NSNull(),
+        ]
+        if let e = server.forwarder?.lastError {
+            body["last_pacs_error"] = ["at": HubDate.iso(e.at), "upload": e.upload, "error": e.message,
+                                       "next_try": HubDate.iso(e.nextTry)]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
+        return json(.ok, Array(data))
+    }
+
+    private func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
+        var h = HTTPFields()
+        h[.contentType] = "application/json"
+        h[.cacheControl] = "no-store"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: bytes + [0x0A])))
     }
 
     private func expires(_ info: UploadInfo) -> String { HTTPDate.format(info.expiresAt) }
@@ -252,8 +314,13 @@ struct TusResponder: HTTPResponder {
             }
         } else {
             h[.uploadOffset] = "0"
-            if length == 0, case let .checksumMismatch(e, a) = try await server.store.complete(info) {
-                return reply(Self.checksumMismatch, body: "the file's sha256 is \(a), the metadata says \(e)")
+            if length == 0 {
+                switch try await server.store.complete(info) {
+                case let .checksumMismatch(e, a):
+                    return reply(Self.checksumMismatch, body: "the file's sha256 is \(a), the metadata says \(e)")
+                case let .stored(done):
+                    server.forwarder?.enqueue(done)
+                }
             }
         }
         return reply(.created, headers: h)
@@ -398,6 +465,10 @@ struct TusResponder: HTTPResponder {
             case let .stored(done):
                 server.logger.info("upload complete", metadata: ["id": "\(info.id)", "stored_as": "\(done.storedAs ?? "")",
                                                                  "sha256_verified": "\(done.sha256Verified ?? false)"])
+                if let rejected = done.rejected {
+                    server.logger.warning("stored upload will not be filed", metadata: ["id": "\(info.id)", "reason": "\(rejected)"])
+                }
+                server.forwarder?.enqueue(done)
             case let .checksumMismatch(expected, actual):
                 server.logger.warning("upload discarded: sha256 mismatch", metadata: ["id": "\(info.id)"])
                 return .refused(reply(Self.checksumMismatch,

@@ -18,12 +18,35 @@ public struct UploadInfo: Codable, Sendable, Equatable {
     public var sha256: String?
     /// Whether the file matched the `sha256` the station declared.
     public var sha256Verified: Bool?
+    /// When the last byte arrived and the file was stored.
+    public var completedAt: Date?
+
+    // Filing in the PACS (`--stow-url`), for uploads whose filetype is
+    // `application/dicom`. Kept in this record beside the file, so a hub
+    // restart resumes where it was; see `PACSForwarder`.
+
+    /// The file's meta header, read when it was stored.
+    public var dicomSOPInstanceUID: String?
+    public var dicomSOPClassUID: String?
+    /// Why the hub will never file this upload (the file is not DICOM Part 10).
+    public var rejected: String?
+    /// When the PACS confirmed it holds the instance.
+    public var filedAt: Date?
+    public var pacsAttempts: Int?
+    public var pacsLastError: String?
+    public var pacsNextTry: Date?
 
     enum CodingKeys: String, CodingKey {
-        case id, length, metadata, sha256
+        case id, length, metadata, sha256, rejected
         case createdAt = "created_at", expiresAt = "expires_at", storedAs = "stored_as"
-        case sha256Verified = "sha256_verified"
+        case sha256Verified = "sha256_verified", completedAt = "completed_at"
+        case dicomSOPInstanceUID = "dicom_sop_instance_uid", dicomSOPClassUID = "dicom_sop_class_uid"
+        case filedAt = "filed_at", pacsAttempts = "pacs_attempts", pacsLastError = "pacs_last_error"
+        case pacsNextTry = "pacs_next_try"
     }
+
+    /// The station declared the file a DICOM object.
+    public var isDICOM: Bool { metadata["filetype"]?.lowercased() == "application/dicom" }
 }
 
 /// Outcome of completing an upload.
@@ -131,6 +154,18 @@ public final class HubStore: Sendable {
             done.storedAs = name
             done.sha256 = actual
             done.sha256Verified = declared != nil
+            done.completedAt = Date()
+            if done.isDICOM {
+                // Checked once, here: a file that is not DICOM will never be
+                // filed, and its receipt says so instead of "pending" forever.
+                switch DicomPart10.read(path: part) {
+                case let .success(meta):
+                    done.dicomSOPInstanceUID = meta.sopInstanceUID
+                    done.dicomSOPClassUID = meta.sopClassUID
+                case let .failure(invalid):
+                    done.rejected = "the upload's filetype is application/dicom but \(invalid)"
+                }
+            }
             let final = (directory as NSString).appendingPathComponent(name)
             try Self.call("rename", part) { rename(part, final) }
             try Self.writeJSON(done, to: final + ".json")
@@ -138,6 +173,76 @@ public final class HubStore: Sendable {
             return .stored(done)
         }
     }
+
+    /// The path of a stored upload's record (its JSON beside the file).
+    func recordPath(_ storedAs: String) -> String {
+        (directory as NSString).appendingPathComponent(storedAs + ".json")
+    }
+
+    /// A stored upload's record, read from beside the file: after completion
+    /// it is the authority (the copy in `.incoming` may be older).
+    public func record(storedAs: String) async throws(HubError) -> UploadInfo? {
+        let path = recordPath(storedAs)
+        return try await Blocking.run { () throws(HubError) -> UploadInfo? in
+            guard let data = FileManager.default.contents(atPath: path) else { return nil }
+            do { return try Self.decoder.decode(UploadInfo.self, from: data) } catch {
+                throw HubError(.storage, "\(path) is not valid upload info: \(error)")
+            }
+        }
+    }
+
+    /// Changes a stored upload's record: beside the file first (the
+    /// authority), then the copy in `.incoming` when it is still there.
+    public func update(storedAs: String, _ change: @escaping @Sendable (inout UploadInfo) -> Void) async throws(HubError) -> UploadInfo {
+        let path = recordPath(storedAs)
+        let incoming = self.incoming
+        return try await Blocking.run { () throws(HubError) -> UploadInfo in
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw HubError(.storage, "the record \(path) is gone", nextStep: "do not remove files from the store by hand")
+            }
+            var info: UploadInfo
+            do { info = try Self.decoder.decode(UploadInfo.self, from: data) } catch {
+                throw HubError(.storage, "\(path) is not valid upload info: \(error)")
+            }
+            change(&info)
+            try Self.writeJSON(info, to: path)
+            let copy = (incoming as NSString).appendingPathComponent("\(info.id).json")
+            if FileManager.default.fileExists(atPath: copy) { try Self.writeJSON(info, to: copy) }
+            return info
+        }
+    }
+
+    /// Every stored (complete) upload's record, from the JSON beside each
+    /// file. Names are checked against the record so that an uploaded file
+    /// that happens to end in `.json` is not taken for one.
+    public func records() async throws(HubError) -> [UploadInfo] {
+        let directory = self.directory
+        return try await Blocking.run { () throws(HubError) -> [UploadInfo] in
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            var out: [UploadInfo] = []
+            for name in names where name.hasSuffix(".json") && Self.isValidID(String(name.prefix(32))) {
+                let path = (directory as NSString).appendingPathComponent(name)
+                guard let data = FileManager.default.contents(atPath: path),
+                      let info = try? Self.decoder.decode(UploadInfo.self, from: data),
+                      let storedAs = info.storedAs, storedAs + ".json" == name, name.hasPrefix(info.id + "-"),
+                      FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(storedAs))
+                else { continue }
+                out.append(info)
+            }
+            return out
+        }
+    }
+
+    /// How many uploads are still arriving.
+    public func incomingCount() async -> Int {
+        let incoming = self.incoming
+        return await Blocking.run { () -> Int in
+            ((try? FileManager.default.contentsOfDirectory(atPath: incoming)) ?? []).filter { $0.hasSuffix(".part") }.count
+        }
+    }
+
+    /// The path of a stored upload's file.
+    public func filePath(storedAs: String) -> String { (directory as NSString).appendingPathComponent(storedAs) }
 
     /// Termination: forgets an upload and its bytes.
     public func delete(_ id: String) async throws(HubError) {
