@@ -43,7 +43,7 @@ import Uplink
     /// refused is held; pending and no answer change nothing.
     @Test func everyReceiptHasItsCommand() {
         typealias W = UploadWorker
-        let table: [(Receipt, W.ReceiptCommand?)] = [
+        let table: [(Uplink.Receipt, W.ReceiptCommand?)] = [
             (.filed(where: "pacs", detail: "filed in the PACS"), .received(detail: "filed in the PACS")),
             (.unknownUpload, .resend(reason: "the hub no longer knows the upload after its last byte; sending the image again")),
             (.rejected(detail: "not DICOM"), .hold(reason: "the hub refused to file the image: not DICOM")),
