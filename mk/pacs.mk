@@ -5,7 +5,11 @@
 # at scale, Orthanc on a PostgreSQL 15 cluster the test makes. Receipts and
 # Orthanc's REST API are checked; a screenshot of a study in Orthanc Explorer
 # under headless Chromium goes to PACS_ARTIFACTS/orthanc-study.png, the
-# figures to bench/campaigns/pacs.json.
+# figures to bench/campaigns/pacs.json. Then the station's side
+# (Tests/Campaigns/station_pacs.py): `telestation enqueue` and `sync` with
+# [dicom] on, received only once Orthanc holds each image, an image the hub
+# lost sent again, a plain tus server answered "sent, no receipt"; figures to
+# bench/campaigns/station-pacs.json.
 PACS_ARTIFACTS ?= .build/artifacts
 
 .PHONY: test-pacs
@@ -13,6 +17,7 @@ TEST_STAGES += test-pacs
 
 test-pacs: build deps-test
 	$(PY) Tests/Campaigns/pacs.py --bin $(DEBUG_BIN) --artifacts $(PACS_ARTIFACTS) --results $(CAMPAIGN_RESULTS)/pacs.json
+	$(PY) Tests/Campaigns/station_pacs.py --bin $(DEBUG_BIN) --results $(CAMPAIGN_RESULTS)/station-pacs.json
 
 # Orthanc and its plugins, dcmtk's img2dcm/dcmdump for the test objects,
 # PostgreSQL 15 for the index, Chromium and Selenium for the screenshot (also the kiosk test's).

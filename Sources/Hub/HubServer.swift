@@ -228,9 +228,17 @@ struct TusResponder: HTTPResponder {
     /// authority (see `HubStore.update`).
     private func receipt(_ id: String) async throws -> Response {
         var found = try await server.store.lookup(id)
-        if let (info, offset) = found, let storedAs = info.storedAs,
-           let record = try await server.store.record(storedAs: storedAs) {
-            found = (record, offset)
+        if let (_, offset) = found, let storedAs = found?.0.storedAs {
+            // A stored upload whose file or record is gone is lost, whatever
+            // the incoming record says: 404, and the station sends it again.
+            let file = (server.store.directory as NSString).appendingPathComponent(storedAs)
+            if let record = try await server.store.record(storedAs: storedAs), FileManager.default.fileExists(atPath: file) {
+                found = (record, offset)
+            } else {
+                server.logger.warning("a receipt was asked for an upload whose stored file is gone; answering 404 so the station sends it again",
+                                      metadata: ["id": "\(id)", "stored_as": "\(storedAs)"])
+                found = nil
+            }
         }
         let answer = Receipt.answer(found?.0, offset: found?.1 ?? 0, forwarding: server.forwarder != nil,
                                     outage: server.forwarder?.outage)

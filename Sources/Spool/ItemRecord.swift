@@ -9,7 +9,8 @@ extension ItemLifecycle: FetchableRecord {
         self.init(state: ItemState(rawValue: row["state"]) ?? .failed, size: row["size"],
                   uploadURL: row["upload_url"], ackedOffset: row["acked_offset"], attempts: row["attempts"],
                   lastError: row["last_error"], retryAt: date("retry_at"), leaseOwner: row["lease_owner"],
-                  leaseExpires: date("lease_expires"), awaitingReceipt: (row["awaiting_receipt"] as Int?) == 1)
+                  leaseExpires: date("lease_expires"), awaitingReceipt: (row["awaiting_receipt"] as Int?) == 1,
+                  uploadLength: row["upload_length"])
     }
 
     /// Writes the lifecycle to item `id` and, when the transition is one the
@@ -20,11 +21,11 @@ extension ItemLifecycle: FetchableRecord {
         try db.execute(sql: """
             UPDATE item SET state = ?, upload_url = ?, acked_offset = ?, attempts = ?, last_error = ?, retry_at = ?,
                             lease_owner = ?, lease_expires = ?, updated_at = ?, uploaded_at = ?,
-                            awaiting_receipt = ?, received_at = ?
+                            awaiting_receipt = ?, received_at = ?, upload_length = ?
             WHERE id = ?
             """, arguments: [state.rawValue, uploadURL, ackedOffset, attempts, lastError,
                              retryAt?.timeIntervalSince1970, leaseOwner, leaseExpires?.timeIntervalSince1970,
-                             now, uploadedAt, awaitingReceipt ? 1 : 0, receivedAt, id])
+                             now, uploadedAt, awaitingReceipt ? 1 : 0, receivedAt, uploadLength, id])
         if outcome.recordsEvent {
             try Self.recordEvent(db, id: id, at: now, from: outcome.from, to: outcome.to, detail: outcome.detail)
         }

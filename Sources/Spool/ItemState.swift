@@ -41,10 +41,17 @@ public struct ItemLifecycle: Sendable, Equatable {
     public var leaseExpires: Date?
     /// Uploaded to a hub that gives receipts: retention waits for `received`.
     public var awaitingReceipt: Bool
+    /// Length of what the current upload sends when it is not the file
+    /// itself (a DICOM object around the JPEG); offsets count in it.
+    public var uploadLength: Int64?
+
+    /// The length the acknowledged offset counts against.
+    public var uploadSize: Int64 { uploadLength ?? size }
 
     public init(state: ItemState = .queued, size: Int64, uploadURL: String? = nil, ackedOffset: Int64 = 0,
                 attempts: Int = 0, lastError: String? = nil, retryAt: Date? = nil,
-                leaseOwner: String? = nil, leaseExpires: Date? = nil, awaitingReceipt: Bool = false) {
+                leaseOwner: String? = nil, leaseExpires: Date? = nil, awaitingReceipt: Bool = false,
+                uploadLength: Int64? = nil) {
         self.state = state
         self.size = size
         self.uploadURL = uploadURL
@@ -55,6 +62,7 @@ public struct ItemLifecycle: Sendable, Equatable {
         self.leaseOwner = leaseOwner
         self.leaseExpires = leaseExpires
         self.awaitingReceipt = awaitingReceipt
+        self.uploadLength = uploadLength
     }
 
     public enum Command: Sendable, Equatable {
@@ -62,8 +70,9 @@ public struct ItemLifecycle: Sendable, Equatable {
         case claim(owner: String, until: Date, now: Date)
         /// The claimant extends its lease.
         case renew(owner: String, until: Date)
-        /// The hub created the upload at this URL (nil forgets a URL the hub no longer knows).
-        case uploadURL(String?, owner: String?)
+        /// The hub created the upload at this URL (nil forgets a URL the hub
+        /// no longer knows), of `length` bytes when that is not the file's size.
+        case uploadURL(String?, owner: String?, length: Int64? = nil)
         /// The hub acknowledged this many bytes.
         case progress(offset: Int64, owner: String?)
         /// The hub has every byte; `awaitingReceipt` when it will confirm filing.
@@ -130,23 +139,27 @@ public struct ItemLifecycle: Sendable, Equatable {
             next.leaseExpires = until
             detail = "lease renewed by \(owner)"
             recordsEvent = false
-        case let .uploadURL(url, owner):
+        case let .uploadURL(url, owner, length):
             try requireLease(owner, "record an upload URL for")
+            if let length, length < 0 {
+                throw SpoolError(.invalidInput, "an upload of \(length) bytes")
+            }
             next.uploadURL = url
+            next.uploadLength = url == nil || length == size ? nil : length
             next.ackedOffset = 0
             detail = url.map { "upload created at \($0)" } ?? "upload URL forgotten; the next attempt starts over"
         case let .progress(offset, owner):
             try requireLease(owner, "record progress for")
-            guard offset >= 0, offset <= size else {
-                throw SpoolError(.invalidInput, "acknowledged offset \(offset) is outside the item's 0...\(size) bytes")
+            guard offset >= 0, offset <= uploadSize else {
+                throw SpoolError(.invalidInput, "acknowledged offset \(offset) is outside the upload's 0...\(uploadSize) bytes")
             }
             next.ackedOffset = offset
-            detail = "hub acknowledged \(offset) of \(size) bytes"
+            detail = "hub acknowledged \(offset) of \(uploadSize) bytes"
             recordsEvent = false
         case let .uploaded(owner, awaiting):
             try requireLease(owner, "mark uploaded")
             next.state = .uploaded
-            next.ackedOffset = size
+            next.ackedOffset = uploadSize
             next.lastError = nil
             next.awaitingReceipt = awaiting
             next.clearLease()
@@ -164,6 +177,7 @@ public struct ItemLifecycle: Sendable, Equatable {
             }
             next.state = .queued
             next.uploadURL = nil
+            next.uploadLength = nil
             next.ackedOffset = 0
             next.awaitingReceipt = false
             next.lastError = reason
@@ -186,6 +200,7 @@ public struct ItemLifecycle: Sendable, Equatable {
                 // The hub refused the image after its last byte: the upload
                 // it holds is spent, so a release starts a new one.
                 next.uploadURL = nil
+                next.uploadLength = nil
                 next.ackedOffset = 0
                 next.awaitingReceipt = false
             case .uploaded, .received, .held: throw invalid("hold", nil)

@@ -125,7 +125,10 @@ public struct SpoolItem: Sendable, Equatable {
     public var leaseOwner: String? { lifecycle.leaseOwner }
 
     /// Fraction of the bytes the hub has acknowledged, 0...1.
-    public var progress: Double { size == 0 ? 1 : Double(ackedOffset) / Double(size) }
+    public var progress: Double {
+        let total = lifecycle.uploadSize
+        return total == 0 ? 1 : min(1, Double(ackedOffset) / Double(total))
+    }
 }
 
 /// What `enqueue` stored.

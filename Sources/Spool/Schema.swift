@@ -60,8 +60,10 @@ enum Schema {
             // table is rebuilt (GRDB defers foreign-key checks to the end of
             // the migration). New: the `received` state, a `health` kind (the
             // station's own health reports travel the same durable path), whether an uploaded
-            // item waits for the hub's receipt, when it was received, and what
-            // the station knew at capture time (device, patient) as JSON.
+            // item waits for the hub's receipt, when it was received, the length
+            // of what its upload sends when that is not the file (a DICOM
+            // object), and what the station knew at capture time (device,
+            // patient) as JSON.
             try db.execute(sql: """
                 CREATE TABLE item_v3 (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -90,6 +92,7 @@ enum Schema {
                     file_deleted_at REAL,
                     awaiting_receipt INTEGER NOT NULL DEFAULT 0,
                     received_at REAL,
+                    upload_length INTEGER CHECK (upload_length IS NULL OR upload_length >= 0),
                     context TEXT
                 );
                 INSERT INTO item_v3 (id, kind, parent_id, case_id, site, note, priority, captured_at, filename, file,

@@ -186,7 +186,9 @@ public final class Spool: Sendable {
                 var previewID: Int64?
                 if let previewHash {
                     var m = metadata
-                    m.filename = (metadata.filename as NSString).deletingPathExtension + ".preview.jpg"
+                    // `NAME-preview.jpg`, not `NAME.preview.jpg`: some tus servers
+                    // (aiohttp-tus) refuse a file whose stem begins another's.
+                    m.filename = (metadata.filename as NSString).deletingPathExtension + "-preview.jpg"
                     previewID = try insert(db, kind: .preview, parent: imageID, metadata: m, file: previewName,
                                            sha256: previewHash.sha256, size: previewHash.size, now: now)
                 }
@@ -308,8 +310,9 @@ public final class Spool: Sendable {
 
     /// Persists the upload URL the hub created, before any byte is sent, so
     /// an upload interrupted by a power cut resumes instead of starting over.
-    public func recordUploadURL(id: Int64, url: String?, owner: String? = nil) throws(SpoolError) {
-        try update(id, .uploadURL(url, owner: owner))
+    /// `length`: what the upload sends, when it is not the file itself.
+    public func recordUploadURL(id: Int64, url: String?, owner: String? = nil, length: Int64? = nil) throws(SpoolError) {
+        try update(id, .uploadURL(url, owner: owner, length: length))
     }
 
     public func recordOffset(id: Int64, offset: Int64, owner: String? = nil) throws(SpoolError) {
@@ -425,7 +428,7 @@ public final class Spool: Sendable {
                 if let state = ItemState(rawValue: row["state"]) { counts[state] = row["n"] }
             }
             let pending = try Row.fetchAll(db, sql: Self.pendingQuery).map(self.item)
-            let bytes = pending.reduce(Int64(0)) { $0 + ($1.size - $1.ackedOffset) }
+            let bytes = pending.reduce(Int64(0)) { $0 + max(0, $1.lifecycle.uploadSize - $1.ackedOffset) }
             let oldest = pending.map(\.createdAt).min().map { max(0, now.timeIntervalSince($0)) }
             let awaiting = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM item WHERE state = 'uploaded' AND awaiting_receipt = 1") ?? 0
             return SpoolStatus(counts: counts, bytesPending: bytes, oldestPendingAge: oldest, pending: pending,

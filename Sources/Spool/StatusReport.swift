@@ -80,7 +80,7 @@ public enum StatusReport {
         out += "\n"
         var rows = [["ID", "STATE", "PRIORITY", "KIND", "CASE", "SITE", "PROGRESS", "TRIES", "LAST ERROR"]]
         for item in status.pending {
-            let progress = "\(Units.formatBytes(item.ackedOffset))/\(Units.formatBytes(item.size)) "
+            let progress = "\(Units.formatBytes(item.ackedOffset))/\(Units.formatBytes(item.lifecycle.uploadSize)) "
                 + String(format: "%.0f%%", item.progress * 100)
             var error = item.lastError ?? ""
             if item.state == .failed, let retry = item.retryAt {
@@ -101,7 +101,9 @@ public enum StatusReport {
         var out = "item \(item.id): \(item.kind.rawValue) \(item.metadata.filename), case \(item.metadata.caseID.isEmpty ? "unknown" : item.metadata.caseID)"
         if !item.metadata.site.isEmpty { out += ", site \(item.metadata.site)" }
         out += ", \(item.metadata.priority.rawValue)\n"
-        out += "state \(item.state.rawValue), \(Units.formatBytes(item.ackedOffset)) of \(Units.formatBytes(item.size)) acknowledged, \(item.attempts) attempt(s)\n"
+        out += "state \(item.state.rawValue), \(Units.formatBytes(item.ackedOffset)) of \(Units.formatBytes(item.lifecycle.uploadSize)) acknowledged, \(item.attempts) attempt(s)"
+        if let length = item.lifecycle.uploadLength { out += " (the upload sends a \(Units.formatBytes(length)) object made from the \(Units.formatBytes(item.size)) image)" }
+        out += "\n"
         out += "sha256 \(item.sha256)\nfile \(item.filePath)\(item.fileDeletedAt != nil ? " (deleted by retention)" : "")\n"
         if let url = item.uploadURL { out += "upload \(url)\n" }
         if let error = item.lastError { out += "last error: \(error)\n" }

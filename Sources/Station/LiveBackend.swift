@@ -160,10 +160,11 @@ public final class LiveBackend: StationBackend {
         var ahead: Int64 = 0
         var out: [QueueItem] = []
         for item in ordered.prefix(100) {
-            let sent = item.state.isPending ? item.ackedOffset : item.size
+            let total = item.lifecycle.uploadSize
+            let sent = item.state.isPending ? item.ackedOffset : total
             var eta: Double? = nil
             if item.state.isPending && item.state != .held {
-                ahead += item.size - sent
+                ahead += max(0, total - sent)
                 if rate > 0 && !paused { eta = Double(ahead) / rate }
             }
             let state: QueueState = switch item.state {
@@ -176,7 +177,7 @@ public final class LiveBackend: StationBackend {
             }
             out.append(QueueItem(id: String(item.id), caseId: item.metadata.caseID, site: item.metadata.site,
                                  priority: item.metadata.priority == .urgent ? .urgent : .routine, state: state,
-                                 bytesTotal: item.size, bytesSent: sent, etaSeconds: eta, createdAt: item.createdAt,
+                                 bytesTotal: total, bytesSent: sent, etaSeconds: eta, createdAt: item.createdAt,
                                  detail: item.lastError))
         }
         return QueueSnapshot(items: out)

@@ -222,7 +222,7 @@ public final class UploadWorker: Sendable {
                 // Durable before the first PATCH: after a power cut the upload resumes at this URL.
                 // If it cannot be recorded the client stops, so no second upload is ever started.
                 try await persist("record the upload URL of item \(item.id)") { [owner] in
-                    try $0.recordUploadURL(id: item.id, url: url, owner: owner)
+                    try $0.recordUploadURL(id: item.id, url: url, owner: owner, length: source.size)
                 }
             case let .progress(offset):
                 let activity = state.withLock { s -> (@Sendable () -> Void)? in

@@ -237,10 +237,10 @@ class Postgres:
 class Hub:
     """telestation-hub with --stow-url, its log kept in a file."""
 
-    def __init__(self, bin_dir, store, token_file, stow_url, log_path, user=None):
+    def __init__(self, bin_dir, store, token_file, stow_url, log_path, user=None, listen="127.0.0.1:0"):
         self.log_path = log_path
         self.log_file = open(log_path, "a")
-        args = [os.path.join(bin_dir, "telestation-hub"), "--listen", "127.0.0.1:0", "--store", store,
+        args = [os.path.join(bin_dir, "telestation-hub"), "--listen", listen, "--store", store,
                 "--token-file", token_file, "--stow-url", stow_url, "--stow-retry-max", "2"]
         if user:
             args += ["--stow-user", user[0], "--stow-password-file", user[1]]

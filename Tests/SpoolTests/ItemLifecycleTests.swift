@@ -88,6 +88,24 @@ import Testing
         }
     }
 
+    /// A DICOM object is longer than the JPEG it wraps: offsets count in
+    /// the upload's length, and forgetting the URL forgets the length.
+    @Test func anUploadLongerThanTheFileCountsInItsOwnLength() throws {
+        var l = item(.uploading, owner: "a", expires: now)
+        expectRefused(l, .progress(offset: 1500, owner: "a"), .invalidInput)
+        try l.apply(.uploadURL("https://hub/files/1", owner: "a", length: 1600))
+        #expect(l.uploadLength == 1600 && l.uploadSize == 1600)
+        try l.apply(.progress(offset: 1500, owner: "a"))
+        expectRefused(l, .progress(offset: 1601, owner: "a"), .invalidInput)
+        try l.apply(.uploaded(owner: "a", awaitingReceipt: true))
+        #expect(l.ackedOffset == 1600)
+        try l.apply(.resend(reason: "lost"))
+        #expect(l.uploadLength == nil && l.ackedOffset == 0)
+        var same = item(.uploading, owner: "a", expires: now)
+        try same.apply(.uploadURL("u", owner: "a", length: 1000))
+        #expect(same.uploadLength == nil, "the file's own length is not stored twice")
+    }
+
     @Test func progressWithinSize() throws {
         var l = item(.uploading, owner: "a")
         let o = try l.apply(.progress(offset: 1000, owner: "a"))

@@ -48,7 +48,7 @@ import Testing
         let previewID = try #require(r.previewID)
         let p = try #require(try spool.item(id: previewID))
         #expect(p.kind == .preview && p.parentID == r.imageID && p.metadata.caseID == "C-1")
-        #expect(p.metadata.filename == "lesion.preview.jpg")
+        #expect(p.metadata.filename == "lesion-preview.jpg")
         #expect(plainSHA(spool, p) == sha256Hex(preview) && p.size == 5000)
         #expect(s.files().count == 2, "no temporary files left: \(s.files())")
         #expect(try spool.history(id: r.imageID).map(\.to) == [.queued])
