@@ -7,6 +7,7 @@ usage: daemon_checks.py TELESTATION TELESTATION_HUB OUTDIR UINPUT_BUTTON
 Prints one "PASS text" or "FAIL text" line per check.
 """
 import glob
+import hashlib
 import json
 import os
 import subprocess
@@ -17,6 +18,10 @@ import urllib.request
 
 from evidence import frame_loss_evidence, settled
 
+# Orthanc, started the way the PACS tests start it (Tests/Campaigns/pacs.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Campaigns"))
+from pacs import Orthanc  # noqa: E402
+
 BIN, HUB, OUT, BUTTON = (sys.argv[1:5] + [""] * 4)[:4]
 DEV = "/dev/video0"
 KIOSK = "http://127.0.0.1:8091"
@@ -26,11 +31,16 @@ LINK = "/dev/input/by-id/telestation-test-button-event-kbd"
 STATE = "/tmp/telestation-daemon-state"
 HUB_STORE = "/tmp/telestation-hub-store"
 CASE = {"case_id": "40123456", "site": "face"}
+ORTHANC_PORT = 18042
+VL_PHOTO = "1.2.840.10008.5.1.4.1.1.77.1.4"
+SKIN_OF_FACE = "73897004"
 # Longer than trigger.debounce (300 ms) and the held key's 600 ms of repeats.
 QUIET_WINDOW = 2.0
 # Seconds of stream over which frame loss is counted, with and without a fault.
 LOSS_WINDOW = 5.0
 accepted = []
+# Queue id -> sha256 of the JPEG the camera made, for kiosk captures.
+camera_jpegs = {}
 
 
 def verdict(ok, text):
@@ -124,11 +134,32 @@ def capture_and_send(label):
     code, item = api("POST", "/api/v1/captures", CASE)
     if code != 201:
         return f"capture answered {code}: {item}"
+    code, jpeg = api("GET", f"/api/v1/captures/{item['id']}/image")
     code, q = api("POST", f"/api/v1/captures/{item['id']}/accept")
     if code != 200:
         return f"accept answered {code}: {q}"
     accepted.append(q["id"])
+    if isinstance(jpeg, bytes) and jpeg[:2] == b"\xff\xd8":
+        camera_jpegs[q["id"]] = hashlib.sha256(jpeg).hexdigest()
     return None
+
+
+def jpeg_fragment(dicom):
+    """The JPEG encapsulated in a DICOM object: (7FE0,0010) OB of undefined
+    length, an empty basic offset table item, then one fragment item."""
+    at = dicom.find(b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff")
+    if at < 0:
+        return None
+    at += 12
+    if dicom[at:at + 4] != b"\xfe\xff\x00\xe0":
+        return None
+    at += 8 + int.from_bytes(dicom[at + 4:at + 8], "little")
+    if dicom[at:at + 4] != b"\xfe\xff\x00\xe0":
+        return None
+    n = int.from_bytes(dicom[at + 4:at + 8], "little")
+    frame = dicom[at + 8:at + 8 + n]
+    # An odd JPEG is padded with one 0x00 after its EOI.
+    return frame[:-1] if frame.endswith(b"\xff\xd9\x00") else frame
 
 
 def uploaded_count():
@@ -138,7 +169,14 @@ def uploaded_count():
 def main():
     os.makedirs(HUB_STORE, exist_ok=True)
     hub_out = open(f"{OUT}/hub.out", "w")
-    hub = subprocess.Popen([HUB, "--listen", "127.0.0.1:18080", "--store", HUB_STORE], stdout=hub_out, stderr=subprocess.STDOUT)
+    try:
+        orthanc = Orthanc(OUT, "vm", "/tmp/telestation-orthanc", ORTHANC_PORT)
+    except Exception as e:
+        verdict(False, f"Orthanc did not start in the VM: {e}")
+        return
+    hub = subprocess.Popen([HUB, "--listen", "127.0.0.1:18080", "--store", HUB_STORE,
+                            "--stow-url", f"http://127.0.0.1:{ORTHANC_PORT}/dicom-web", "--stow-retry-max", "5"],
+                           stdout=hub_out, stderr=subprocess.STDOUT)
     if not wait(lambda: "listening" in open(f"{OUT}/hub.out").read(), 120):
         verdict(False, f"telestation-hub did not start: {open(f'{OUT}/hub.out').read()[-300:]}")
         return
@@ -167,6 +205,9 @@ listen = "127.0.0.1:8091"
 [spool]
 min_free = "1MiB"
 key_file = "{key}"
+[dicom]
+enabled = true
+institution = "Puesto de Salud VM"
 [trigger]
 camera_button = true
 evdev_device = "{LINK}"
@@ -177,6 +218,7 @@ debounce = "300ms"
     daemon = subprocess.Popen([BIN, "run", "--config", f"{OUT}/daemon.toml"], stdout=log, stderr=subprocess.STDOUT)
     try:
         run_checks(daemon, button)
+        pacs_checks(orthanc)
     except Exception as e:  # a broken check must show as a FAIL line, not vanish
         verdict(False, f"daemon checks stopped: {e!r}")
     finally:
@@ -191,6 +233,7 @@ debounce = "300ms"
         button.send("quit")
         hub.terminate()
         hub.wait(30)
+        orthanc.stop()
 
 
 def get_ctrl(name):
@@ -297,15 +340,62 @@ def run_checks(daemon, button):
 
     camera_faults(daemon)
 
-    # Everything Sent reaches the hub.
-    def all_uploaded():
+    # Everything Sent reaches the hub, and is received only once filed in Orthanc.
+    def all_received():
         code, q = api("GET", "/api/v1/queue")
         states = {i["id"]: i["state"] for i in q["items"]}
-        return all(states.get(a) == "uploaded" for a in accepted) and states
-    done = wait(all_uploaded, 180)
+        return all(states.get(a) == "received" for a in accepted) and states
+    done = wait(all_received, 240)
+    code, q = api("GET", "/api/v1/queue")
+    cases = {c["case_id"]: c for c in q.get("cases", [])} if code == 200 else {}
     verdict(bool(done) and uploaded_count() >= len(accepted),
             f"all {len(accepted)} images Sent during the campaign are uploaded to telestation-hub on loopback "
-            f"({uploaded_count()} completed uploads in its store, previews included)")
+            f"({uploaded_count()} completed uploads in its store, previews included) and received: the hub's receipt "
+            f"says each is filed in Orthanc (kiosk: case {CASE['case_id']} {cases.get(CASE['case_id'], {}).get('received')} "
+            f"of {cases.get(CASE['case_id'], {}).get('images')} received)")
+
+
+def pacs_checks(orthanc):
+    """Each capture is one DICOM instance in Orthanc: right patient, SOP
+    class, body site, device; valid for dciodvfy; the camera's JPEG inside,
+    byte for byte."""
+    ids = orthanc.get("/instances")
+    problems = []
+    fragments = set()
+    devices = set()
+    for oid in ids:
+        tags = orthanc.get(f"/instances/{oid}/simplified-tags")
+        for key, want in [("PatientID", CASE["case_id"]), ("SOPClassUID", VL_PHOTO), ("Modality", "XC"),
+                          ("InstitutionName", "Puesto de Salud VM")]:
+            if tags.get(key) != want:
+                problems.append(f"{oid}: {key} {tags.get(key)!r}, expected {want!r}")
+        region = tags.get("AnatomicRegionSequence") or [{}]
+        if region[0].get("CodeValue") != SKIN_OF_FACE:
+            problems.append(f"{oid}: body site {region[0].get('CodeValue')!r}, expected {SKIN_OF_FACE} (face)")
+        devices.add(f"{tags.get('Manufacturer')} / {tags.get('ManufacturerModelName')}")
+        path = f"/tmp/telestation-orthanc-{oid}.dcm"
+        req = urllib.request.Request(f"{orthanc.url}/instances/{oid}/file")
+        with urllib.request.urlopen(req, timeout=60) as r:
+            data = r.read()
+        with open(path, "wb") as f:
+            f.write(data)
+        check = subprocess.run(["dciodvfy", path], capture_output=True, text=True)
+        errors = [ln for ln in (check.stdout + check.stderr).splitlines() if ln.startswith("Error")]
+        if errors:
+            problems.append(f"{oid}: dciodvfy: {errors[:2]}")
+        frame = jpeg_fragment(data)
+        if frame:
+            fragments.add(hashlib.sha256(frame).hexdigest())
+    missing = [i for i, sha in camera_jpegs.items() if sha not in fragments]
+    if len(ids) != len(accepted):
+        problems.append(f"Orthanc holds {len(ids)} instances for {len(accepted)} images sent")
+    if missing or not camera_jpegs:
+        problems.append(f"the camera's JPEG of item(s) {missing or '(none recorded)'} is not byte-identical inside any instance")
+    if not any(d.startswith("vivid") for d in devices):
+        problems.append(f"the device is not vivid in the objects: {sorted(devices)}")
+    verdict(not problems, f"{len(ids)} DICOM instances in Orthanc for {len(accepted)} images (patient {CASE['case_id']}, "
+            f"VL Photographic, Skin of face {SKIN_OF_FACE}, device {sorted(devices)}), no dciodvfy errors, "
+            f"{len(camera_jpegs)} camera JPEGs byte-identical inside" + (f": {problems[:3]}" if problems else ""))
 
 
 def camera_faults(daemon):
