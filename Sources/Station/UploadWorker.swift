@@ -400,7 +400,11 @@ public final class UploadWorker: Sendable {
                 case let .pending(detail), let .unavailable(detail): round.lastWait = detail
                 default: break
                 }
-                if case .unavailable = receipt { break }  // the hub cannot answer now; ask again next round
+                if case let .unavailable(reason) = receipt {
+                    // The hub cannot answer now: ask again next round, not item by item.
+                    logger.notice("cannot ask the hub for receipts now: \(reason)")
+                    break
+                }
                 continue
             }
             do {
@@ -511,6 +515,8 @@ public final class UploadWorker: Sendable {
         }
         defer { pausedPulse.cancel() }
         var nextReceipts = Date()
+        // Receipts are owed: the idle wait ends when the next round is due.
+        var receiptsOwed = true
         while !Task.isCancelled {
             heartbeat()
             if Date() >= nextReceipts {
@@ -518,17 +524,23 @@ public final class UploadWorker: Sendable {
                 // (and with them retention) until it is empty.
                 let round = await checkReceipts()
                 nextReceipts = Date().addingTimeInterval(receiptInterval)
+                receiptsOwed = !round.waiting.isEmpty
                 if !round.resent.isEmpty { continue }
             }
             let step = await step()
-            if case .uploaded = step, nextReceipts.timeIntervalSinceNow > 2 {
-                // A hub without a PACS files at once: ask soon, not in a full interval.
-                nextReceipts = Date().addingTimeInterval(2)
+            if case .uploaded = step {
+                receiptsOwed = true
+                if nextReceipts.timeIntervalSinceNow > 2 {
+                    // A hub without a PACS files at once: ask soon, not in a full interval.
+                    nextReceipts = Date().addingTimeInterval(2)
+                }
             }
             guard case let .idle(nextRetry) = step else { continue }
             var wait = idleRound
-            if let nextRetry {
-                let s = max(0, nextRetry.timeIntervalSinceNow)
+            var wakeAt = nextRetry
+            if receiptsOwed { wakeAt = min(wakeAt ?? nextReceipts, nextReceipts) }
+            if let wakeAt {
+                let s = max(0, wakeAt.timeIntervalSinceNow)
                 if .milliseconds(Int(s * 1000)) < idleRound { wait = .milliseconds(Int(s * 1000) + 10) }
             }
             await sleep(wait)

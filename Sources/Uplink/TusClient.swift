@@ -260,7 +260,7 @@ public final class TusClient: Sendable {
     public func hubGivesReceipts() async -> Bool? {
         if let known = state.withLock({ $0.hub.capabilities }) { return known.receipts }
         let request = CurlRequest(method: .options, url: hubURL, headers: baseHeaders(), body: nil)
-        guard case let .response(response, _) = await worker.perform(request, maxRate: 0, control: TransferControl()),
+        guard case let .response(response, _) = await worker.perform(request, maxRate: control.snapshot.maxRate, control: TransferControl()),
               case let .success(capabilities) = TusCapabilities.parse(response) else { return nil }
         state.withLock { $0.hub.capabilities = capabilities }
         return capabilities.receipts
@@ -270,7 +270,7 @@ public final class TusClient: Sendable {
     public func receipt(for uploadURL: String) async -> Receipt {
         let url = uploadURL.hasSuffix("/") ? uploadURL + "receipt" : uploadURL + "/receipt"
         let request = CurlRequest(method: .get, url: url, headers: baseHeaders(), body: nil)
-        switch await worker.perform(request, maxRate: 0, control: TransferControl()) {
+        switch await worker.perform(request, maxRate: control.snapshot.maxRate, control: TransferControl()) {
         case let .failed(error, _, _): return .unavailable(reason: describe(error))
         case let .response(response, _):
             switch Receipt.parse(response) {

@@ -52,6 +52,33 @@ import Testing
         #expect(client.status.link.throughput != nil)
     }
 
+    /// The project's hub offers receipts; the client asks for them with the
+    /// station's rate cap in force (a receipt request once inherited no cap
+    /// and was aborted as "rate lowered" on every capped station).
+    @Test(arguments: [Int64(0), 8192])
+    func receiptsFromTheHubUnderAnyRateCap(maxRate: Int64) async throws {
+        let dir = try TempDir()
+        let (_, hub) = try await startHub(dir)
+        defer { Task { await hub.stop() } }
+        var uplink = testUplink()
+        uplink.maxRate = maxRate
+        let client = try TusClient(hubURL: hub.url, token: "hub-token-123", uplink: uplink)
+        #expect(await client.hubGivesReceipts() == true)
+        let bytes = randomBytes(20_000, seed: 31)
+        let (outcome, _) = await deliver(client, MemoryUploadSource(bytes), metadata(for: bytes), state: JobState())
+        guard case let .completed(url) = outcome else { Issue.record("got \(outcome)"); return }
+        guard case let .filed(place, detail) = await client.receipt(for: url) else {
+            Issue.record("no filed receipt for a stored upload"); return
+        }
+        #expect(place == "hub" && detail.contains("hub's store"))
+        let unknown = String(url.dropLast(32)) + String(repeating: "0", count: 32)
+        #expect(await client.receipt(for: unknown) == .unknownUpload)
+        let wrongToken = try TusClient(hubURL: hub.url, token: "not-the-token", uplink: uplink)
+        guard case .unavailable = await wrongToken.receipt(for: url) else {
+            Issue.record("a refused token must not read as a receipt"); return
+        }
+    }
+
     @Test func interruptedUploadResumesFromTheHubsOffset() async throws {
         let dir = try TempDir()
         let (_, hub) = try await startHub(dir)

@@ -187,7 +187,8 @@ def run(k, url):
     bar = lambda: d.execute_script("return parseFloat(document.querySelector('#queue-list .progress > div').style.width) || 0")
     k.until("progress bar moving", lambda: bar() > 0)
     k.shot("5-queue")
-    k.until("uploaded", lambda: "Enviada" in d.find_element(By.CSS_SELECTOR, "#queue-list .item .state").text)
+    # Sent, then received once the hub's receipt says filed (telestation-hub gives receipts).
+    k.until("received", lambda: "Recibida" in d.find_element(By.CSS_SELECTOR, "#queue-list .item .state").text)
     assert bar() == 100
     k.shot("6-queue-done")
     upload_limit(k, url)
