@@ -90,7 +90,7 @@ import Testing
         let sync = try CLI.run(["sync", "--deadline", "2m", "--config", config])
         #expect(sync.status == 0, "\(sync.stdout) \(sync.stderr)")
         #expect(try spoolFiles(d).allSatisfy(isEncrypted), "opening the queue with the key encrypted it")
-        let stored = try hub.files().filter { !$0.key.contains(".preview.") }
+        let stored = try hub.files().filter { !$0.key.contains("-preview.") }
         #expect(stored.count == 1)
         #expect(stored.values.first == FileManager.default.contents(atPath: a), "the hub has the original bytes")
     }
@@ -114,7 +114,7 @@ import Testing
                 && sync.stdout.contains("failed authentication"), "\(sync.stdout)")
         let held = try statusItems(config)
         #expect(held.count == 1 && held.first?["state"] as? String == "held", "\(held)")
-        #expect(try hub.files().keys.allSatisfy { $0.contains(".preview.") }, "only the intact preview reached the hub")
+        #expect(try hub.files().keys.allSatisfy { $0.contains("-preview.") }, "only the intact preview reached the hub")
     }
 
     /// The support bundle of a station with queued images holds none of

@@ -137,7 +137,7 @@ func sha256Hex(_ path: String) throws -> String {
         let stored = try hub.files()
         #expect(stored.count == 4)
         let wanted = Set([try sha256Hex(a), try sha256Hex(b)])
-        let got = Set(try stored.keys.filter { !$0.contains(".preview.") }.map { try sha256Hex(hub.store + "/" + $0) })
+        let got = Set(try stored.keys.filter { !$0.contains("-preview.") }.map { try sha256Hex(hub.store + "/" + $0) })
         #expect(got == wanted)
         let after = try CLI.run(["status", "--json", "--config", config])
         let afterStatus = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])

@@ -45,6 +45,6 @@ import Testing
         #expect(try items(config).isEmpty)
         let stored = try hub!.files()
         #expect(stored.count == 2)
-        #expect(try stored.keys.filter { !$0.contains(".preview.") }.map { try sha256Hex(store + "/" + $0) } == [try sha256Hex(a)])
+        #expect(try stored.keys.filter { !$0.contains("-preview.") }.map { try sha256Hex(store + "/" + $0) } == [try sha256Hex(a)])
     }
 }
