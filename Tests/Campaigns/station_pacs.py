@@ -13,7 +13,9 @@ into a real Orthanc (Debian's orthanc + orthanc-dicomweb) on loopback.
    deleted (hub stopped and restarted), so its receipt answers 404; the
    station sends the image again, as a new upload.
 3. Orthanc started: `sync --wait-receipts` ends with both images received,
-   only now. Orthanc's REST API holds exactly one instance per image with the
+   only now. Then Orthanc refusing (a Lua filter drops what STOW-RS says it
+   stored): a third image is sent but not received; Orthanc accepting
+   again: received. Orthanc's REST API holds exactly one instance per image with the
    right patient, SOP class, body site (SNOMED code) and device; each file
    Orthanc serves passes dciodvfy and carries the camera's JPEG byte for
    byte (pydicom).
@@ -242,6 +244,28 @@ def main():
             problems.append(f"camera JPEGs not found in Orthanc: {list(want)}")
         if len(studies) != 1:
             problems.append(f"one case should be one study; Orthanc has {len(studies)}")
+
+        # 3b. Orthanc refusing (its filter drops every instance while STOW-RS
+        # answers "stored"): a new image is sent, never received; accepted again: received.
+        orthanc.stop()
+        orthanc = Orthanc(work, "station-refusing", storage, port, refuse=True)
+        rc, out = st.run("enqueue", jpegs[0][0], "--case", "HC-004512", "--site", "back")
+        if rc != 0:
+            raise Failed(f"enqueue (third image) exited {rc}: {out}")
+        rc, out = st.run("sync", "--deadline", "2m", "--wait-receipts", "8s")
+        s = st.status()
+        if rc != 75 or s["counts"]["received"] != 2 or s["awaiting_receipt"] != 1:
+            problems.append(f"Orthanc refusing: exit {rc} (75 expected: a receipt missing), counts {s['counts']}, "
+                            f"awaiting {s['awaiting_receipt']}: {out[-300:]}")
+        log(f"Orthanc refusing: sync --wait-receipts 8s exit {rc}; counts {s['counts']}, awaiting {s['awaiting_receipt']}")
+        orthanc.stop()
+        orthanc = Orthanc(work, "station", storage, port)
+        rc, out = st.run("sync", "--deadline", "2m", "--wait-receipts", "90s")
+        s = st.status()
+        if rc != 0 or s["counts"]["received"] != 3 or s["awaiting_receipt"] != 0 or len(orthanc.get("/instances")) != 3:
+            problems.append(f"Orthanc accepting again: exit {rc}, counts {s['counts']}, "
+                            f"{len(orthanc.get('/instances'))} instances in Orthanc: {out[-300:]}")
+        figures["received_after_refusal"] = s["counts"]["received"]
 
         # 4. A plain tus server: delivered, "sent, no receipt".
         plain = subprocess.Popen([sys.executable, os.path.join(SUPPORT, "aiohttp_tus_server.py"), os.path.join(work, "plain")],
