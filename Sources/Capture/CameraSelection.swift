@@ -8,6 +8,8 @@ public struct CameraSelection: Sendable, Equatable {
     public var width: Int?
     public var height: Int?
     public var controls: [String: Int]
+    /// Set only when the camera has them (see `StationConfig.Camera.controlsIfPresent`).
+    public var controlsIfPresent: [String: Int]
     /// Only for the synthetic camera.
     public var pattern: SyntheticCamera.Pattern = .bars
 
@@ -17,6 +19,7 @@ public struct CameraSelection: Sendable, Equatable {
         width = camera.width
         height = camera.height
         controls = camera.controls
+        controlsIfPresent = camera.controlsIfPresent
     }
 
     public var isSynthetic: Bool { device == "synthetic" }
@@ -37,7 +40,8 @@ public struct CameraSelection: Sendable, Equatable {
             if me.isSynthetic {
                 return SyntheticCamera(settings: .init(negotiation: me.negotiation, pattern: me.pattern, controls: me.controls))
             }
-            return V4L2Camera(settings: .init(device: me.device, negotiation: me.negotiation, controls: me.controls))
+            return V4L2Camera(settings: .init(device: me.device, negotiation: me.negotiation, controls: me.controls,
+                                              controlsIfPresent: me.controlsIfPresent))
         }
     }
 }

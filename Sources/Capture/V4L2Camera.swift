@@ -10,15 +10,18 @@ public final class V4L2Camera: CameraSource {
         public var device: String
         public var negotiation: FormatNegotiation
         public var controls: [String: Int]
+        /// Set like `controls` when the camera has them; silently skipped when it does not.
+        public var controlsIfPresent: [String: Int]
         public var bufferCount: Int
         /// Consecutive error-flagged buffers tolerated before giving up.
         public var maxBadFrames: Int
 
         public init(device: String, negotiation: FormatNegotiation, controls: [String: Int] = [:],
-                    bufferCount: Int = 4, maxBadFrames: Int = 30) {
+                    controlsIfPresent: [String: Int] = [:], bufferCount: Int = 4, maxBadFrames: Int = 30) {
             self.device = device
             self.negotiation = negotiation
             self.controls = controls
+            self.controlsIfPresent = controlsIfPresent
             self.bufferCount = bufferCount
             self.maxBadFrames = maxBadFrames
         }
@@ -124,9 +127,11 @@ public final class V4L2Camera: CameraSource {
     /// Sets each `[camera.controls]` entry with VIDIOC_S_CTRL; never throws,
     /// a rejected control is reported and capture goes on.
     private func applyControls(_ h: V4L2Handle) -> [ControlResult] {
-        guard !settings.controls.isEmpty else { return [] }
+        guard !settings.controls.isEmpty || !settings.controlsIfPresent.isEmpty else { return [] }
         let known = DeviceDiscovery.controls(h)
-        return settings.controls.sorted { $0.key < $1.key }.map { name, value in
+        let wanted = settings.controls.merging(
+            settings.controlsIfPresent.filter { name, _ in known.contains { $0.name == name } }) { mine, _ in mine }
+        return wanted.sorted { $0.key < $1.key }.map { name, value in
             guard let c = known.first(where: { $0.name == name }) else {
                 return ControlResult(name: name, requested: value, applied: false, reason: "this camera has no control named \(name)")
             }

@@ -71,8 +71,14 @@ extension StationConfig {
     /// The camera settings in force for a device: the profile's values for
     /// keys the configuration left out, the configuration's for the rest.
     public func camera(with profile: CameraProfile?) -> Camera {
-        guard let profile else { return camera }
         var merged = camera
+        // The anti-flicker control follows the station's mains unless the
+        // configuration or the profile sets it: V4L2's menu is 1 = 50 Hz, 2 = 60 Hz.
+        let mains = station.mainsFrequency == 50 ? 1 : 2
+        if camera.controls[Self.powerLineControl] == nil && profile?.camera.controls[Self.powerLineControl] == nil {
+            merged.controlsIfPresent[Self.powerLineControl] = mains
+        }
+        guard let profile else { return merged }
         func take(_ key: String, _ apply: (inout Camera) -> Void) {
             if profile.setKeys.contains(key) && !explicitKeys.contains(key) { apply(&merged) }
         }
@@ -89,4 +95,6 @@ extension StationConfig {
         merged.controls = profile.camera.controls.merging(camera.controls) { _, mine in mine }
         return merged
     }
+
+    static let powerLineControl = "power_line_frequency"
 }

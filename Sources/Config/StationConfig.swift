@@ -7,6 +7,10 @@ public struct StationConfig: Sendable, Equatable {
     public struct Station: Sendable, Equatable {
         public var id: String = ""
         public var stateDir: String = "/var/lib/telestation"
+        /// The mains frequency where the station stands, in Hz (50 or 60;
+        /// Peru's grid is 60 Hz). Cameras with an anti-flicker control
+        /// (`power_line_frequency`) follow it unless told otherwise.
+        public var mainsFrequency: Int = 60
     }
 
     public struct Hub: Sendable, Equatable {
@@ -37,6 +41,9 @@ public struct StationConfig: Sendable, Equatable {
         public var previewWidth: Int = 480
         /// V4L2 control name (as `v4l2-ctl` prints it) → value.
         public var controls: [String: Int] = [:]
+        /// Controls set only when the camera has them, silently otherwise
+        /// (the anti-flicker setting that follows `station.mains_frequency`).
+        public var controlsIfPresent: [String: Int] = [:]
         /// What the camera's images are filed as when `dicom.enabled`; a
         /// dermatoscope's profile says `dermoscopic`.
         public var imageType: ImageType = .clinical

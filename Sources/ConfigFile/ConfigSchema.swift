@@ -40,6 +40,15 @@ public enum ConfigSchema {
                 }
                 c.station.id = v
             },
+            ConfigKey(path: "station.mains_frequency",
+                      doc: "Mains frequency where the station stands, in Hz: 60 in Peru (220 V, 60 Hz), 50 in most of the world. Cameras with an anti-flicker control (power_line_frequency) follow it unless [camera.controls] or the camera's profile sets that control.",
+                      example: "60", optional: true, required: false) { v, c throws(KeyProblem) in
+                guard let hz = v.int else { throw wrongType(v, "a whole number") }
+                guard hz == 50 || hz == 60 else {
+                    throw KeyProblem(message: "\(hz) Hz is not a mains frequency", fix: "use 60 (Peru and the Americas) or 50")
+                }
+                c.station.mainsFrequency = hz
+            },
             text("station.state_dir", "Where the queue database and spooled images live.",
                  example: "\"/var/lib/telestation\"", optional: true) { v, c throws(KeyProblem) in
                 try absolutePath(v); c.station.stateDir = v

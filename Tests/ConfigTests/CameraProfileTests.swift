@@ -34,13 +34,32 @@ import Testing
         let plain = try StationConfig.parse("[station]\nid = \"a\"\n")
         let merged = plain.camera(with: dino)
         #expect(merged.width == 1280 && merged.height == 1024 && merged.format == .mjpeg && merged.warmupFrames == 15)
-        #expect(merged.controls["power_line_frequency"] == 2, "Peru's mains are 60 Hz")
+        #expect(merged.controls["power_line_frequency"] == nil && merged.controlsIfPresent["power_line_frequency"] == 2,
+                "Peru's mains are 60 Hz, the default station.mains_frequency")
 
         let own = try StationConfig.parse("[station]\nid = \"a\"\n[camera]\nwidth = 640\nheight = 480\nwarmup_frames = 2\n[camera.controls]\npower_line_frequency = 1\n")
         let mine = own.camera(with: dino)
         #expect(mine.width == 640 && mine.height == 480 && mine.warmupFrames == 2)
         #expect(mine.format == .mjpeg)  // not set by the configuration: the profile's
         #expect(mine.controls["power_line_frequency"] == 1)
+        #expect(mine.controlsIfPresent["power_line_frequency"] == nil, "the configuration's own value wins")
+    }
+
+    /// The anti-flicker control follows the station's mains, with or without a profile.
+    @Test func theMainsFrequencyIsAStationSettingCamerasFollow() throws {
+        let profiles = try CameraProfile.loadAll(directory: Self.shipped)
+        for hz in [50, 60] {
+            let c = try StationConfig.parse("[station]\nid = \"a\"\nmains_frequency = \(hz)\n")
+            #expect(c.station.mainsFrequency == hz)
+            for profile in profiles.map(Optional.some) + [nil] {
+                #expect(c.camera(with: profile).controlsIfPresent["power_line_frequency"] == (hz == 50 ? 1 : 2),
+                        "\(profile?.id ?? "no profile") at \(hz) Hz")
+            }
+        }
+        #expect(try StationConfig.parse("[station]\nid = \"a\"\n").station.mainsFrequency == 60, "Peru by default")
+        for bad in ["55", "0", "\"60\""] {
+            #expect(throws: ConfigError.self) { try StationConfig.parse("[station]\nid = \"a\"\nmains_frequency = \(bad)\n") }
+        }
     }
 
     @Test func brokenProfilesNameFileAndKey() {
