@@ -85,7 +85,14 @@ public final class Spool: Sendable {
         // transaction instead of failing.
         config.busyMode = .timeout(30)
         config.label = "spool"
+        // Opening is serialised across processes: two first opens of a new
+        // database (the daemon starting while `enqueue` runs) would otherwise
+        // both switch it to WAL ("database is locked") and both run the
+        // migrations ("table item already exists"). The spool directory's
+        // lock, held exclusively only for this, is what recovery uses too.
+        let openLock = try SpoolLock(directory: directory, exclusive: true)
         do {
+            defer { openLock.unlock() }  // before recovery, which takes the lock itself
             db = try DatabasePool(path: databasePath, configuration: config)
             // GRDB opens WAL databases with synchronous=NORMAL, which can lose
             // the last commits on power loss. An enqueue that returned must
