@@ -182,7 +182,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "HubTests",
-            dependencies: ["Hub", "Config", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["Hub", "Basics", "Config", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "ConfigFile", "StationAPI", "Hub", "TestSupport"]),
         .testTarget(
             name: "StationTests", dependencies: ["Basics", "Station", "Dicom", "StationAPI", "StationDemo", "Config", "ConfigFile", "TestSupport", "Hub", .product(name: "Crypto", package: "swift-crypto")],

@@ -13,7 +13,7 @@ jobs=${FUZZ_JOBS:-1}
 tests=$(swift build "$@" --show-bin-path)/telestationPackageTests.xctest
 [ -x "$tests" ] || { echo "no test binary at $tests: run swift build --build-tests $* first"; exit 1; }
 # The slowest first, so that with two jobs the others run beside it.
-suites="ConfigFuzz TusResponseFuzz KioskRequestFuzz MetadataFuzz JPEGFuzz DicomFuzz"
+suites="ConfigFuzz TusResponseFuzz KioskRequestFuzz MetadataFuzz JPEGFuzz DicomFuzz HealthReportFuzz"
 crashdir=$(pwd)/.build/fuzz-crashes
 mkdir -p "$crashdir" "$(dirname "$report")"
 logs=$(mktemp -d)

@@ -1,6 +1,6 @@
 # Fuzz campaign (Tests/FuzzTests): structured random inputs for the config
 # parser, tus responses, Upload-Metadata, JPEG/MJPEG frames, the DICOM writer's
-# JPEG frame-header parser and kiosk requests.
+# JPEG frame-header parser, kiosk requests and stations' health reports at the hub.
 # The short form (10,000 to 20,000 inputs per target, under a minute) runs with the other test
 # modules in `make test`; `make fuzz` runs FUZZ_ITERATIONS inputs per target
 # and writes the figures to FUZZ_REPORT.

@@ -100,6 +100,12 @@ public struct StationConfig: Sendable, Equatable {
         public var insecureAllowPlaintext: Bool = false
     }
 
+    /// `[health]`: the station's own health reports to the hub (README "Fleet health").
+    public struct Health: Sendable, Equatable {
+        /// Seconds between two reports; 0: no reports.
+        public var interval: Double = 15 * 60
+    }
+
     public var station = Station()
     public var hub = Hub()
     public var camera = Camera()
@@ -108,6 +114,7 @@ public struct StationConfig: Sendable, Equatable {
     public var spool = SpoolSettings()
     public var trigger = Trigger()
     public var dicom = Dicom()
+    public var health = Health()
     /// The keys the file set explicitly (`camera.width`, …): a camera
     /// profile fills in only what the configuration left out.
     public var explicitKeys: Set<String> = []

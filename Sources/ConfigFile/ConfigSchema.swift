@@ -28,7 +28,7 @@ struct KeyProblem: Error {
 }
 
 public enum ConfigSchema {
-    public static let sections = ["station", "hub", "camera", "uplink", "kiosk", "spool", "trigger", "dicom"]
+    public static let sections = ["station", "hub", "camera", "uplink", "kiosk", "spool", "trigger", "dicom", "health"]
 
     public static var keys: [ConfigKey] {
         [
@@ -180,7 +180,7 @@ public enum ConfigSchema {
                 guard let b = v.bool else { throw wrongType(v, "true or false") }
                 c.spool.insecureAllowPlaintext = b
             },
-        ] + triggerKeys + dicomKeys
+        ] + triggerKeys + dicomKeys + healthKeys
     }
 
     /// `[dicom]`: images as DICOM objects (README "DICOM objects").
@@ -202,6 +202,21 @@ public enum ConfigSchema {
                                      fix: "use a short name such as \"PS Ccatca\"")
                 }
                 c.dicom.stationName = v
+            },
+        ]
+    }
+
+    /// `[health]`: health reports to the hub (README "Fleet health").
+    static var healthKeys: [ConfigKey] {
+        [
+            unit("health.interval", "How often the station queues a health report for the hub (queue, disk, clock, camera, power); \"0\" sends none. Reports travel like images, so an outage delays them rather than losing them; at most 96 wait.",
+                 example: "\"15m\"", what: "a duration such as \"15m\" or \"1h\", or \"0\" for no reports",
+                 parse: { $0.trimmingCharacters(in: .whitespaces) == "0" ? 0 : Units.parseDuration($0) }) { c, v throws(KeyProblem) in
+                guard v == 0 || (1...(7 * 86400)).contains(v) else {
+                    throw KeyProblem(message: "\(Units.formatDuration(v)) is out of range",
+                                     fix: "use \"0\" (no reports) or a duration from 1s to 7d; 15m suits most networks")
+                }
+                c.health.interval = v
             },
         ]
     }

@@ -22,6 +22,10 @@ public struct HubServer: Sendable {
         public var maxChecksummedChunk: Int = 64 << 20
         /// Seconds a request waits for another request on the same upload.
         public var lockWait: Double = 10
+        /// `GET /metrics` and `GET /fleet` need the bearer token too. Off by
+        /// default: Prometheus scrapes without credentials by convention, and
+        /// neither page holds patient data (station ids and their health only).
+        public var metricsRequireToken: Bool = false
         public init() {}
     }
 
@@ -31,6 +35,8 @@ public struct HubServer: Sendable {
     public let logger: Logger
     /// Files DICOM uploads in a PACS (`--stow-url`); nil: the hub's own copy is the filing.
     public let forwarder: PACSForwarder?
+    /// The newest health report of each station (`DIR/fleet.json`).
+    public let fleet: Fleet
 
     public init(store: HubStore, token: String? = nil, options: Options = Options(),
                 logger: Logger = Logger(label: "telestation-hub"), pacs: PACSTarget? = nil) {
@@ -39,6 +45,26 @@ public struct HubServer: Sendable {
         self.options = options
         self.logger = logger
         self.forwarder = pacs.map { PACSForwarder(store: store, target: $0, logger: logger) }
+        self.fleet = Fleet(directory: store.directory, logger: logger)
+    }
+
+    /// What follows a completed upload: DICOM goes to the PACS forwarder, a
+    /// health report (metadata `kind=health`) to the fleet view.
+    func stored(_ done: UploadInfo) async {
+        forwarder?.enqueue(done)
+        guard done.metadata["kind"] == "health", let storedAs = done.storedAs else { return }
+        let path = store.filePath(storedAs: storedAs)
+        let bytes: [UInt8]? = await Blocking.run {
+            guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+            defer { try? handle.close() }
+            // One byte more than a report may have, so the parser can say it is too long.
+            return (try? handle.read(upToCount: HealthReport.maxSize + 1)).map { Array($0 ?? Data()) }
+        }
+        guard let bytes else {
+            logger.warning("a stored health report cannot be read back", metadata: ["stored_as": "\(storedAs)"])
+            return
+        }
+        await fleet.ingest(done, bytes: bytes)
     }
 
     /// The HTTP server, then the PACS forwarder when there is one.
@@ -161,9 +187,12 @@ struct TusResponder: HTTPResponder {
         if request.method == .options && (path == base || path == trimmedBase || path.hasPrefix(base)) {
             return options()
         }
+        let fleetPage = request.method == .get && (path == "/metrics" || path == "/fleet")
+        if fleetPage && !server.options.metricsRequireToken { return fleet(path) }
         guard authorized(request) else {
             return reply(.unauthorized, body: "missing or wrong bearer token")
         }
+        if fleetPage { return fleet(path) }
         // Not tus requests: no Tus-Resumable needed.
         if request.method == .get && path == "/status" { return try await status() }
         if path.hasPrefix(base) && path.hasSuffix(Self.receiptSuffix) {
@@ -268,6 +297,22 @@ struct TusResponder: HTTPResponder {
         return json(.ok, Array(data))
     }
 
+    /// `GET /metrics` (Prometheus text format 0.0.4) or `GET /fleet` (HTML).
+    private func fleet(_ path: String) -> Response {
+        let stations = server.fleet.stations
+        var h = HTTPFields()
+        h[.cacheControl] = "no-store"
+        let body: String
+        if path == "/metrics" {
+            h[.contentType] = FleetMetrics.contentType
+            body = FleetMetrics.render(stations)
+        } else {
+            h[.contentType] = "text/html; charset=utf-8"
+            body = FleetPage.render(stations)
+        }
+        return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
     private func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
         var h = HTTPFields()
         h[.contentType] = "application/json"
@@ -327,7 +372,7 @@ struct TusResponder: HTTPResponder {
                 case let .checksumMismatch(e, a):
                     return reply(Self.checksumMismatch, body: "the file's sha256 is \(a), the metadata says \(e)")
                 case let .stored(done):
-                    server.forwarder?.enqueue(done)
+                    await server.stored(done)
                 }
             }
         }
@@ -476,7 +521,7 @@ struct TusResponder: HTTPResponder {
                 if let rejected = done.rejected {
                     server.logger.warning("stored upload will not be filed", metadata: ["id": "\(info.id)", "reason": "\(rejected)"])
                 }
-                server.forwarder?.enqueue(done)
+                await server.stored(done)
             case let .checksumMismatch(expected, actual):
                 server.logger.warning("upload discarded: sha256 mismatch", metadata: ["id": "\(info.id)"])
                 return .refused(reply(Self.checksumMismatch,

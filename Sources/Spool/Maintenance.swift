@@ -56,6 +56,13 @@ extension Spool {
                 }
                 for name in present.subtracting(known).sorted() {
                     let path = directory + "/" + name
+                    if name.hasSuffix(Spool.healthSuffix) {
+                        // A health report whose row was dropped (coalescing) or
+                        // never committed: there is nothing in it worth keeping.
+                        try FileOps.removeDestroyingKey(path)
+                        report.removedHealthReports.append(name)
+                        continue
+                    }
                     guard var size = try FileOps.fileSize(path) else { continue }
                     let kind: ItemKind = name.hasSuffix(".preview.jpg") ? .preview : .image
                     var sha: String
@@ -97,7 +104,7 @@ extension Spool {
         } catch {
             throw SpoolError.database(error, doing: "reconciling the spool directory with the queue")
         }
-        if !report.removedTempFiles.isEmpty || !report.removedDuplicates.isEmpty {
+        if !report.removedTempFiles.isEmpty || !report.removedDuplicates.isEmpty || !report.removedHealthReports.isEmpty {
             try FileOps.syncDirectory(directory)
         }
         if !report.isClean {
@@ -118,7 +125,7 @@ extension Spool {
     public func runRetention(now: Date = Date(), bytesToFree: Int64 = 0) throws(SpoolError) -> RetentionReport {
         let candidates = try read("listing delivered files") { db in
             try Row.fetchAll(db, sql: """
-                SELECT id, size, uploaded_at, received_at, updated_at, file FROM item
+                SELECT id, size, uploaded_at, received_at, updated_at, file, kind FROM item
                 WHERE \(Self.deliveredStates) AND file_deleted_at IS NULL
                 """).map { row -> (RetentionPlanner.Candidate, String) in
                 let at: Double = row["received_at"] ?? row["uploaded_at"] ?? row["updated_at"]
@@ -126,6 +133,9 @@ extension Spool {
                                                    uploadedAt: Date(timeIntervalSince1970: at)), row["file"])
             }
         }
+        let health = Set(try read("listing delivered health reports") { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM item WHERE kind = 'health' AND \(Self.deliveredStates)")
+        })
         let chosen = retention.plan(candidates.map(\.0), now: now, bytesToFree: bytesToFree)
         guard !chosen.isEmpty else { return RetentionReport() }
         let byID = Dictionary(uniqueKeysWithValues: candidates.map { ($0.0.id, $0) })
@@ -141,7 +151,20 @@ extension Spool {
         let t = now.timeIntervalSince1970
         let early = bytesToFree > 0
         try write("recording deleted files") { db in
+            // A delivered health report leaves no row behind: one every 15
+            // minutes would otherwise grow the table by 35,000 rows a year.
+            // (Also those whose file an interrupted run already deleted.)
+            try db.execute(sql: """
+                DELETE FROM event WHERE item_id IN (SELECT id FROM item WHERE kind = 'health' AND file_deleted_at IS NOT NULL);
+                DELETE FROM item WHERE kind = 'health' AND file_deleted_at IS NOT NULL;
+                """)
             for id in report.deletedIDs {
+                if health.contains(id) {
+                    try db.execute(sql: "DELETE FROM event WHERE item_id = ? AND EXISTS (SELECT 1 FROM item WHERE id = ? AND \(Self.deliveredStates))",
+                                   arguments: [id, id])
+                    try db.execute(sql: "DELETE FROM item WHERE id = ? AND \(Self.deliveredStates)", arguments: [id])
+                    continue
+                }
                 // Guarded by state so a row changed meanwhile is never marked.
                 try db.execute(sql: """
                     UPDATE item SET file_deleted_at = ?, updated_at = ? WHERE id = ? AND \(Self.deliveredStates)

@@ -6,9 +6,11 @@ public enum Priority: String, Sendable, Equatable, Hashable, CaseIterable, Codab
 
 /// An item is a full image or the small preview made from it; a preview
 /// points at its image (`parentID`) and travels first so a specialist can
-/// triage before the full image arrives.
+/// triage before the full image arrives. A `health` item is the station's
+/// own health report (a small JSON document): it travels the same durable
+/// path, after the images, and is never shown as one.
 public enum ItemKind: String, Sendable, Equatable, Hashable, CaseIterable, Codable {
-    case image, preview
+    case image, preview, health
 }
 
 /// What staff entered about a capture.
@@ -160,6 +162,19 @@ public struct SpoolStatus: Sendable, Equatable {
     public var pending: [SpoolItem]
     /// Uploaded items waiting for the hub's receipt (part of `counts[.uploaded]`).
     public var awaitingReceipt: Int = 0
+    /// Health reports not yet on the hub. Everything above counts images and
+    /// previews only: a report is not an image, and staff never see one.
+    public var healthPending: Int = 0
+
+    public init(counts: [ItemState: Int], bytesPending: Int64, oldestPendingAge: Double?, pending: [SpoolItem],
+                awaitingReceipt: Int = 0, healthPending: Int = 0) {
+        self.counts = counts
+        self.bytesPending = bytesPending
+        self.oldestPendingAge = oldestPendingAge
+        self.pending = pending
+        self.awaitingReceipt = awaitingReceipt
+        self.healthPending = healthPending
+    }
 }
 
 /// What the recovery pass at open found and fixed.
@@ -174,10 +189,12 @@ public struct RecoveryReport: Sendable, Equatable {
     public var adoptedFiles: [Int64] = []
     /// Files without a row that duplicated a queued item's bytes, deleted.
     public var removedDuplicates: [String] = []
+    /// Health report files without a row (dropped by coalescing, or never committed), deleted.
+    public var removedHealthReports: [String] = []
 
     public var isClean: Bool {
         removedTempFiles.isEmpty && missingFiles.isEmpty && uploadedWithoutFile.isEmpty && adoptedFiles.isEmpty
-            && removedDuplicates.isEmpty
+            && removedDuplicates.isEmpty && removedHealthReports.isEmpty
     }
 }
 

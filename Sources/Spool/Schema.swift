@@ -109,6 +109,14 @@ enum Schema {
                 CREATE INDEX item_claim ON item(\(Spool.uploadOrder)) WHERE \(Spool.pendingStates)
                 """)
         }
+        m.registerMigration("v4: health reports after images in upload order") { db in
+            // `uploadOrder` now ranks kind 'health' after images; the claim
+            // index must carry the same expression to serve the claim query.
+            try db.execute(sql: """
+                DROP INDEX item_claim;
+                CREATE INDEX item_claim ON item(\(Spool.uploadOrder)) WHERE \(Spool.pendingStates)
+                """)
+        }
         return m
     }
 }

@@ -221,6 +221,73 @@ public final class Spool: Sendable {
         }
     }
 
+    // MARK: - Health reports
+
+    /// Pending health reports kept at most: 96 is a day at the default
+    /// 15-minute interval. A station offline for longer reports its last day
+    /// late, and older reports give way instead of filling the disk.
+    public static let healthReportsKept = 96
+
+    /// Queues a health report (a small JSON document) like an image: written
+    /// encrypted and synced before its row commits. In the same transaction
+    /// the oldest pending reports beyond `keep` are dropped, except one being
+    /// uploaded right now (its uploader still holds it); their files go after
+    /// the commit (a crash in between leaves files without rows, which the
+    /// recovery pass deletes). Returns the new item's id.
+    @discardableResult
+    public func enqueueHealth(_ json: Data, generatedAt: Date, filename: String,
+                              keep: Int = Spool.healthReportsKept) throws(SpoolError) -> Int64 {
+        guard !json.isEmpty else { throw SpoolError(.invalidInput, "an empty health report") }
+        if case let .locked(reason) = protection { throw reason }
+        try ensureSpace(Int64(json.count) + 16 * 1024)
+        let lock = try SpoolLock(directory: directory, exclusive: false)
+        defer { lock.unlock() }
+        let uid = UUID()
+        let name = uid.uuidString.lowercased() + Self.healthSuffix
+        let written = try FileOps.writeFile(.data(json), directory: directory, name: name,
+                                            sealer: sealer(uid, .health, Int64(json.count)), checkpoint: checkpoint)
+        let id: Int64
+        let dropped: [String]
+        do throws(SpoolError) {
+            try FileOps.syncDirectory(directory)
+            let now = Date().timeIntervalSince1970
+            (id, dropped) = try write("queueing a health report") { db -> (Int64, [String]) in
+                let id = try insert(db, kind: .health, parent: nil,
+                                    metadata: ItemMetadata(caseID: "", capturedAt: generatedAt, filename: filename),
+                                    file: name, sha256: written.sha256, size: written.size, now: now)
+                let old = try Row.fetchAll(db, sql: """
+                    SELECT id, file FROM item WHERE kind = 'health' AND \(Self.pendingStates) AND state <> 'uploading'
+                    ORDER BY captured_at DESC, id DESC LIMIT -1 OFFSET ?
+                    """, arguments: [max(1, keep)])
+                for row in old {
+                    let oldID: Int64 = row["id"]
+                    try db.execute(sql: "DELETE FROM event WHERE item_id = ?", arguments: [oldID])
+                    try db.execute(sql: "DELETE FROM item WHERE id = ?", arguments: [oldID])
+                }
+                return (id, old.map { $0["file"] })
+            }
+        } catch {
+            try? FileOps.removeDestroyingKey(directory + "/" + name)
+            throw error
+        }
+        for file in dropped { try? FileOps.removeDestroyingKey(directory + "/" + file) }
+        if !dropped.isEmpty {
+            logger.notice("dropped the oldest unsent health report(s): at most \(keep) wait", metadata: ["dropped": "\(dropped.count)"])
+        }
+        return id
+    }
+
+    /// Spool file names of health reports end so; recovery knows them by it.
+    static let healthSuffix = ".health.json"
+
+    /// When an image or preview last reached the hub (health reports not counted).
+    public func lastUploadAt() throws(SpoolError) -> Date? {
+        try read("reading the last upload") { db in
+            try Double.fetchOne(db, sql: "SELECT MAX(uploaded_at) FROM item WHERE kind <> 'health'")
+                .map { Date(timeIntervalSince1970: $0) }
+        }
+    }
+
     /// The encrypter of a new file, or nil when files are stored in plaintext.
     private func sealer(_ uid: UUID, _ kind: ItemKind, _ length: Int64) throws(SpoolError) -> SegmentSealer? {
         guard case let .encrypted(key) = protection else { return nil }
@@ -286,9 +353,12 @@ public final class Spool: Sendable {
     }
 
     /// Upload order, shared by `claimNext`, `status` and the `item_claim` index.
-    /// The index is only used while these expressions match it exactly.
+    /// The index is only used while these expressions match it exactly
+    /// (a change needs a migration that recreates it, as v4 did).
+    /// Health reports go after the images and previews of their priority:
+    /// after an outage the doctor's images come first, the station's news after.
     static let uploadOrder = """
-        CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, CASE kind WHEN 'preview' THEN 0 ELSE 1 END, captured_at, id
+        CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, CASE kind WHEN 'preview' THEN 0 WHEN 'image' THEN 1 ELSE 2 END, captured_at, id
         """
 
     /// Walks the pending items in upload order through the partial
@@ -308,7 +378,8 @@ public final class Spool: Sendable {
     /// Items still owed to the hub; the same text as the `item_claim` index's condition.
     static let pendingStates = "state NOT IN ('uploaded', 'received')"
 
-    static let pendingQuery = "SELECT * FROM item WHERE \(pendingStates) ORDER BY \(uploadOrder)"
+    /// The pending images and previews, in upload order (health reports are not listed).
+    static let pendingQuery = "SELECT * FROM item WHERE \(pendingStates) AND kind <> 'health' ORDER BY \(uploadOrder)"
 
     /// Extends `owner`'s lease on an item it is still uploading.
     public func renewLease(id: Int64, owner: String, leaseSeconds: Double, now: Date = Date()) throws(SpoolError) {
@@ -431,15 +502,16 @@ public final class Spool: Sendable {
     public func status(now: Date = Date()) throws(SpoolError) -> SpoolStatus {
         try read("reading the queue status") { db in
             var counts = Dictionary(uniqueKeysWithValues: ItemState.allCases.map { ($0, 0) })
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM item GROUP BY state") {
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM item WHERE kind <> 'health' GROUP BY state") {
                 if let state = ItemState(rawValue: row["state"]) { counts[state] = row["n"] }
             }
             let pending = try Row.fetchAll(db, sql: Self.pendingQuery).map(self.item)
             let bytes = pending.reduce(Int64(0)) { $0 + max(0, $1.lifecycle.uploadSize - $1.ackedOffset) }
             let oldest = pending.map(\.createdAt).min().map { max(0, now.timeIntervalSince($0)) }
             let awaiting = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM item WHERE state = 'uploaded' AND awaiting_receipt = 1") ?? 0
+            let health = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM item WHERE \(Self.pendingStates) AND kind = 'health'") ?? 0
             return SpoolStatus(counts: counts, bytesPending: bytes, oldestPendingAge: oldest, pending: pending,
-                               awaitingReceipt: awaiting)
+                               awaitingReceipt: awaiting, healthPending: health)
         }
     }
 

@@ -13,7 +13,8 @@ import Glibc
 /// ```
 ///   0  "TSENC"  magic            28  plaintext length (BE64)
 ///   5  version (1)               36  nonce prefix (8 random bytes)
-///   6  kind (1 image, 2 preview) 44  wrap nonce (12)
+///   6  kind (1 image, 2 preview, 44  wrap nonce (12)
+///           3 health report)
 ///   7  reserved (0)              56  data key sealed by the master key (32)
 ///   8  item uid (16)             88  its tag (16)
 ///  24  segment size (BE32)      104  segment 0: ciphertext + 16-byte tag, …
@@ -27,6 +28,22 @@ import Glibc
 /// is used for one file only, so nonces never repeat under a key.
 /// Overwriting bytes 44..<104 destroys the data key: what remains of the
 /// file cannot be decrypted, with the master key or without it.
+extension ItemKind {
+    /// The kind's byte in an encrypted file's header.
+    var headerByte: UInt8 {
+        switch self {
+        case .image: 1
+        case .preview: 2
+        case .health: 3
+        }
+    }
+
+    init?(headerByte: UInt8) {
+        guard let kind = Self.allCases.first(where: { $0.headerByte == headerByte }) else { return nil }
+        self = kind
+    }
+}
+
 struct EncryptedHeader: Sendable, Equatable {
     static let magic: [UInt8] = Array("TSENC".utf8)
     static let version: UInt8 = 1
@@ -54,7 +71,7 @@ struct EncryptedHeader: Sendable, Equatable {
     var authenticated: [UInt8] {
         var out = Self.magic
         out.append(Self.version)
-        out.append(kind == .image ? 1 : 2)
+        out.append(kind.headerByte)
         out.append(0)
         out += withUnsafeBytes(of: uid.uuid) { Array($0) }
         out += withUnsafeBytes(of: segmentSize.bigEndian) { Array($0) }
@@ -79,7 +96,7 @@ struct EncryptedHeader: Sendable, Equatable {
             throw SpoolError(.integrity, "\(path) is in encrypted format \(b[5]), which this version cannot read",
                              nextStep: "update telestation to the version that wrote it")
         }
-        guard b[6] == 1 || b[6] == 2 else {
+        guard let kind = ItemKind(headerByte: b[6]) else {
             throw SpoolError(.integrity, "\(path) has an unknown item kind in its header", nextStep: Self.damagedStep)
         }
         func be(_ range: Range<Int>) -> UInt64 { b[range].reduce(0) { $0 << 8 | UInt64($1) } }
@@ -91,7 +108,7 @@ struct EncryptedHeader: Sendable, Equatable {
             throw SpoolError(.integrity, "\(path) has an impossible segment size or length in its header",
                              nextStep: Self.damagedStep)
         }
-        return EncryptedHeader(kind: b[6] == 1 ? .image : .preview, uid: uid, segmentSize: segment,
+        return EncryptedHeader(kind: kind, uid: uid, segmentSize: segment,
                                plaintextLength: Int64(length), noncePrefix: Array(b[36..<44]),
                                wrappedKey: Array(b[44..<104]))
     }

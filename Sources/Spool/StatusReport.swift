@@ -10,6 +10,8 @@ public enum StatusReport {
         public var oldest_pending_age_s: Double?
         /// Uploaded items the hub has not yet confirmed filing (counted in `counts.uploaded`).
         public var awaiting_receipt: Int
+        /// Health reports for the hub not yet sent (not in `counts` or `items`).
+        public var health_pending: Int?
         public var items: [JSONItem]
     }
 
@@ -41,6 +43,7 @@ public enum StatusReport {
             bytes_pending: status.bytesPending,
             oldest_pending_age_s: status.oldestPendingAge.map { ($0 * 10).rounded() / 10 },
             awaiting_receipt: status.awaitingReceipt,
+            health_pending: status.healthPending,
             items: status.pending.map { item in
                 JSONItem(id: item.id, kind: item.kind.rawValue, parent_id: item.parentID, case_id: item.metadata.caseID,
                          site: item.metadata.site, note: item.metadata.note, priority: item.metadata.priority.rawValue,
@@ -68,6 +71,9 @@ public enum StatusReport {
             if status.awaitingReceipt > 0 { parts.append("\(status.awaitingReceipt) sent, waiting for the hub's receipt") }
             if noReceipt > 0 { parts.append("\(noReceipt) sent, no receipt (the hub gives none)") }
             out += parts.joined(separator: "; ") + "\n"
+        }
+        if status.healthPending > 0 {
+            out += "\(status.healthPending) health report(s) for the hub waiting, sent after the images\n"
         }
         if status.pending.isEmpty {
             out += status.awaitingReceipt > 0

@@ -20,13 +20,17 @@ public final class CaptureContexts: Sendable {
     /// image type and dermoscopy settings the image keeps even if the
     /// configuration changes before it is sent.
     public func context(forStillFrom device: String, camera: StationConfig.Camera) -> CaptureContext {
-        let identity = identities.withLock { $0[device] } ?? {
-            let found = probe(device)
-            identities.withLock { $0[device] = found }
-            return found
-        }()
+        let identity = identity(of: device)
         return CaptureContext(imageType: camera.imageType.rawValue, manufacturer: identity.manufacturer,
                               model: identity.model, serial: identity.serial, polarized: camera.polarized,
                               contact: camera.contact, clockSynchronized: ClockSync.isSynchronized())
+    }
+
+    /// The device's identity, probed once per device node.
+    public func identity(of device: String) -> DeviceIdentity {
+        if let known = identities.withLock({ $0[device] }) { return known }
+        let found = probe(device)
+        identities.withLock { $0[device] = found }
+        return found
     }
 }

@@ -101,7 +101,7 @@ public final class LiveBackend: StationBackend {
             guard kind == .preview else { return image }
             return try spool.allItems().first { $0.parentID == number && $0.kind == .preview } ?? image
         }
-        guard let item, item.fileDeletedAt == nil else {
+        guard let item, item.fileDeletedAt == nil, item.kind != .health else {
             throw StationError(.notFound, "image \(id) is no longer on the station")
         }
         // Decrypted in memory for this response only.
@@ -268,7 +268,30 @@ public final class LiveBackend: StationBackend {
             services.append(ManagedService(name: "triggers") { TriggerService(backend: self) })
         }
         services.append(ManagedService(name: "retention") { RetentionService(spool: self.spool, minFree: self.config.spool.minFree, logger: self.logger) })
+        if config.health.interval > 0 {
+            let reporter = healthReporter()
+            services.append(ManagedService(name: "health") {
+                HealthService(reporter: reporter, interval: self.config.health.interval,
+                              wake: { [worker = self.worker] in worker?.wake() }, logger: self.logger)
+            })
+        }
         return services
+    }
+
+    /// Health reports on this daemon's queue and camera.
+    public func healthReporter() -> HealthReporter {
+        HealthReporter(config: config, spool: spool) { [engine = self.engine, contexts = self.contexts] in
+            switch engine.phase {
+            case let .streaming(format):
+                return HealthReport.CameraState(state: "ok", model: contexts.identity(of: format.device).model)
+            case .idle, .opening:
+                return HealthReport.CameraState(state: "starting")
+            case let .down(error):
+                return HealthReport.CameraState(state: [.deviceMissing, .unplugged].contains(error.code) ? "missing" : "failed")
+            case .stopped:
+                return HealthReport.CameraState(state: "failed")
+            }
+        }
     }
 
     /// Runs the camera and turns its events into heartbeats and live previews.

@@ -200,10 +200,17 @@ public final class UploadWorker: Sendable {
             logger.error("item \(item.id) held: \(reason)")
             return .held(id: item.id, reason: reason)
         }
+        let kind: UploadMetadata.Kind = switch item.kind {
+        case .image: .image
+        case .preview: .preview
+        case .health: .health
+        }
         var metadata = UploadMetadata(
             filename: item.metadata.filename, station: station, caseID: item.metadata.caseID, site: item.metadata.site,
-            priority: item.metadata.priority.rawValue, kind: item.kind == .preview ? .preview : .image,
+            priority: item.metadata.priority.rawValue, kind: kind,
             capturedAt: item.metadata.capturedAt, sha256: item.sha256)
+        // The hub reads a health report as JSON (`HealthReport.parse`).
+        if item.kind == .health { metadata.filetype = "application/json" }
         if let prepared {
             metadata.filename = prepared.filename
             metadata.filetype = prepared.filetype
@@ -236,7 +243,8 @@ public final class UploadWorker: Sendable {
                 }
             }
         }
-        // Previews are for triage and not filed; only images wait for a receipt.
+        // Previews are for triage and health reports for the operators; neither is
+        // filed, so only images wait for a receipt.
         let receipts = item.kind == .image && (client.status.capabilities?.receipts ?? false)
         let plan = Self.plan(for: outcome, item: item.id, now: Date(), authBackoff: authBackoff, receipts: receipts)
         if let command = plan.command {

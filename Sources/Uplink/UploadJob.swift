@@ -3,7 +3,7 @@ import Foundation
 
 /// What the hub learns about an image through tus `Upload-Metadata`.
 public struct UploadMetadata: Sendable, Equatable {
-    public enum Kind: String, Sendable, Equatable { case image, preview }
+    public enum Kind: String, Sendable, Equatable { case image, preview, health }
 
     public var filename: String
     public var filetype: String = "image/jpeg"

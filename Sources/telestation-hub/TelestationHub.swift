@@ -18,6 +18,10 @@ struct TelestationHub: AsyncParsableCommand {
             With --stow-url, every stored upload whose metadata filetype is application/dicom is filed \
             in the PACS with DICOMweb STOW-RS (URL/studies), retried with backoff until the PACS holds it; \
             GET /files/ID/receipt tells the station, GET /status the operator.
+
+            Stations also upload health reports (metadata kind=health); the newest of each station is kept \
+            in DIR/fleet.json and shown on GET /metrics (Prometheus text format, label station) and \
+            GET /fleet (an HTML page), both without the token unless --metrics-require-token.
             """)
 
     @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
@@ -50,6 +54,9 @@ struct TelestationHub: AsyncParsableCommand {
     @Flag(name: .customLong("no-stow-verify"), help: "Take STOW-RS's answer as final instead of asking QIDO-RS whether the PACS holds the instance (for a PACS without QIDO-RS).")
     var noStowVerify = false
 
+    @Flag(name: .customLong("metrics-require-token"), help: "Ask for the bearer token on GET /metrics and GET /fleet too (by default they answer without it, as Prometheus expects).")
+    var metricsRequireToken = false
+
     func run() async throws {
         JournalLogHandler.bootstrap(level: .info)
 
@@ -74,6 +81,10 @@ struct TelestationHub: AsyncParsableCommand {
         options.port = port
         options.maxSize = maxSize
         options.expiry = expiryHours * 3600
+        options.metricsRequireToken = metricsRequireToken
+        if metricsRequireToken && token == nil {
+            throw ValidationError("--metrics-require-token needs --token-file (there is no token to ask for)")
+        }
         let server = HubServer(store: hubStore, token: token, options: options, pacs: pacs)
         let storePath = URL(fileURLWithPath: store).standardizedFileURL.path
         let basePath = options.basePath

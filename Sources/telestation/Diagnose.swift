@@ -3,6 +3,7 @@ import ArgumentParser
 import Config
 import Diagnostics
 import Foundation
+import Station
 
 struct Diagnose: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,6 +37,13 @@ struct Diagnose: AsyncParsableCommand {
         }
         let report = await runner.run(context, only: selected)
         print(json ? report.json() : report.table(color: isatty(STDOUT_FILENO) != 0), terminator: json ? "\n" : "")
+        if let stateDir = context.config?.station.stateDir {
+            // For the station's next health report to the hub. A technician
+            // who may not write the state directory still gets the report.
+            let verdict = HealthReport.DiagnoseVerdict(verdict: HealthReport.DiagnoseVerdict.verdict(exitCode: report.exitCode),
+                                                       at: report.generatedAt, only: selected.isEmpty ? nil : selected.sorted())
+            try? HealthReporter.recordDiagnose(verdict, stateDir: stateDir)
+        }
         if let bundle {
             do {
                 try SupportBundle(report: report, context: context, attachments: SupportBundle.stationAttachments(context)).write(to: bundle)

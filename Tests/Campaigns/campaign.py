@@ -81,10 +81,10 @@ class LineReader:
 class Hub:
     """The real telestation-hub on a free loopback port."""
 
-    def __init__(self, bin_dir, store, log_path, token_file=None):
+    def __init__(self, bin_dir, store, log_path, token_file=None, port=0):
         os.makedirs(store, exist_ok=True)
         self.store = store
-        args = [os.path.join(bin_dir, "telestation-hub"), "--listen", "127.0.0.1:0", "--store", store]
+        args = [os.path.join(bin_dir, "telestation-hub"), "--listen", f"127.0.0.1:{port}", "--store", store]
         if token_file:
             args += ["--token-file", token_file]
         self.log_file = open(log_path, "a")
@@ -131,7 +131,7 @@ class Daemon:
 
 
 def write_config(path, state_dir, hub_url, kiosk_port, *, max_rate="unlimited", token_file=None,
-                 backoff_max="2s", stall_timeout="10s", width=640, height=480, extra=""):
+                 backoff_max="2s", stall_timeout="10s", width=640, height=480, extra="", station_id="ps-campaign"):
     token = f'token_file = "{token_file}"\n' if token_file else ""
     # The spool key, 32 bytes and 0600, as the package creates it.
     key = os.path.join(os.path.dirname(os.path.abspath(path)), "spool.key")
@@ -141,7 +141,7 @@ def write_config(path, state_dir, hub_url, kiosk_port, *, max_rate="unlimited", 
         os.close(fd)
     with open(path, "w") as f:
         f.write(f"""[station]
-id = "ps-campaign"
+id = "{station_id}"
 state_dir = "{state_dir}"
 [hub]
 url = "{hub_url}"
@@ -208,6 +208,10 @@ def hub_files(store):
         if not name.endswith(".json") or name.startswith("."):
             continue
         data_path = os.path.join(store, name[:-5])
+        # Records only: fleet.json is the hub's fleet view, and an upload
+        # whose own name ends in .json (a health report) has no file beside it.
+        if name == "fleet.json" or not os.path.isfile(data_path):
+            continue
         with open(os.path.join(store, name)) as f:
             info = json.load(f)
         out.append({"id": info["id"], "metadata": info.get("metadata", {}), "declared": info.get("metadata", {}).get("sha256"),
@@ -271,7 +275,9 @@ def check_delivery(store, rows, accepted, unacknowledged, problems):
     unacknowledged: same shape, for requests whose answer a kill cut off
     (each may or may not have been queued).
     """
-    files = hub_files(store)
+    # The station's own health reports (a daemon sends one a minute after
+    # start) are not images; the fleet campaign checks them.
+    files = [f for f in hub_files(store) if f["metadata"].get("kind") != "health"]
     counts = {}
     for f in files:
         if f["declared"] != f["actual"]:

@@ -90,6 +90,17 @@ import Testing
         do { _ = try StationConfig.parse(text, file: "station.toml"); return nil } catch { return error }
     }
 
+    @Test func healthInterval() throws {
+        #expect(try StationConfig.parse(minimal).health.interval == 900)
+        #expect(try StationConfig.parse(minimal + "\n[health]\ninterval = \"2s\"\n").health.interval == 2)
+        #expect(try StationConfig.parse(minimal + "\n[health]\ninterval = \"0\"\n").health.interval == 0)
+        #expect(try StationConfig.parse(minimal + "\n[health]\ninterval = 0\n").health.interval == 0)
+        let e = try #require(failure(minimal + "\n[health]\ninterval = \"500ms\"\n"))
+        #expect(e.key == "health.interval")
+        #expect(e.nextStep?.contains("15m") == true)
+        #expect(failure(minimal + "\n[health]\ninterval = \"often\"\n")?.key == "health.interval")
+    }
+
     @Test func badURLNamesKeyValueLineAndFix() throws {
         let e = try #require(failure(minimal + "\n[hub]\nurl = \"htp://x\"\n"))
         #expect(e.key == "hub.url")

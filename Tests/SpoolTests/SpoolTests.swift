@@ -15,7 +15,8 @@ import Testing
         #expect(mode == "wal")
         #expect(sync == 2, "synchronous must be FULL (2)")
         let applied = try spool.db.read { try Schema.migrator.appliedIdentifiers($0) }
-        #expect(applied == ["v1: items and events", "v2: claim order index", "v3: receipts and capture context"])
+        #expect(applied == ["v1: items and events", "v2: claim order index", "v3: receipts and capture context",
+                           "v4: health reports after images in upload order"])
         // Reopening runs the migrator again without harm.
         _ = try s.open()
     }
@@ -288,7 +289,7 @@ import Testing
         do {
             let q = try DatabaseQueue(path: s.dbPath)
             let full = Schema.migrator
-            #expect(full.migrations.count == 3)
+            #expect(full.migrations.count == 4)
             // Only the first two migrations: what a station in the field has.
             try full.migrate(q, upTo: full.migrations[1])
             try q.write { db in

@@ -21,7 +21,7 @@ import Testing
         defer { s.cleanUp() }
         let data = try StatusReport.jsonData(try spool.status())
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        #expect(Set(object.keys) == ["counts", "bytes_pending", "oldest_pending_age_s", "awaiting_receipt", "items"])
+        #expect(Set(object.keys) == ["counts", "bytes_pending", "oldest_pending_age_s", "awaiting_receipt", "health_pending", "items"])
         let counts = try #require(object["counts"] as? [String: Int])
         #expect(counts == ["queued": 0, "uploading": 1, "uploaded": 1, "received": 0, "failed": 0, "held": 0])
         #expect(object["awaiting_receipt"] as? Int == 0)
