@@ -150,18 +150,23 @@ let package = Package(
         .executableTarget(
             name: "telestation",
             dependencies: [
-                "Basics", "Config", "ConfigFile", "JournalLog", "Station", "StationAPI", "Diagnostics", "Spool", "Uplink", "Capture", "Dicom",
+                "Basics", "Config", "ConfigFile", "JournalLog", "Station", "StationAPI", "Diagnostics", "Spool", "Uplink", "Capture", "Dicom", "HubCommand",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .executableTarget(
-            name: "telestation-hub",
+        // The hub's command line, shared by telestation-hub and telestation
+        // (which runs it when started as telestation-hub: one binary in the package).
+        .target(
+            name: "HubCommand",
             dependencies: [
                 "Basics", "JournalLog", "Hub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
+        .executableTarget(
+            name: "telestation-hub",
+            dependencies: ["HubCommand"]),
 
         // What the test modules share: the process runner and loopback sockets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

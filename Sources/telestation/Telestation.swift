@@ -4,6 +4,7 @@ import Config
 import JournalLog
 import ConfigFile
 import Foundation
+import HubCommand
 import Logging
 
 @main
@@ -19,6 +20,12 @@ struct Telestation: AsyncParsableCommand {
     /// Accepts the global options before the subcommand as well as after it
     /// (`telestation --config F status`), as git and systemctl users expect.
     static func main() async {
+        // Started through the telestation-hub symlink the package installs:
+        // be the hub (see HubCommand for why it is one binary).
+        if let argv0 = CommandLine.arguments.first, argv0.split(separator: "/").last == "telestation-hub" {
+            await TelestationHub.main()
+            return
+        }
         let names = configuration.subcommands.map { $0._commandName }
         await main(GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst()), subcommands: names))
     }
