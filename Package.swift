@@ -37,6 +37,8 @@ let package = Package(
             providers: [.apt(["libturbojpeg0-dev"])]),
         // Kernel input events (evdev) for capture buttons; header only.
         .systemLibrary(name: "CInput"),
+        // glibc's mallopt, for the daemon's allocator settings; header only.
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CGPIOD", pkgConfig: "libgpiod",
             providers: [.apt(["libgpiod-dev"])]),
@@ -150,7 +152,7 @@ let package = Package(
         .executableTarget(
             name: "telestation",
             dependencies: [
-                "Basics", "Config", "ConfigFile", "JournalLog", "Station", "StationAPI", "Diagnostics", "Spool", "Uplink", "Capture", "Dicom", "HubCommand",
+                "Basics", "Config", "ConfigFile", "JournalLog", "Station", "StationAPI", "Diagnostics", "Spool", "Uplink", "Capture", "Dicom", "HubCommand", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -110,8 +110,8 @@ echo
 # ---- uploads
 echo "## uploading"
 echo
-echo "| file | VmRSS idle before | VmRSS peak while uploading | VmHWM after | enqueue → stored |"
-echo "|---|---|---|---|---|"
+echo "| file | VmRSS idle before | VmRSS peak while uploading | of which RssAnon / RssFile | VmHWM after | enqueue → stored |"
+echo "|---|---|---|---|---|---|"
 for mb in "$@"; do
   d="$work/up$mb"; mkdir -p "$d"
   side=$(python3 -c "import math; print(int(math.sqrt($mb * 1e6 / 1.985)) // 16 * 16)")
@@ -122,10 +122,11 @@ for mb in "$@"; do
   sleep 5
   idle=$(kb "$daemon" VmRSS)
   "$BIN/telestation" enqueue "$d/image.jpg" --config "$d/station.toml" --case 40123456 --site arm_left >/dev/null
-  start=$(date +%s.%N); peak=$idle
+  start=$(date +%s.%N); peak=$idle; split="-"
   # Done when the hub has stored the image and its preview (a metadata file each).
   until [ "$(find "$d/hub" -maxdepth 1 -name '*.json' | wc -l)" -ge 2 ]; do
-    r=$(kb "$daemon" VmRSS); [ "$r" -gt "$peak" ] && peak=$r
+    r=$(kb "$daemon" VmRSS)
+    [ "$r" -gt "$peak" ] && { peak=$r; split="$(kb "$daemon" RssAnon) / $(kb "$daemon" RssFile) KiB"; }
     kill -0 "$daemon" 2>/dev/null || { echo "the daemon exited:" >&2; tail "$d/daemon.err" >&2; exit 1; }
     sleep 0.1
   done
@@ -133,6 +134,6 @@ for mb in "$@"; do
   hwm=$(kb "$daemon" VmHWM)
   stop_pair
   rm -f "$d/image.jpg"
-  printf '| %s MB (%s bytes) | %s KiB | %s KiB (+%s) | %s KiB | %.1f s |\n' "$mb" "$bytes" "$idle" "$peak" \
-    "$((peak - idle))" "$hwm" "$(echo "$end - $start" | bc)"
+  printf '| %s MB (%s bytes) | %s KiB | %s KiB (+%s) | %s | %s KiB | %.1f s |\n' "$mb" "$bytes" "$idle" "$peak" \
+    "$((peak - idle))" "$split" "$hwm" "$(echo "$end - $start" | bc)"
 done
