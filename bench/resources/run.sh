@@ -121,7 +121,7 @@ for mb in "$@"; do
   start_pair "$d"
   sleep 5
   idle=$(kb "$daemon" VmRSS)
-  "$BIN/telestation" enqueue "$d/image.jpg" --config "$d/station.toml" --case 40123456 --site arm_left >/dev/null
+  "$BIN/telestation" enqueue "$d/image.jpg" --config "$d/station.toml" --case 40123456 --site arm_left >/dev/null 2>"$d/enqueue.err"
   start=$(date +%s.%N); peak=$idle; split="-"
   # Done when the hub has stored the image and its preview (a metadata file each).
   until [ "$(find "$d/hub" -maxdepth 1 -name '*.json' | wc -l)" -ge 2 ]; do
