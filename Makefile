@@ -31,7 +31,7 @@ RELEASE_BIN := .build/release
 # APT_DEMO: what hardware/demo.sh runs besides the binaries (curl, python3 for JSON).
 APT_BUILD := libcurl4-openssl-dev libv4l-dev libturbojpeg0-dev libsqlite3-dev pkg-config
 APT_DEMO  := curl python3
-APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-venv lintian dpkg-dev binutils python3-stdnum
+APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-venv lintian dpkg-dev binutils python3-stdnum gdb
 # Python test tools: Debian's python3-* packages where they fit (APT_TEST), the
 # rest from PyPI into a virtual environment. Debian 12 refuses `pip install`
 # into the system interpreter (PEP 668), and a station's Python is not ours to change.
@@ -81,10 +81,17 @@ test-scripts test-swift test-units test-deb test-campaigns soak-power-cut soak-h
 build: deps-build
 	$(SWIFT) build --build-tests
 
-# The Swift runtime is linked in, so the installed binaries need only Debian's libraries.
-RELEASE_FLAGS := -c release --static-swift-stdlib
+# The Swift runtime is linked in, so the installed binary needs only Debian's libraries.
+# Only the telestation product: it is what the package ships (telestation-hub is
+# the same binary), and building every product would also try to link the
+# dependencies' dynamic-library products, which a static runtime cannot.
+# --no-export-dynamic undoes the -export-dynamic the static runtime's link
+# arguments add: it exported every Swift symbol of the program (35 000 names,
+# 3.3 MB of .dynsym/.dynstr/.gnu.hash) that no library looks up; names for a
+# crash come from the -dbgsym package instead (bench/package/RESULTS.md).
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xlinker --no-export-dynamic
 release: deps-build
-	$(SWIFT) build $(RELEASE_FLAGS)
+	$(SWIFT) build $(RELEASE_FLAGS) --product telestation
 
 # The stages of `make test`, in order (mk/*.mk append theirs).
 TEST_STAGES := test-scripts test-swift test-units test-deb
@@ -154,9 +161,11 @@ install: release
 
 BIN_DIR ?= $(RELEASE_BIN)
 INSTALL_CONFIG ?= yes
+# One binary: telestation-hub is a symlink, and telestation started under that
+# name is the hub (Sources/HubCommand), so the runtime ships once.
 install-files:
 	install -D -m 0755 $(BIN_DIR)/telestation $(DESTDIR)$(PREFIX)/bin/telestation
-	install -D -m 0755 $(BIN_DIR)/telestation-hub $(DESTDIR)$(PREFIX)/bin/telestation-hub
+	ln -sf telestation $(DESTDIR)$(PREFIX)/bin/telestation-hub
 	install -D -m 0644 systemd/telestation.service $(DESTDIR)$(UNITDIR)/telestation.service
 	install -D -m 0644 systemd/telestation-kiosk.service $(DESTDIR)$(UNITDIR)/telestation-kiosk.service
 	install -D -m 0644 systemd/telestation.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/telestation.conf

@@ -37,6 +37,8 @@ let package = Package(
             providers: [.apt(["libturbojpeg0-dev"])]),
         // Kernel input events (evdev) for capture buttons; header only.
         .systemLibrary(name: "CInput"),
+        // glibc's mallopt, for the daemon's allocator settings; header only.
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CGPIOD", pkgConfig: "libgpiod",
             providers: [.apt(["libgpiod-dev"])]),
@@ -150,18 +152,23 @@ let package = Package(
         .executableTarget(
             name: "telestation",
             dependencies: [
-                "Basics", "Config", "ConfigFile", "JournalLog", "Station", "StationAPI", "Diagnostics", "Spool", "Uplink", "Capture", "Dicom",
+                "Basics", "Config", "ConfigFile", "JournalLog", "Station", "StationAPI", "Diagnostics", "Spool", "Uplink", "Capture", "Dicom", "HubCommand", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .executableTarget(
-            name: "telestation-hub",
+        // The hub's command line, shared by telestation-hub and telestation
+        // (which runs it when started as telestation-hub: one binary in the package).
+        .target(
+            name: "HubCommand",
             dependencies: [
                 "Basics", "JournalLog", "Hub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
+        .executableTarget(
+            name: "telestation-hub",
+            dependencies: ["HubCommand"]),
 
         // What the test modules share: the process runner and loopback sockets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -4,7 +4,11 @@ import Config
 import JournalLog
 import ConfigFile
 import Foundation
+import HubCommand
 import Logging
+#if canImport(Glibc)
+import CMalloc
+#endif
 
 @main
 struct Telestation: AsyncParsableCommand {
@@ -19,6 +23,13 @@ struct Telestation: AsyncParsableCommand {
     /// Accepts the global options before the subcommand as well as after it
     /// (`telestation --config F status`), as git and systemctl users expect.
     static func main() async {
+        MallocTuning.apply()
+        // Started through the telestation-hub symlink the package installs:
+        // be the hub (see HubCommand for why it is one binary).
+        if let argv0 = CommandLine.arguments.first, argv0.split(separator: "/").last == "telestation-hub" {
+            await TelestationHub.main()
+            return
+        }
         let names = configuration.subcommands.map { $0._commandName }
         await main(GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst()), subcommands: names))
     }
@@ -114,3 +125,26 @@ extension ParsableCommand {
     }
 }
 
+
+#if canImport(Glibc)
+/// glibc's allocator, told to give big buffers back. By default it raises its
+/// mmap threshold to the size of any large block freed, so after the first
+/// 8 MiB upload chunk every later chunk comes from an arena, and freed arena
+/// memory mostly stays with the process; with a thread pool spreading the
+/// chunks over up to 8 arenas per core, the daemon's resident memory grew with
+/// the file: +41 MB for a 50 MB file, +72 MB for 150 MB (bench/resources).
+/// A fixed threshold keeps blocks of 4 MiB and more (upload chunks, large
+/// JPEGs) in mappings of their own, unmapped when freed; below it (a 1080p
+/// YUYV frame is 4 147 200 bytes) the arenas serve as before, so a streaming
+/// camera does not pay an mmap and fresh zeroed pages per frame. Two arenas
+/// bound what the pool's threads can strand.
+enum MallocTuning {
+    static func apply() {
+        ts_malloc_tune(4 << 20, 2)
+    }
+}
+#else
+enum MallocTuning {
+    static func apply() {}
+}
+#endif

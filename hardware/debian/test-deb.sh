@@ -14,8 +14,13 @@ if [ "$(id -u)" != 0 ]; then
   exit $?
 fi
 
+# The debug symbols are built beside the package: telestation-dbgsym_VERSION_ARCH.deb.
+DBGSYM=$(dirname "$DEB")/$(basename "$DEB" | sed 's/^telestation_/telestation-dbgsym_/')
+[ -f "$DBGSYM" ] || fail "$DBGSYM does not exist; make deb builds it with the package"
+
 echo "== lintian"
 lintian --fail-on error --suppress-tags-from-file /dev/null "$DEB" || fail "lintian reports errors"
+lintian --fail-on error --suppress-tags-from-file /dev/null "$DBGSYM" || fail "lintian reports errors in the -dbgsym package"
 
 echo "== install"
 dpkg -i "$DEB"
@@ -38,6 +43,45 @@ SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no /lib/systemd/system/te
 echo "== the installed binary runs as the service user"
 setpriv --reuid=telestation --regid=telestation --init-groups telestation config --config /etc/telestation/station.toml \
   || fail "installed config does not load for the service user"
+
+echo "== telestation-hub is the same binary, started under its own name"
+[ "$(readlink /usr/bin/telestation-hub)" = telestation ] || fail "/usr/bin/telestation-hub is not a symlink to telestation"
+hub_help=$(telestation-hub --help) || fail "telestation-hub --help failed"
+for opt in --listen --store --token-file --max-size --expiry-hours --stow-url --stow-user \
+           --stow-password-file --stow-retry-max --no-stow-verify --metrics-require-token; do
+  grep -q -- "$opt" <<<"$hub_help" || fail "telestation-hub --help does not list $opt"
+done
+hub_dir=$(mktemp -d); chown telestation: "$hub_dir"
+setpriv --reuid=telestation --regid=telestation --init-groups telestation-hub --listen 127.0.0.1:0 --store "$hub_dir" \
+  >"$hub_dir.out" 2>&1 &
+hub_pid=$!
+for _ in $(seq 100); do grep -q 'listening on' "$hub_dir.out" && break; sleep 0.1; done
+hub_url=$(sed -n 's/.*listening on \(http:[^,]*\),.*/\1/p' "$hub_dir.out")
+options=$(curl -sS -i -X OPTIONS "$hub_url" 2>&1) || true
+kill "$hub_pid"; wait "$hub_pid" 2>/dev/null || true
+rm -rf "$hub_dir" "$hub_dir.out"
+grep -qi '^Tus-Version: 1.0.0' <<<"$options" || fail "the installed telestation-hub did not answer OPTIONS with Tus-Version ($hub_url): $options"
+
+# Debug symbols: gdb must find them through the build ID once -dbgsym is
+# installed, and not before (the stripped binary keeps only exported names).
+# (A Swift function's DWARF name is its bare name, splitListen, under its
+# source file; the stripped binary exports no names at all.)
+hub_source_in_gdb() {
+  gdb -nx -batch -ex 'info functions splitListen' /usr/bin/telestation 2>/dev/null \
+    | grep -A1 '^File .*/HubCommand/TelestationHub\.swift:' | grep -q 'splitListen'
+}
+echo "== debug symbols: absent without telestation-dbgsym"
+readelf -S /usr/bin/telestation | grep -q '\.debug_info' && fail "the installed binary is not stripped"
+hub_source_in_gdb && fail "gdb finds source files without telestation-dbgsym installed; is the binary stripped?"
+echo "== debug symbols: found with telestation-dbgsym"
+dpkg -i "$DBGSYM"
+build_id=$(readelf -n /usr/bin/telestation | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p')
+debug_file=/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug
+[ -f "$debug_file" ] || fail "no $debug_file for build ID $build_id of /usr/bin/telestation"
+readelf -S "$debug_file" 2>/dev/null | grep -q '\.debug_info' || fail "$debug_file has no .debug_info"
+hub_source_in_gdb || fail "gdb does not find TelestationHub.swift through $debug_file"
+dpkg -r telestation-dbgsym
+[ ! -e "$debug_file" ] || fail "$debug_file left after removing telestation-dbgsym"
 
 echo "== remove"
 dpkg -r telestation

@@ -4,9 +4,16 @@ import Foundation
 import Hub
 import Logging
 
-@main
-struct TelestationHub: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The hub's command line. It lives in a library so the one installed binary
+/// can run it: the package ships `telestation` once and `telestation-hub` as a
+/// symlink to it (a second statically linked copy of the Swift runtime and
+/// Foundation's ICU data would double the download), and `telestation` runs
+/// this command when it is started under that name. The `telestation-hub`
+/// executable target runs it too, for `swift run` and the tests.
+public struct TelestationHub: AsyncParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "telestation-hub",
         abstract: "A small tus 1.0 server that receives images from stations.",
         discussion: """
@@ -57,7 +64,7 @@ struct TelestationHub: AsyncParsableCommand {
     @Flag(name: .customLong("metrics-require-token"), help: "Ask for the bearer token on GET /metrics and GET /fleet too (by default they answer without it, as Prometheus expects).")
     var metricsRequireToken = false
 
-    func run() async throws {
+    public func run() async throws {
         JournalLogHandler.bootstrap(level: .info)
 
         guard let (host, port) = Self.splitListen(listen) else {
