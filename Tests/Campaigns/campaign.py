@@ -337,7 +337,14 @@ def source_commit():
 
 
 def write_results(path, figures):
-    commit, dirty = source_commit()
+    """Writes the figures with the commit they ran on. A campaign that knows
+    which checkout its binaries came from (`commit` in `figures`, e.g.
+    vm_power_cut.py --source) keeps it: the working tree may have moved on
+    during a long run."""
+    if "commit" in figures:
+        commit, dirty = figures["commit"], figures.get("commit_dirty")
+    else:
+        commit, dirty = source_commit()
     figures = dict(figures, commit=commit, commit_dirty=dirty)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w") as f:

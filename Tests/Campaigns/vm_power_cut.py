@@ -171,7 +171,7 @@ class VM:
         # --force-9p: vng would otherwise try virtiofsd first and wait 3 s for it.
         args = [c.vng, "--run", c.kernel, "--disable-kvm", "--force-9p", "--memory", c.memory, "--disk", c.image,
                 "--qemu-opts=" + c.net_opts, "--append", "modprobe.blacklist=" + UNUSED_MODULES,
-                "--exec", f"sh {GUEST_SCRIPT} {mode} {c.bin} {c.guest_config} {plan} {c.preload}"]
+                "--exec", f"sh {c.guest_script} {mode} {c.bin} {c.guest_config} {plan} {c.preload}"]
         self.started = time.monotonic()
         # A session of its own, so QEMU (vng's grandchild) can be found by it.
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -327,6 +327,10 @@ class Campaign:
         self.memory = a.memory
         self.drain_timeout = a.drain_timeout
         self.image = os.path.join(work, "station-disk.img")
+        # The guest's script is copied at the start: a long run must not pick
+        # up an edit of the checkout made for newer binaries than it tests.
+        self.guest_script = os.path.join(work, "guest.sh")
+        shutil.copyfile(GUEST_SCRIPT, self.guest_script)
         self.preload = ""
         # vng runs virtme-run by name: from its own directory, not through a
         # version-manager shim that costs half a second per boot.
