@@ -102,6 +102,26 @@ func stressExecutable() throws -> String {
     }
 }
 
+/// Starts one `spool-stress pair` process per owner on the same spool, all at
+/// once, and returns each one's exit status and standard error.
+func runPairs(_ exe: String, owners: [String], count: Int, scratch s: Scratch, log: String) throws -> [(Int32, String)] {
+    let procs = try owners.map { owner -> (Process, Pipe) in
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = ["pair", "--count", "\(count)", "--owner", owner, "--dir", s.spoolDir, "--db", s.dbPath,
+                       "--log", log, "--key", s.keyPath]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        return (p, err)
+    }
+    return procs.map { p, err in
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, message)
+    }
+}
+
 /// The daemon and `telestation sync` at once: two processes enqueue and
 /// upload 1,000 items together.
 @Suite(.serialized) struct TwoProcessTests {
@@ -116,20 +136,8 @@ func stressExecutable() throws -> String {
             let s = Scratch()
             defer { s.cleanUp() }
             let log = s.root + "/events.log"
-            let procs = try (0..<6).map { i -> (Process, Pipe) in
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: exe)
-                p.arguments = ["pair", "--count", "3", "--owner", "p\(i)", "--dir", s.spoolDir, "--db", s.dbPath,
-                               "--log", log, "--key", s.keyPath]
-                let err = Pipe()
-                p.standardError = err
-                try p.run()
-                return (p, err)
-            }
-            for (p, err) in procs {
-                let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                p.waitUntilExit()
-                #expect(p.terminationStatus == 0, "round \(round): \(message)")
+            for (status, message) in try runPairs(exe, owners: (0..<6).map { "p\($0)" }, count: 3, scratch: s, log: log) {
+                #expect(status == 0, "round \(round): \(message)")
             }
             let events = StressLog(path: log)
             #expect(events.enqueued.count == 18 && Set(events.uploaded.map(\.id)).count == 18, "round \(round)")
@@ -145,20 +153,8 @@ func stressExecutable() throws -> String {
         // Create the database first so both start from a migrated schema
         // (concurrent first opens are covered by the crash test's restarts).
         _ = try s.open()
-        let procs = try ["daemon", "sync"].map { owner -> (Process, Pipe) in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = ["pair", "--count", "500", "--owner", owner, "--dir", s.spoolDir, "--db", s.dbPath, "--log", log,
-                           "--key", s.keyPath]
-            let err = Pipe()
-            p.standardError = err
-            try p.run()
-            return (p, err)
-        }
-        for (p, err) in procs {
-            let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(message)")
+        for (status, message) in try runPairs(exe, owners: ["daemon", "sync"], count: 500, scratch: s, log: log) {
+            #expect(status == 0, "\(message)")
         }
         let events = StressLog(path: log)
         #expect(events.enqueued.count == 1000)
