@@ -29,7 +29,7 @@ RELEASE_BIN := .build/release
 
 # Debian packages: C libraries the code links, tools the tests drive.
 # APT_DEMO: what hardware/demo.sh runs besides the binaries (curl, python3 for JSON).
-APT_BUILD := libcurl4-openssl-dev libv4l-dev libturbojpeg0-dev libsqlite3-dev pkg-config
+APT_BUILD := libcurl4-openssl-dev libv4l-dev libturbojpeg0-dev libjxl-dev libsqlite3-dev pkg-config
 APT_DEMO  := curl python3
 APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-venv lintian dpkg-dev binutils python3-stdnum gdb
 # Python test tools: Debian's python3-* packages where they fit (APT_TEST), the

@@ -35,6 +35,10 @@ let package = Package(
         .systemLibrary(
             name: "CTurboJPEG", pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev"])]),
+        // libjxl: lossless JPEG recompression for the link (see Recompression).
+        // Not through pkg-config: its -DHWY_SHARED_DEFINE is a flag SwiftPM
+        // refuses, and the C API does not need it.
+        .systemLibrary(name: "CJXL", providers: [.apt(["libjxl-dev"])]),
         // Kernel input events (evdev) for capture buttons; header only.
         .systemLibrary(name: "CInput"),
         // glibc's mallopt, for the daemon's allocator settings; header only.
@@ -67,6 +71,11 @@ let package = Package(
         .target(
             name: "Imaging",
             dependencies: ["CTurboJPEG", "Basics"]),
+        // The camera's JPEG as JPEG XL for the link, and the original rebuilt
+        // bit for bit at the hub (libjxl's JPEG reconstruction).
+        .target(
+            name: "Recompression",
+            dependencies: ["CJXL", "Basics"]),
         // DICOM Part 10 objects around the camera's JPEG, written by hand.
         .target(
             name: "Dicom",
@@ -102,7 +111,7 @@ let package = Package(
         .target(
             name: "Hub",
             dependencies: [
-                "Basics",
+                "Basics", "Recompression",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -124,7 +133,7 @@ let package = Package(
         .target(
             name: "Station",
             dependencies: [
-                "Basics", "Config", "Capture", "Imaging", "Spool", "Uplink", "StationAPI", "Dicom",
+                "Basics", "Config", "Capture", "Imaging", "Spool", "Uplink", "StationAPI", "Dicom", "Recompression",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -171,12 +180,14 @@ let package = Package(
             dependencies: ["HubCommand"]),
 
         // What the test modules share: the process runner and loopback sockets.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Imaging"], path: "Tests/TestSupport"),
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "ConfigFile", "JournalLog"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         // The Dicom writer, judged by dciodvfy, dcmdump and pydicom.
         .testTarget(name: "DicomTests", dependencies: ["Dicom", "Imaging", "Basics", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        // JPEG XL recompression and rebuild, judged by libjxl's own cjxl/djxl.
+        .testTarget(name: "RecompressionTests", dependencies: ["Recompression", "Basics", "TestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "Config", "ConfigFile"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "Config", "Imaging", "TestSupport"]),
         .testTarget(

@@ -1,6 +1,7 @@
 import Dicom
 import Foundation
 import Testing
+import TestSupport
 
 /// The writer's own promises: UIDs, the frame header parser, the body site
 /// table, the bytes' layout and determinism.
