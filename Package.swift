@@ -193,14 +193,14 @@ let package = Package(
         .testTarget(
             name: "UplinkTests",
             dependencies: [
-                "Uplink", "Hub", "Config",
+                "Uplink", "Hub", "Config", "Station", "Spool", "Recompression", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
             name: "HubTests",
-            dependencies: ["Hub", "Basics", "Config", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["Hub", "Basics", "Config", "Recompression", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "ConfigFile", "StationAPI", "Hub", "TestSupport"]),
         .testTarget(
             name: "StationTests", dependencies: ["Basics", "Station", "Dicom", "StationAPI", "StationDemo", "Config", "ConfigFile", "TestSupport", "Hub", .product(name: "Crypto", package: "swift-crypto")],
@@ -209,7 +209,7 @@ let package = Package(
         // Structured random inputs for every parser of untrusted bytes (`make fuzz`).
         .testTarget(
             name: "FuzzTests",
-            dependencies: ["Basics", "Config", "ConfigFile", "Imaging", "Dicom", "Uplink", "Hub", "Station", "StationAPI", "CTurboJPEG", "CCurl"]),
+            dependencies: ["Recompression", "TestSupport", "Basics", "Config", "ConfigFile", "Imaging", "Dicom", "Uplink", "Hub", "Station", "StationAPI", "CTurboJPEG", "CCurl"]),
         // Runs the built executables as a user would.
         .testTarget(name: "CLITests", dependencies: ["Config", "TestSupport"]),
     ]

@@ -22,3 +22,13 @@ hub:
 # aiohttp-tus (not packaged) into the venv.
 APT_TEST += python3-aiohttp
 PIP_TEST += aiohttp-tus
+
+# The uplink benchmark on the path that ships (bench/uplink/run.py: `telestation
+# enqueue` + `sync` vs tuspy vs the floor, to telestation-hub and aiohttp-tus,
+# BENCH_UPLINK_RUNS paired runs; about 13 minutes per paired run of all four).
+# tuspy and matplotlib go into the venv, never the system Python.
+BENCH_UPLINK_RUNS ?= 5
+.PHONY: bench-uplink
+bench-uplink: build deps-test
+	$(VENV)/bin/pip install --quiet tuspy
+	$(PY) bench/uplink/run.py --runs $(BENCH_UPLINK_RUNS) --results bench/uplink/results.json

@@ -76,6 +76,8 @@ public struct StationConfig: Sendable, Equatable {
         public var targetChunkTime: Double = 10
         public var stallTimeout: Double = 60
         public var backoffMax: Double = 600
+        /// JPEG XL transport recompression when the hub advertises it (README "Fewer bytes on the wire").
+        public var recompress: Bool = true
     }
 
     public enum Language: String, Sendable, Equatable, CaseIterable { case es, en }

@@ -144,6 +144,8 @@ public enum ConfigSchema {
             duration("uplink.stall_timeout", "A transfer making no progress this long is aborted and resumed.",
                      example: "\"60s\"", range: 5...3600) { c, v in c.uplink.stallTimeout = v },
             duration("uplink.backoff_max", "Longest wait between retries.", example: "\"10m\"", range: 1...86400) { c, v in c.uplink.backoffMax = v },
+            bool("uplink.recompress", "Send each JPEG as JPEG XL (lossless, about a fifth fewer bytes) to a hub that rebuilds the original; plain tus servers get the file as it is.",
+                 example: "true") { c, v in c.uplink.recompress = v },
 
             text("kiosk.listen", "Address of the kiosk page and control API; keep it on loopback.",
                  example: "\"127.0.0.1:8080\"") { v, c throws(KeyProblem) in

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Recompression
 import ServiceLifecycle
 
 /// A tus 1.0 server (core, creation, creation-with-upload, checksum with sha1
@@ -146,6 +147,8 @@ extension HTTPField.Name {
     static let uploadDeferLength = Self("Upload-Defer-Length")!
     /// The hub answers `GET <upload URL>/receipt` (see `Receipt`).
     static let telestationReceipts = Self("Telestation-Receipts")!
+    /// The hub rebuilds files the station sent recompressed (see `RecompressedFile`).
+    static let telestationTransport = Self(RecompressedFile.capabilityHeader)!
 }
 
 /// Routes every request by method; tus needs OPTIONS, POST, HEAD, PATCH, DELETE.
@@ -248,6 +251,7 @@ struct TusResponder: HTTPResponder {
         h[.tusMaxSize] = "\(server.options.maxSize)"
         h[.tusChecksumAlgorithm] = "sha1,sha256"
         h[.telestationReceipts] = "1"
+        h[.telestationTransport] = RecompressedFile.capability
         return reply(.noContent, headers: h)
     }
 
@@ -348,6 +352,9 @@ struct TusResponder: HTTPResponder {
         if let sha = metadata["sha256"], !(sha.count == 64 && sha.allSatisfy(\.isHexDigit)) {
             return reply(.badRequest, body: "metadata sha256 must be 64 hex digits")
         }
+        if let refusal = Rebuild.refusal(metadata: metadata, uploadLength: length, maxSize: server.options.maxSize) {
+            return reply(.badRequest, body: refusal)
+        }
         let hasBody = request.headers[.contentType] == "application/offset+octet-stream"
         let info = try await server.store.create(length: length, metadata: metadata, expiresIn: server.options.expiry)
         server.logger.info("created upload", metadata: ["id": "\(info.id)", "length": "\(length)",
@@ -371,6 +378,8 @@ struct TusResponder: HTTPResponder {
                 switch try await server.store.complete(info) {
                 case let .checksumMismatch(e, a):
                     return reply(Self.checksumMismatch, body: "the file's sha256 is \(a), the metadata says \(e)")
+                case let .rebuildFailed(reason):
+                    return reply(Self.checksumMismatch, body: "the original file could not be rebuilt: \(reason)")
                 case let .stored(done):
                     await server.stored(done)
                 }
@@ -526,6 +535,10 @@ struct TusResponder: HTTPResponder {
                 server.logger.warning("upload discarded: sha256 mismatch", metadata: ["id": "\(info.id)"])
                 return .refused(reply(Self.checksumMismatch,
                                       body: "the whole file's sha256 is \(actual) but the metadata says \(expected); the upload was discarded, create a new one"))
+            case let .rebuildFailed(reason):
+                server.logger.warning("upload discarded: its recompressed file could not be rebuilt", metadata: ["id": "\(info.id)", "reason": "\(reason)"])
+                return .refused(reply(Self.checksumMismatch,
+                                      body: "the original file could not be rebuilt from the recompressed upload: \(reason); the upload was discarded, send the file as it is"))
             }
         }
         return .offset(newOffset)

@@ -20,6 +20,9 @@ public struct UploadInfo: Codable, Sendable, Equatable {
     public var sha256Verified: Bool?
     /// When the last byte arrived and the file was stored.
     public var completedAt: Date?
+    /// For a recompressed upload (metadata `transport`): the length of the
+    /// original file rebuilt from the `length` bytes received.
+    public var rebuiltLength: Int64?
 
     // Filing in the PACS (`--stow-url`), for uploads whose filetype is
     // `application/dicom`. Kept in this record beside the file, so a hub
@@ -39,7 +42,7 @@ public struct UploadInfo: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, length, metadata, sha256, rejected
         case createdAt = "created_at", expiresAt = "expires_at", storedAs = "stored_as"
-        case sha256Verified = "sha256_verified", completedAt = "completed_at"
+        case sha256Verified = "sha256_verified", completedAt = "completed_at", rebuiltLength = "rebuilt_length"
         case dicomSOPInstanceUID = "dicom_sop_instance_uid", dicomSOPClassUID = "dicom_sop_class_uid"
         case filedAt = "filed_at", pacsAttempts = "pacs_attempts", pacsLastError = "pacs_last_error"
         case pacsNextTry = "pacs_next_try"
@@ -54,6 +57,8 @@ public enum CompletionResult: Sendable, Equatable {
     case stored(UploadInfo)
     /// The bytes do not hash to the declared `sha256`; the upload was discarded.
     case checksumMismatch(expected: String, actual: String)
+    /// A recompressed upload whose original could not be rebuilt; discarded.
+    case rebuildFailed(String)
 }
 
 /// The hub's disk layout:
@@ -142,23 +147,41 @@ public final class HubStore: Sendable {
         let part = partPath(info.id), infoFile = infoPath(info.id)
         let directory = self.directory
         return try await Blocking.run { () throws(HubError) -> CompletionResult in
-            let actual = try Self.sha256(of: part)
+            let name = "\(info.id)-\(Self.safeName(info.metadata["filename"] ?? "upload"))"
+            let final = (directory as NSString).appendingPathComponent(name)
+            // A recompressed upload becomes the original file first; the
+            // checks below then see the file the station declared.
+            let recompressed = Rebuild.isRecompressed(info.metadata)
+            var stored = part
+            if recompressed {
+                if let reason = try Rebuild.run(part: part, metadata: info.metadata, destination: final) {
+                    unlink(part)
+                    unlink(infoFile)
+                    return .rebuildFailed(reason)
+                }
+                stored = final
+            }
+            let actual = try Self.sha256(of: stored)
             let declared = info.metadata["sha256"]?.lowercased()
             if let declared, declared != actual {
                 unlink(part)
                 unlink(infoFile)
+                if recompressed { unlink(final) }
                 return .checksumMismatch(expected: declared, actual: actual)
             }
             var done = info
-            let name = "\(info.id)-\(Self.safeName(info.metadata["filename"] ?? "upload"))"
             done.storedAs = name
+            if recompressed {
+                var st = stat()
+                if stat(final, &st) == 0 { done.rebuiltLength = Int64(st.st_size) }
+            }
             done.sha256 = actual
             done.sha256Verified = declared != nil
             done.completedAt = Date()
             if done.isDICOM {
                 // Checked once, here: a file that is not DICOM will never be
                 // filed, and its receipt says so instead of "pending" forever.
-                switch DicomPart10.read(path: part) {
+                switch DicomPart10.read(path: stored) {
                 case let .success(meta):
                     done.dicomSOPInstanceUID = meta.sopInstanceUID
                     done.dicomSOPClassUID = meta.sopClassUID
@@ -166,8 +189,11 @@ public final class HubStore: Sendable {
                     done.rejected = "the upload's filetype is application/dicom but \(invalid)"
                 }
             }
-            let final = (directory as NSString).appendingPathComponent(name)
-            try Self.call("rename", part) { rename(part, final) }
+            if recompressed {
+                try Self.call("unlink", part) { unlink(part) }
+            } else {
+                try Self.call("rename", part) { rename(part, final) }
+            }
             try Self.writeJSON(done, to: final + ".json")
             try Self.writeJSON(done, to: infoFile)
             return .stored(done)

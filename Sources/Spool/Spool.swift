@@ -352,6 +352,15 @@ public final class Spool: Sendable {
         }
     }
 
+    /// The item `claimNext` would take now, left unclaimed: the upload
+    /// worker prepares it while the current one is sent.
+    public func nextDue(now: Date = Date()) throws(SpoolError) -> SpoolItem? {
+        let t = now.timeIntervalSince1970
+        return try read("reading the next item due") { db -> SpoolItem? in
+            try Row.fetchOne(db, sql: Self.claimQuery, arguments: ["now": t]).map { try self.item($0) }
+        }
+    }
+
     /// Upload order, shared by `claimNext`, `status` and the `item_claim` index.
     /// The index is only used while these expressions match it exactly
     /// (a change needs a migration that recreates it, as v4 did).

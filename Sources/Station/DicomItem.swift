@@ -43,13 +43,30 @@ public enum DicomItem {
     /// decrypted) from the spool, checked against the item's digest.
     public static func make(item: SpoolItem, spool: Spool, config: StationConfig, stored: CaptureContext? = nil,
                             imageType: DicomImageType? = nil) throws(StationError) -> [UInt8] {
+        try object(item: item, spool: spool, config: config, stored: stored, imageType: imageType).bytes
+    }
+
+    /// The object and where the camera's JPEG lies in it (the encapsulated
+    /// fragment, byte for byte; nil if it could not be found there).
+    static func object(item: SpoolItem, spool: Spool, config: StationConfig, stored: CaptureContext? = nil,
+                       imageType: DicomImageType? = nil) throws(StationError) -> (bytes: [UInt8], jpegRange: Range<Int>?) {
         let context = try context(for: item, config: config, stored: stored, imageType: imageType)
         let jpeg = try jpeg(of: item, spool: spool)
+        let bytes: [UInt8]
         do {
-            return try DicomObject.make(jpeg: jpeg, context: context)
+            bytes = try DicomObject.make(jpeg: jpeg, context: context)
         } catch {
             throw StationError(.badRequest, "item \(item.id): \(error.message)", nextStep: error.nextStep)
         }
+        return (bytes, fragmentRange(of: jpeg, in: bytes))
+    }
+
+    /// The pixel data is the object's last element: the fragment (the JPEG,
+    /// padded to even length) and the 8-byte sequence delimiter follow.
+    static func fragmentRange(of jpeg: [UInt8], in object: [UInt8]) -> Range<Int>? {
+        let start = object.count - 8 - jpeg.count - jpeg.count % 2
+        guard start >= 0, object[start..<(start + jpeg.count)].elementsEqual(jpeg) else { return nil }
+        return start..<(start + jpeg.count)
     }
 
     /// What the upload worker sends for an image when `dicom.enabled`: the
@@ -60,11 +77,12 @@ public enum DicomItem {
         return { item, spool in
             guard item.kind == .image else { return nil }
             let context = try context(for: item, config: config)
-            let bytes = try make(item: item, spool: spool, config: config)
+            let made = try object(item: item, spool: spool, config: config)
             let uids = DicomObject.uids(for: context)
             let stem = (item.metadata.filename as NSString).deletingPathExtension
-            return UploadWorker.Prepared(bytes: bytes, filename: stem + ".dcm", filetype: "application/dicom",
-                                         extra: [("study_uid", uids.study), ("sop_instance_uid", uids.instance)])
+            return UploadWorker.Prepared(bytes: made.bytes, filename: stem + ".dcm", filetype: "application/dicom",
+                                         extra: [("study_uid", uids.study), ("sop_instance_uid", uids.instance)],
+                                         jpegRange: made.jpegRange)
         }
     }
 

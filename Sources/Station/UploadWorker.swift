@@ -2,6 +2,7 @@ import Basics
 import Config
 import Foundation
 import Logging
+import Recompression
 import Spool
 import Synchronization
 import Uplink
@@ -20,9 +21,9 @@ public final class UploadWorker: Sendable {
     let leaseSeconds: Double
     let authBackoff: Double
     let logger: Logger
-    /// Turns an item into what is sent instead of its file (a DICOM object
-    /// around the JPEG); nil sends the file as it is.
-    let transform: Transform?
+    /// What is sent for each item: its file, the transform's object (a
+    /// DICOM object around the JPEG), recompressed for a hub that rebuilds.
+    let preparation: UploadPreparation
 
     /// What is sent for an item when it is not its own file. Must be the
     /// same bytes every time it is made for the item (an upload interrupted
@@ -32,12 +33,21 @@ public final class UploadWorker: Sendable {
         public var filename: String
         public var filetype: String
         public var extra: [(String, String)]
+        /// Where the camera's JPEG lies in `bytes`, when it is there unchanged
+        /// as one run of bytes (a DICOM object's fragment): what may be recompressed.
+        public var jpegRange: Range<Int>?
+        /// The SHA-256 the hub checks: of the file it stores. nil: of `bytes`.
+        /// Differs when `bytes` is a recompressed body (`RecompressedFile`).
+        public var sha256: String?
+        /// `bytes` is a recompressed body the hub rebuilds.
+        public var recompressed = false
 
-        public init(bytes: [UInt8], filename: String, filetype: String, extra: [(String, String)] = []) {
+        public init(bytes: [UInt8], filename: String, filetype: String, extra: [(String, String)] = [], jpegRange: Range<Int>? = nil) {
             self.bytes = bytes
             self.filename = filename
             self.filetype = filetype
             self.extra = extra
+            self.jpegRange = jpegRange
         }
     }
 
@@ -86,8 +96,8 @@ public final class UploadWorker: Sendable {
 
     public init(spool: Spool, client: TusClient, station: String, owner: String = UploadWorker.defaultOwner(),
                 leaseSeconds: Double = 300, authBackoff: Double = 600, transform: Transform? = nil,
-                logger: Logger = Logger(label: "telestation.upload")) {
-        self.transform = transform
+                recompress: Bool = false, logger: Logger = Logger(label: "telestation.upload")) {
+        self.preparation = UploadPreparation(policy: .init(enabled: recompress), transform: transform, logger: logger)
         self.spool = spool
         self.client = client
         self.station = station
@@ -180,10 +190,9 @@ public final class UploadWorker: Sendable {
     private func send(_ item: SpoolItem) async -> Step {
         let source: any UploadSource
         var prepared: Prepared?
+        let hubRebuilds = await hubRebuilds()
         do {
-            if let transform {
-                prepared = try await spool.perform { try transform(item, $0) }
-            }
+            prepared = try await preparation.prepared(for: item, spool: spool, hubRebuilds: hubRebuilds)
             if let prepared {
                 source = MemoryUploadSource(prepared.bytes)
             } else {
@@ -214,7 +223,7 @@ public final class UploadWorker: Sendable {
         if let prepared {
             metadata.filename = prepared.filename
             metadata.filetype = prepared.filetype
-            metadata.sha256 = Digest.sha256Hex(prepared.bytes)
+            metadata.sha256 = prepared.sha256 ?? Digest.sha256Hex(prepared.bytes)
             metadata.extra = [("image_sha256", item.sha256)] + prepared.extra
         }
         let job = UploadJob(source: source, metadata: metadata, resumeURL: item.uploadURL, acknowledgedOffset: item.ackedOffset)
@@ -223,6 +232,11 @@ public final class UploadWorker: Sendable {
         let resume = item.uploadURL != nil ? " from offset \(item.ackedOffset)" : ""
         logger.info("uploading item \(item.id) (\(item.kind.rawValue), case \(item.metadata.caseID), \(Units.formatBytes(item.size)))\(resume)")
 
+        // The next item is made ready while this one is on the wire.
+        if preparation.policy.enabled && hubRebuilds,
+           let next = try? await spool.perform({ try $0.nextDue(now: Date()) }), next.id != item.id {
+            preparation.prefetch(next, spool: spool, hubRebuilds: hubRebuilds)
+        }
         let outcome = await client.upload(job) { event in
             switch event {
             case let .created(url):
@@ -268,6 +282,10 @@ public final class UploadWorker: Sendable {
             case let .hubFailure(reason, notBefore, problem): s.lastError = reason; s.hubProblem = problem; s.hubNotBefore = notBefore
             }
         }
+        if case .cancelled = outcome {} else {
+            let discarded = if case .urlGone = outcome { true } else { false }
+            preparation.finished(item, discarded: discarded, wasRecompressed: prepared?.recompressed ?? false)
+        }
         switch outcome {
         case .completed: logger.info("item \(item.id) uploaded and confirmed by the hub")
         case let .retry(after, reason): logger.warning("item \(item.id): \(reason); retrying in \(Units.formatDuration(after))")
@@ -279,6 +297,14 @@ public final class UploadWorker: Sendable {
         case .cancelled: break
         }
         return plan.step
+    }
+
+    /// Whether the hub rebuilds recompressed files; asked once (OPTIONS)
+    /// when no upload has asked yet, and only when recompression is on.
+    private func hubRebuilds() async -> Bool {
+        guard preparation.policy.enabled else { return false }
+        let capabilities = if let known = client.status.capabilities { known } else { await client.hubCapabilities() }
+        return capabilities?.transports.contains(RecompressedFile.capability) ?? false
     }
 
     // MARK: outcome → queue

@@ -258,12 +258,18 @@ public final class TusClient: Sendable {
     /// Whether the hub gives receipts (see `Receipt`), from its OPTIONS
     /// answer; asks once when no upload has asked yet. nil: not reachable.
     public func hubGivesReceipts() async -> Bool? {
-        if let known = state.withLock({ $0.hub.capabilities }) { return known.receipts }
+        await hubCapabilities()?.receipts
+    }
+
+    /// What the hub's OPTIONS answer offers; asks once when no upload has
+    /// asked yet. nil: not reachable, or not a tus server.
+    public func hubCapabilities() async -> TusCapabilities? {
+        if let known = state.withLock({ $0.hub.capabilities }) { return known }
         let request = CurlRequest(method: .options, url: hubURL, headers: baseHeaders(), body: nil)
         guard case let .response(response, _) = await worker.perform(request, maxRate: control.snapshot.maxRate, control: TransferControl()),
               case let .success(capabilities) = TusCapabilities.parse(response) else { return nil }
         state.withLock { $0.hub.capabilities = capabilities }
-        return capabilities.receipts
+        return capabilities
     }
 
     /// Asks the hub whether the upload at `uploadURL` is filed.

@@ -50,14 +50,18 @@ public struct TusCapabilities: Sendable, Equatable {
     /// The hub answers `GET <upload URL>/receipt` (`Telestation-Receipts: 1`,
     /// see `Receipt`): uploads wait for its word that the image is filed.
     public var receipts: Bool
+    /// Transport encodings the hub turns back into the original file
+    /// (`Telestation-Transport: jxl`, see `RecompressedFile`).
+    public var transports: Set<String>
 
     public init(versions: [String] = ["1.0.0"], extensions: Set<String> = [], maxSize: Int64? = nil,
-                checksumAlgorithms: [String] = [], receipts: Bool = false) {
+                checksumAlgorithms: [String] = [], receipts: Bool = false, transports: Set<String> = []) {
         self.versions = versions
         self.extensions = extensions
         self.maxSize = maxSize
         self.checksumAlgorithms = checksumAlgorithms
         self.receipts = receipts
+        self.transports = transports
     }
 
     public var supportsCreationWithUpload: Bool { extensions.contains("creation-with-upload") }
@@ -101,7 +105,8 @@ public struct TusCapabilities: Sendable, Equatable {
         }
         return .success(TusCapabilities(versions: effective, extensions: exts, maxSize: maxSize,
                                         checksumAlgorithms: list(r[header: "Tus-Checksum-Algorithm"]),
-                                        receipts: r[header: "Telestation-Receipts"]?.trimmingCharacters(in: .whitespaces) == "1"))
+                                        receipts: r[header: "Telestation-Receipts"]?.trimmingCharacters(in: .whitespaces) == "1",
+                                        transports: Set(list(r[header: "Telestation-Transport"]))))
     }
 }
 

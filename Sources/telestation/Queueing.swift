@@ -27,7 +27,7 @@ extension StationConfig {
             throw CommandFailure(message: "\(error)", code: .configuration)
         }
         return UploadWorker(spool: spool, client: client, station: station.id, authBackoff: uplink.backoffMax,
-                            transform: DicomItem.transform(config: self))
+                            transform: DicomItem.transform(config: self), recompress: uplink.recompress)
     }
 }
 

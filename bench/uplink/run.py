@@ -1,21 +1,32 @@
 #!/usr/bin/env python3
-"""Station uplink vs the physical floor vs tuspy on the same impaired link.
+"""The station's real uplink (`telestation enqueue` + `telestation sync`, the
+upload path the daemon runs) vs tuspy vs the physical floor, on the same
+impaired link, in paired runs, to two servers: `telestation-hub` (which
+rebuilds JPEG XL recompressed uploads) and aiohttp-tus (an independent tus
+server from PyPI that offers only `creation` and discards a cut PATCH).
 
-For each client in turn: a fresh telestation-hub and a fresh impaired proxy
-(Tests/Support/impaired_proxy.py, identical settings), one preview followed by
-N images. The hub's store is polled to record bytes the hub holds over time
-(the acknowledged bytes), the time the preview is complete, and the time
-the last image is complete, all from the client's first connection. The floor is payload / rate / uptime fraction.
-Writes results.json and acked.png next to this script.
+Each run: a fresh server and a fresh impaired proxy (Tests/Support/
+impaired_proxy.py, identical settings), then the client; the station with a
+fresh state directory and the image enqueued before the clock starts (enqueue
+makes the preview), tuspy with the same two files (the station's preview, as
+the hub stored it, and the image). Clients alternate which goes first from
+run to run. Times run from the client's first connection through the proxy.
+The floor is (preview + image bytes) ÷ rate ÷ uptime fraction. The image is
+camera-like: a synthetic skin-and-lesion frame with sensor noise, encoded by
+cjpeg at quality 92 with 4:2:2 sampling (as a UVC camera's YUYV becomes).
 
-usage: bench/uplink/run.py [--rate 16000] [--images 3] [--size 1000000]
-       (run from the repository root after `swift build --build-tests`)
+Writes results.json next to this script (or --results), with the commit.
+
+usage: bench/uplink/run.py [--runs 5] [--servers hub,aiohttp-tus] [--clients station,tuspy]
+       (from the repository root after `make build`; `make bench-uplink` installs tuspy)
 """
 import argparse
 import json
+import math
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,154 +36,248 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+SUPPORT = ROOT / "Tests/Support"
 
 
-def start_reading(cmd, marker):
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+def start_reading(cmd, marker, **kw):
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kw)
     for line in p.stdout:
         if marker(line):
+            # Keep draining so a chatty server never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
             return p, line
     raise RuntimeError(f"{cmd[0]} did not start")
 
 
-def held_bytes(store):
-    total = 0
-    for root, _, files in os.walk(store):
-        for f in files:
-            if f.endswith(".part") or not (f.endswith(".json") or f.endswith(".tmp")):
-                total += os.path.getsize(os.path.join(root, f))
-    return total
+def camera_jpeg(path, width, height, seed):
+    """A 4:2:2 q92 JPEG of a skin-like frame with a dark lesion and noise."""
+    rnd = random.Random(seed)
+    rows = []
+    for y in range(height):
+        row = bytearray(width * 3)
+        for x in range(width):
+            n = rnd.randint(-14, 14)
+            dx, dy = x - width // 2, y - height // 2
+            if dx * dx + dy * dy < (width * width) // 40:
+                r, g, b = 90 + 20 * math.sin(x / 9.0), 55, 40
+            else:
+                r, g, b = 225 - y * 40 // height, 170 - x * 30 // width, 150 + 10 * math.cos(y / 17.0)
+            i = x * 3
+            row[i] = max(0, min(255, int(r) + n))
+            row[i + 1] = max(0, min(255, int(g) + n))
+            row[i + 2] = max(0, min(255, int(b) + n))
+        rows.append(bytes(row))
+    ppm = path.with_suffix(".ppm")
+    ppm.write_bytes(b"P6\n%d %d\n255\n" % (width, height) + b"".join(rows))
+    with open(path, "wb") as out:
+        subprocess.run(["cjpeg", "-quality", "92", "-sample", "2x1", str(ppm)], stdout=out, check=True)
+    ppm.unlink()
 
 
-def completed(store, name):
-    return any(f.endswith("-" + name) for f in os.listdir(store))
+class Server:
+    def __init__(self, kind, store, bin_dir):
+        self.kind, self.store = kind, store
+        store.mkdir(parents=True)
+        if kind == "hub":
+            self.proc, line = start_reading([str(bin_dir / "telestation-hub"), "--listen", "127.0.0.1:0", "--store", str(store)],
+                                            lambda l: "listening on" in l)
+            self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+            self.path = "/files/"
+        else:
+            self.proc, line = start_reading([sys.executable, str(SUPPORT / "aiohttp_tus_server.py"), str(store)],
+                                            lambda l: l.startswith("READY"))
+            self.port = int(line.split()[1])
+            self.path = "/uploads"
+
+    def stored(self, name):
+        """The complete stored copies of a file sent as `name`."""
+        if self.kind == "hub":
+            return [self.store / n for n in os.listdir(self.store) if n.endswith("-" + name)]
+        p = self.store / name
+        return [p] if (self.store / (name + ".metadata.json")).exists() else []
+
+    def held_bytes(self):
+        total = 0
+        for root, _, files in os.walk(self.store):
+            total += sum(os.path.getsize(os.path.join(root, f)) for f in files if not f.endswith((".json", ".tmp")))
+        return total
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
 
 
-def intact(store, files):
-    """Every file is on the hub and every copy of it is byte-identical; a
-    missing file is not intact. Returns (intact, copies per file, problems)."""
-    names = os.listdir(store)
-    copies, problems = {}, []
-    for f in files:
-        held = [n for n in names if n.endswith("-" + f.name)]
-        copies[f.name] = len(held)
-        if not held:
-            problems.append(f"{f.name} is not on the hub")
-        problems += [f"{n} differs from {f.name}" for n in held if (Path(store) / n).read_bytes() != f.read_bytes()]
-    return not problems, copies, problems
+def station_config(path, state, url, args):
+    key = path.parent / "spool.key"
+    if not key.exists():
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, os.urandom(32))
+        os.close(fd)
+    path.write_text(f"""[station]
+id = "ps-bench"
+state_dir = "{state}"
+[hub]
+url = "{url}"
+[camera]
+device = "synthetic"
+[uplink]
+stall_timeout = "{args.stall}s"
+backoff_max = "30s"
+recompress = {"true" if args.recompress else "false"}
+[spool]
+min_free = "10MiB"
+key_file = "{key}"
+""")
 
 
-def run_one(label, args, files, payload, work):
-    store = work / f"store-{label}"
-    store.mkdir()
-    hub, line = start_reading([str(ROOT / ".build/debug/telestation-hub"), "--listen", "127.0.0.1:0", "--store", str(store)],
-                              lambda l: "listening on" in l)
-    hub_port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-    stats = work / f"proxy-{label}.json"
-    proxy, line = start_reading([sys.executable, str(ROOT / "Tests/Support/impaired_proxy.py"), "--target", f"127.0.0.1:{hub_port}",
+def run_one(client, server_kind, args, image, preview, work, tag):
+    server = Server(server_kind, work / f"store-{tag}", args.bin)
+    stats = work / f"proxy-{tag}.json"
+    proxy, line = start_reading([sys.executable, str(SUPPORT / "impaired_proxy.py"), "--target", f"127.0.0.1:{server.port}",
                                  "--stats", str(stats), "--rate", str(args.rate), "--latency", str(args.latency),
                                  "--reset-every", str(args.reset_every), "--outage-every", str(args.outage_every),
                                  "--outage-for", str(args.outage_for)], lambda l: l.startswith("READY"))
     proxy_started = time.monotonic()
-    url = f"http://127.0.0.1:{line.split()[1]}/files/"
+    url = f"http://127.0.0.1:{line.split()[1]}{server.path}"
+    preview_name = image.stem + "-preview.jpg"
+    if client == "station":
+        config, state = work / f"station-{tag}.toml", work / f"state-{tag}"
+        station_config(config, state, url, args)
+        subprocess.run([str(args.bin / "telestation"), "enqueue", "--quiet", "--config", str(config), "--case", "40000001",
+                        "--site", "arm_left", str(image)], check=True, stdout=subprocess.DEVNULL)
+        cmd = [str(args.bin / "telestation"), "sync", "--config", str(config)]
+        log = open(work / f"sync-{tag}.log", "w")
+    else:
+        cmd = [sys.executable, str(HERE / "tuspy_upload.py"), url, str(preview), str(image)]
+        log = open(work / f"tuspy-{tag}.log", "w")
     timeline, preview_at, done = [], [None], threading.Event()
     start = time.monotonic()
 
     def poll():
         while not done.is_set():
             t = time.monotonic() - start
-            timeline.append((t, held_bytes(store)))
-            if preview_at[0] is None and completed(store, files[0].name):
+            timeline.append((t, server.held_bytes()))
+            if preview_at[0] is None and server.stored(preview_name):
                 preview_at[0] = t
             time.sleep(0.25)
 
     poller = threading.Thread(target=poll)
     poller.start()
-    if label == "station":
-        env = dict(os.environ, TELESTATION_BENCH_URL=url, TELESTATION_BENCH_FILES=":".join(map(str, files)),
-                   TELESTATION_BENCH_STALL=str(args.stall))
-        subprocess.run(["swift", "test", "--skip-build", "--filter", "UplinkTests.BenchDriverTests"], env=env, check=True,
-                       cwd=ROOT, stdout=subprocess.DEVNULL)
-    else:
-        subprocess.run([sys.executable, str(HERE / "tuspy_upload.py"), url] + list(map(str, files)), check=True)
+    rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
     elapsed = time.monotonic() - start
     done.set()
     poller.join()
-    timeline.append((elapsed, held_bytes(store)))
+    log.close()
     proxy.terminate()
     proxy.wait()
-    hub.terminate()
-    hub.wait()
     s = json.loads(stats.read_text())
-    # Clock starts at the client's first connection, so process start-up
-    # (a Swift test runner vs a Python interpreter) does not count.
     t0 = proxy_started + (s["first_connection_s"] or 0) - start
-    elapsed -= t0
-    timeline = [(round(t - t0, 2), b) for t, b in timeline if t >= t0]
-    if preview_at[0] is not None:
-        preview_at[0] -= t0
-    ok, copies, problems = intact(store, files)
-    return {"elapsed_s": round(elapsed, 1), "first_preview_s": preview_at[0] and round(preview_at[0], 1),
-            "upstream_bytes": s["upstream_bytes"], "overhead_pct": round((s["upstream_bytes"] - payload) / payload * 100, 1),
-            "resets": s["resets"], "intact": ok, "copies": copies, "problems": problems, "timeline": timeline}
+    problems = [] if rc == 0 else [f"{client} exited {rc} (log {log.name})"]
+    copies = {}
+    for f, name in ((image, image.name), (preview, preview_name)):
+        if f is None:
+            continue
+        held = server.stored(name)
+        copies[name] = len(held)
+        if len(held) != 1:
+            problems.append(f"{name}: {len(held)} copies on the server")
+        problems += [f"{p.name} differs from {f.name}" for p in held if p.read_bytes() != f.read_bytes()]
+    station_preview = None
+    if client == "station" and server_kind == "hub" and server.stored(preview_name):
+        station_preview = server.stored(preview_name)[0].read_bytes()
+    server.stop()
+    return {
+        "elapsed_s": round(elapsed - t0, 1),
+        "first_preview_s": preview_at[0] and round(preview_at[0] - t0, 1),
+        "upstream_bytes": s["upstream_bytes"], "resets": s["resets"],
+        "intact": not problems, "problems": problems, "copies": copies,
+        "timeline": [(round(t - t0, 2), b) for t, b in timeline if t >= t0][::4],
+    }, station_preview
+
+
+def summary(runs, floor, payload):
+    el = [r["elapsed_s"] for r in runs]
+    up = [r["upstream_bytes"] / payload for r in runs]
+    pv = [r["first_preview_s"] for r in runs if r["first_preview_s"] is not None]
+    return {"runs": len(runs), "median_s": statistics.median(el), "min_s": min(el), "max_s": max(el),
+            "median_rate_vs_floor_pct": round(floor / statistics.median(el) * 100, 1),
+            "rate_vs_floor_pct_range": [round(floor / max(el) * 100, 1), round(floor / min(el) * 100, 1)],
+            "median_upstream_per_payload_byte": round(statistics.median(up), 3),
+            "median_first_preview_s": statistics.median(pv) if pv else None,
+            "all_intact": all(r["intact"] for r in runs)}
+
+
+def commit():
+    try:
+        c = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", "Sources"],
+                               capture_output=True, text=True).stdout.strip()
+        return c + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--rate", type=float, default=16000)
+    p.add_argument("--bin", type=Path, default=ROOT / ".build/debug", help="directory with telestation and telestation-hub")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--servers", default="hub,aiohttp-tus")
+    p.add_argument("--clients", default="station,tuspy")
+    p.add_argument("--rate", type=float, default=16000, help="bytes/s shared by both directions (16000 = 128 kbit/s)")
     p.add_argument("--latency", type=float, default=0.3)
     p.add_argument("--reset-every", type=int, default=200_000)
     p.add_argument("--outage-every", type=float, default=40)
     p.add_argument("--outage-for", type=float, default=6)
-    p.add_argument("--stall", type=float, default=10)
-    p.add_argument("--images", type=int, default=3)
-    p.add_argument("--size", type=int, default=1_000_000)
-    p.add_argument("--preview-size", type=int, default=30_000)
-    p.add_argument("--clients", default="station,tuspy")
+    p.add_argument("--stall", type=int, default=10)
+    p.add_argument("--width", type=int, default=1920)
+    p.add_argument("--height", type=int, default=1080)
+    p.add_argument("--no-recompress", dest="recompress", action="store_false")
+    p.add_argument("--results", type=Path, default=HERE / "results.json")
     args = p.parse_args()
+    args.bin = args.bin.resolve()
 
     work = Path(tempfile.mkdtemp(prefix="uplink-bench-"))
-    rnd = random.Random(42)
-    files = [work / "case-preview.jpg"] + [work / f"case-image-{i}.jpg" for i in range(args.images)]
-    files[0].write_bytes(rnd.randbytes(args.preview_size))
-    for f in files[1:]:
-        f.write_bytes(rnd.randbytes(args.size))
-    payload = sum(f.stat().st_size for f in files)
+    image = work / "lesion.jpg"
+    camera_jpeg(image, args.width, args.height, seed=42)
+    servers, clients = args.servers.split(","), args.clients.split(",")
+    # The station's preview, as the hub stores it, is what tuspy sends too.
+    first, preview_bytes = run_one("station", "hub", args, image, None, work, "warmup")
+    if preview_bytes is None:
+        sys.exit(f"the warm-up run stored no preview: {first['problems']}")
+    preview = work / (image.stem + "-preview.jpg")
+    preview.write_bytes(preview_bytes)
+    payload = image.stat().st_size + preview.stat().st_size
     uptime = (args.outage_every - args.outage_for) / args.outage_every if args.outage_every > 0 else 1
     floor = payload / args.rate / uptime
-    results = {"settings": vars(args), "payload_bytes": payload, "floor_s": round(floor, 1),
-               "floor_preview_s": round(args.preview_size / args.rate / uptime, 1)}
-    for label in args.clients.split(","):
-        print(f"running {label}...", flush=True)
-        r = run_one(label, args, files, payload, work)
-        r["rate_vs_floor_pct"] = round(floor / r["elapsed_s"] * 100, 1)
-        results[label] = r
-        print(f"{label}: {r['elapsed_s']} s ({r['rate_vs_floor_pct']}% of the floor's rate), first preview "
-              f"{r['first_preview_s']} s, upstream +{r['overhead_pct']}%, intact {r['intact']}", flush=True)
-    print(f"floor: {results['floor_s']} s for {payload} B")
-    (HERE / "results.json").write_text(json.dumps(results, indent=1))
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        for label in args.clients.split(","):
-            t = results[label]["timeline"]
-            ax.plot([x for x, _ in t], [y / 1e6 for _, y in t], label=label)
-        ax.plot([0, floor], [0, payload / 1e6], "--", label="floor (rate × uptime)")
-        ax.set_xlabel("seconds")
-        ax.set_ylabel("MB held by the hub")
-        ax.set_title(f"{args.images} × {args.size // 1000} kB + preview at {args.rate * 8 / 1000:.0f} kbit/s, "
-                     f"{args.latency * 1000:.0f} ms, reset every {args.reset_every // 1000} kB, "
-                     f"{args.outage_for:.0f}/{args.outage_every:.0f} s outages", fontsize=9)
-        ax.legend()
-        fig.savefig(HERE / "acked.png", dpi=100, bbox_inches="tight")
-    except ImportError:
-        print("matplotlib missing: apt-get install python3-matplotlib for the plot", file=sys.stderr)
+    results = {"commit": commit(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+               "image_bytes": image.stat().st_size, "preview_bytes": preview.stat().st_size, "payload_bytes": payload,
+               "floor_s": round(floor, 1), "floor_preview_s": round(preview.stat().st_size / args.rate / uptime, 1),
+               "runs": {}}
+    print(f"payload {payload} B (image {image.stat().st_size}, preview {preview.stat().st_size}), floor {floor:.1f} s", flush=True)
+    for i in range(args.runs):
+        for server in servers:
+            order = clients if i % 2 == 0 else list(reversed(clients))
+            for client in order:
+                r, _ = run_one(client, server, args, image, preview, work, f"{server}-{client}-{i}")
+                results["runs"].setdefault(f"{server}/{client}", []).append(r)
+                print(f"run {i + 1}/{args.runs} {server}/{client}: {r['elapsed_s']} s ({floor / r['elapsed_s'] * 100:.1f} % of the floor's rate), "
+                      f"first preview {r['first_preview_s']} s, upstream {r['upstream_bytes'] / payload:.3f} B/B, "
+                      f"resets {r['resets']}, intact {r['intact']} {r['problems'] or ''}", flush=True)
+    results["summary"] = {k: summary(v, floor, payload) for k, v in results["runs"].items()}
+    for server in servers:
+        if all(f"{server}/{c}" in results["runs"] for c in ("station", "tuspy")):
+            pairs = zip(results["runs"][f"{server}/station"], results["runs"][f"{server}/tuspy"])
+            results["summary"][f"{server}/station"]["paired_wins_vs_tuspy"] = sum(a["elapsed_s"] < b["elapsed_s"] for a, b in pairs)
+    args.results.write_text(json.dumps(results, indent=1))
+    for k, v in results["summary"].items():
+        print(f"{k}: median {v['median_s']} s ({v['median_rate_vs_floor_pct']} % of the floor's rate, range {v['rate_vs_floor_pct_range']}), "
+              f"upstream {v['median_upstream_per_payload_byte']} B per payload byte, first preview {v['median_first_preview_s']} s, "
+              f"intact {v['all_intact']}" + (f", faster than tuspy in {v['paired_wins_vs_tuspy']} of {v['runs']} pairs" if "paired_wins_vs_tuspy" in v else ""))
     shutil.rmtree(work)
-    broken = {label: results[label]["problems"] for label in args.clients.split(",") if not results[label]["intact"]}
+    broken = {k: [r["problems"] for r in v if r["problems"]] for k, v in results["runs"].items() if not all(r["intact"] for r in v)}
     if broken:
-        sys.exit(f"not intact on the hub: {broken}")
+        sys.exit(f"not intact: {broken}")
 
 
 if __name__ == "__main__":
