@@ -367,36 +367,61 @@ import Testing
 }
 
 @Suite struct DeinterleaveTests {
+    typealias Split = (UnsafePointer<UInt8>, Int, Int, Int, UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>) -> Void
+
+    /// Runs a split over a frame whose bytes take every value, with row padding.
+    static func split(width: Int, height: Int, padding: Int, _ f: Split) -> (src: [UInt8], stride: Int, y: [UInt8], u: [UInt8], v: [UInt8]) {
+        let stride = width * 2 + padding
+        let src = (0..<(stride * height)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 7) }
+        let cw = width / 2
+        var y = [UInt8](repeating: 0, count: width * height)
+        var u = [UInt8](repeating: 0, count: cw * height), v = u
+        src.withUnsafeBufferPointer { s in
+            y.withUnsafeMutableBufferPointer { yp in
+                u.withUnsafeMutableBufferPointer { up in
+                    v.withUnsafeMutableBufferPointer { vp in f(s.baseAddress!, stride, width, height, yp.baseAddress!, up.baseAddress!, vp.baseAddress!) }
+                }
+            }
+        }
+        return (src, stride, y, u, v)
+    }
+
     /// The vectorised split against the definition, byte by byte, at widths
-    /// around its 16-pixel steps, with and without row padding.
+    /// around its 16-pixel steps, with and without row padding; the
+    /// limited-range split also through the expansion tables.
     @Test(arguments: [2, 6, 14, 16, 18, 30, 32, 34, 50, 1920])
     func yuyvSplitMatchesTheDefinition(width: Int) {
-        let height = 3
+        let height = 3, cw = width / 2
         for padding in [0, 6] {
-            let stride = width * 2 + padding
-            let src = (0..<(stride * height)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 7) }
-            let cw = width / 2
-            var y = [UInt8](repeating: 0, count: width * height)
-            var u = [UInt8](repeating: 0, count: cw * height), v = u
-            src.withUnsafeBufferPointer { s in
-                y.withUnsafeMutableBufferPointer { yp in
-                    u.withUnsafeMutableBufferPointer { up in
-                        v.withUnsafeMutableBufferPointer { vp in
-                            Deinterleave.yuyv(s.baseAddress!, stride: stride, width: width, height: height,
-                                              y: yp.baseAddress!, u: up.baseAddress!, v: vp.baseAddress!)
-                        }
-                    }
-                }
-            }
+            let plain = Self.split(width: width, height: height, padding: padding) { Deinterleave.yuyv($0, stride: $1, width: $2, height: $3, y: $4, u: $5, v: $6) }
+            let expanded = Self.split(width: width, height: height, padding: padding) { Deinterleave.yuyvExpanding($0, stride: $1, width: $2, height: $3, y: $4, u: $5, v: $6) }
+            let (src, stride) = (plain.src, plain.stride)
             for row in 0..<height {
                 for x in 0..<width {
-                    #expect(y[row * width + x] == src[row * stride + x * 2], "Y at \(x),\(row), width \(width), padding \(padding)")
+                    let s = src[row * stride + x * 2]
+                    #expect(plain.y[row * width + x] == s, "Y at \(x),\(row), width \(width), padding \(padding)")
+                    #expect(expanded.y[row * width + x] == RangeExpansion.luma[Int(s)], "limited Y at \(x),\(row), width \(width), padding \(padding)")
                 }
                 for c in 0..<cw {
-                    #expect(u[row * cw + c] == src[row * stride + c * 4 + 1], "U at \(c),\(row), width \(width)")
-                    #expect(v[row * cw + c] == src[row * stride + c * 4 + 3], "V at \(c),\(row), width \(width)")
+                    let (su, sv) = (src[row * stride + c * 4 + 1], src[row * stride + c * 4 + 3])
+                    #expect(plain.u[row * cw + c] == su, "U at \(c),\(row), width \(width)")
+                    #expect(plain.v[row * cw + c] == sv, "V at \(c),\(row), width \(width)")
+                    #expect(expanded.u[row * cw + c] == RangeExpansion.chroma[Int(su)], "limited U at \(c),\(row), width \(width)")
+                    #expect(expanded.v[row * cw + c] == RangeExpansion.chroma[Int(sv)], "limited V at \(c),\(row), width \(width)")
                 }
             }
+        }
+    }
+
+    /// The tables (and so the vector loop) against the exact BT.601 range
+    /// stretch: ends and neutral grey exact, every value within 1.2.
+    @Test func rangeExpansionIsTheStandardStretch() {
+        #expect(RangeExpansion.luma[16] == 0 && RangeExpansion.luma[235] == 255 && RangeExpansion.luma[0] == 0 && RangeExpansion.luma[255] == 255)
+        #expect(RangeExpansion.chroma[16] == 0 && RangeExpansion.chroma[240] == 255 && RangeExpansion.chroma[128] == 128)
+        for v in 0..<256 {
+            let y = min(255, max(0, (Double(v) - 16) * 255 / 219)), c = min(255, max(0, (Double(v) - 128) * 255 / 224 + 128))
+            #expect(abs(Double(RangeExpansion.luma[v]) - y) <= 1.2, "Y \(v) → \(RangeExpansion.luma[v]), exact \(y)")
+            #expect(abs(Double(RangeExpansion.chroma[v]) - c) <= 1.2, "C \(v) → \(RangeExpansion.chroma[v]), exact \(c)")
         }
     }
 }

@@ -12,8 +12,9 @@ makes the preview), tuspy with the same two files (the station's preview, as
 the hub stored it, and the image). Clients alternate which goes first from
 run to run. Times run from the client's first connection through the proxy.
 The floor is (preview + image bytes) ÷ rate ÷ uptime fraction. The image is
-camera-like: a synthetic skin-and-lesion frame with sensor noise, encoded by
-cjpeg at quality 92 with 4:2:2 sampling (as a UVC camera's YUYV becomes).
+camera-like: the capture bench's photo-like frame (bench/capture/make_frame.py)
+at 2368×1332, encoded by cjpeg at quality 92 with 4:2:2 sampling (as a UVC
+camera's YUYV becomes): 1,025,765 bytes.
 
 Writes results.json next to this script (or --results), with the commit.
 
@@ -22,9 +23,7 @@ usage: bench/uplink/run.py [--runs 5] [--servers hub,aiohttp-tus] [--clients sta
 """
 import argparse
 import json
-import math
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -49,26 +48,12 @@ def start_reading(cmd, marker, **kw):
     raise RuntimeError(f"{cmd[0]} did not start")
 
 
-def camera_jpeg(path, width, height, seed):
-    """A 4:2:2 q92 JPEG of a skin-like frame with a dark lesion and noise."""
-    rnd = random.Random(seed)
-    rows = []
-    for y in range(height):
-        row = bytearray(width * 3)
-        for x in range(width):
-            n = rnd.randint(-14, 14)
-            dx, dy = x - width // 2, y - height // 2
-            if dx * dx + dy * dy < (width * width) // 40:
-                r, g, b = 90 + 20 * math.sin(x / 9.0), 55, 40
-            else:
-                r, g, b = 225 - y * 40 // height, 170 - x * 30 // width, 150 + 10 * math.cos(y / 17.0)
-            i = x * 3
-            row[i] = max(0, min(255, int(r) + n))
-            row[i + 1] = max(0, min(255, int(g) + n))
-            row[i + 2] = max(0, min(255, int(b) + n))
-        rows.append(bytes(row))
+def camera_jpeg(path, width, height):
+    """The capture bench's photo-like frame (bench/capture/make_frame.py:
+    shaded skin, a textured lesion with a sharp edge, sensor-like noise) as
+    a 4:2:2 q92 JPEG, as a UVC camera's YUYV becomes."""
     ppm = path.with_suffix(".ppm")
-    ppm.write_bytes(b"P6\n%d %d\n255\n" % (width, height) + b"".join(rows))
+    subprocess.run([sys.executable, str(ROOT / "bench/capture/make_frame.py"), str(width), str(height), str(ppm)], check=True)
     with open(path, "wb") as out:
         subprocess.run(["cjpeg", "-quality", "92", "-sample", "2x1", str(ppm)], stdout=out, check=True)
     ppm.unlink()
@@ -229,8 +214,8 @@ def main():
     p.add_argument("--outage-every", type=float, default=40)
     p.add_argument("--outage-for", type=float, default=6)
     p.add_argument("--stall", type=int, default=10)
-    p.add_argument("--width", type=int, default=1920)
-    p.add_argument("--height", type=int, default=1080)
+    p.add_argument("--width", type=int, default=2368)
+    p.add_argument("--height", type=int, default=1332)
     p.add_argument("--no-recompress", dest="recompress", action="store_false")
     p.add_argument("--results", type=Path, default=HERE / "results.json")
     args = p.parse_args()
@@ -238,7 +223,7 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="uplink-bench-"))
     image = work / "lesion.jpg"
-    camera_jpeg(image, args.width, args.height, seed=42)
+    camera_jpeg(image, args.width, args.height)
     servers, clients = args.servers.split(","), args.clients.split(",")
     # The station's preview, as the hub stores it, is what tuspy sends too.
     first, preview_bytes = run_one("station", "hub", args, image, None, work, "warmup")
