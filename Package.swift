@@ -94,6 +94,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The capture and recompression benchmarks (bench/capture), built with
+        // the package's own modules: `swift build -c release --product station-bench`.
+        .executableTarget(
+            name: "station-bench",
+            dependencies: ["Imaging", "Recompression"],
+            path: "bench/capture",
+            exclude: ["RESULTS.md", "last-run.txt", "run.sh", "instructions.sh", "make_frame.py", "callgrind_calls.py"],
+            sources: ["EncodeBench.swift"]),
         // A writer process the spool's crash and two-process tests launch and kill.
         .executableTarget(
             name: "spool-stress",

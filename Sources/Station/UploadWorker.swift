@@ -75,6 +75,8 @@ public final class UploadWorker: Sendable {
     public struct Current: Sendable, Equatable {
         public var id: Int64
         public var offset: Int64
+        /// Bytes this upload sends: the file, its DICOM object, or the
+        /// recompressed body, which `offset` counts in.
         public var size: Int64
     }
 
@@ -227,7 +229,7 @@ public final class UploadWorker: Sendable {
             metadata.extra = [("image_sha256", item.sha256)] + prepared.extra
         }
         let job = UploadJob(source: source, metadata: metadata, resumeURL: item.uploadURL, acknowledgedOffset: item.ackedOffset)
-        state.withLock { $0.current = Current(id: item.id, offset: item.ackedOffset, size: item.size) }
+        state.withLock { $0.current = Current(id: item.id, offset: item.ackedOffset, size: source.size) }
         defer { state.withLock { $0.current = nil } }
         let resume = item.uploadURL != nil ? " from offset \(item.ackedOffset)" : ""
         logger.info("uploading item \(item.id) (\(item.kind.rawValue), case \(item.metadata.caseID), \(Units.formatBytes(item.size)))\(resume)")

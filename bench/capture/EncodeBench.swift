@@ -3,6 +3,8 @@
 // work (encode, preview, metrics, write, fsync). Built with -O by run.sh
 // together with the Imaging sources.
 import Foundation
+import Imaging
+import Recompression
 
 func readPPM(_ path: String) -> (Int, Int, [UInt8]) {
     let data = [UInt8](FileManager.default.contents(atPath: path)!)
@@ -39,6 +41,14 @@ func toYUYV(_ rgb: [UInt8], _ w: Int, _ h: Int) -> [UInt8] {
     return out
 }
 
+/// The same frame flagged limited range (BT.601 studio swing: Y 16...235,
+/// Cb/Cr 16...240), as vivid and most UVC cameras send YUYV.
+func toLimited(_ yuyv: [UInt8]) -> [UInt8] {
+    yuyv.enumerated().map { i, v in
+        i % 2 == 0 ? UInt8((16 + Double(v) * 219 / 255).rounded()) : UInt8((128 + (Double(v) - 128) * 224 / 255).rounded())
+    }
+}
+
 func now() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -48,27 +58,59 @@ func now() -> Double {
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
 let args = CommandLine.arguments
+
+// `recompress FILE.jpg [N]`: the station's transport recompression of a
+// camera JPEG (`RecompressedFile.make`: libjxl encode and the station's own
+// rebuild check), then the hub's rebuild, N times each.
+if args.count > 2, args[1] == "recompress" {
+    let jpeg = [UInt8](FileManager.default.contents(atPath: args[2])!)
+    let n = args.count > 3 ? Int(args[3])! : 1
+    let info = try JPEG.validate(Data(jpeg))
+    var body: [UInt8] = []
+    let t0 = now()
+    for _ in 0..<n { body = try RecompressedFile.make(file: jpeg, jpegRange: 0..<jpeg.count, minSaving: 0)!.encoded() }
+    let t1 = now()
+    for _ in 0..<n {
+        let rebuilt = try RecompressedFile.parse(body).rebuild(length: jpeg.count)
+        precondition(rebuilt == jpeg, "the rebuild differs from the original")
+    }
+    let t2 = now()
+    print(String(format: "recompress %dx%d: %d → %d bytes (%.1f %%), make %.1f ms, rebuild %.1f ms (mean of %d)",
+                 info.width, info.height, jpeg.count, body.count, Double(body.count) * 100 / Double(jpeg.count),
+                 (t1 - t0) * 1000 / Double(n), (t2 - t1) * 1000 / Double(n), n))
+    exit(0)
+}
+
+// `preview FILE.jpg`: the enqueue path's preview (decode, resample, encode).
+if args.count > 2, args[1] == "preview" {
+    let jpeg = FileManager.default.contents(atPath: args[2])!
+    let preview = try Preview.make(fromJPEG: jpeg, width: 480)
+    print("preview: \(jpeg.count) → \(preview.count) bytes")
+    exit(0)
+}
 let (w, h, rgb) = readPPM(args[1])
 let quality = Int(args[2])!
 let seconds = Double(args[3])!
 let outDir = args[4]
-let yuyv = toYUYV(rgb, w, h)
+// BENCH_RANGE=limited: the limited-range path (`Deinterleave.yuyvExpanding`).
+let range: YCbCrRange = ProcessInfo.processInfo.environment["BENCH_RANGE"] == "limited" ? .limited : .full
+let yuyv = range == .limited ? toLimited(toYUYV(rgb, w, h)) : toYUYV(rgb, w, h)
 
 let encoder = try JPEGEncoder(quality: quality)
 var jpegSize = 0
 // Warm up caches and the encoder's buffers, as tjbench does.
-for _ in 0..<3 { jpegSize = try yuyv.withUnsafeBytes { try encoder.encode(RawFrameView(format: .yuyv, width: w, height: h, bytes: $0)) }.count }
+for _ in 0..<3 { jpegSize = try yuyv.withUnsafeBytes { try encoder.encode(RawFrameView(format: .yuyv, width: w, height: h, range: range, bytes: $0)) }.count }
 var times: [Double] = []
 let end = now() + seconds
 while now() < end {
     let t0 = now()
-    _ = try yuyv.withUnsafeBytes { try encoder.encode(RawFrameView(format: .yuyv, width: w, height: h, bytes: $0)) }
+    _ = try yuyv.withUnsafeBytes { try encoder.encode(RawFrameView(format: .yuyv, width: w, height: h, range: range, bytes: $0)) }
     times.append(now() - t0)
 }
 // tjbench reports total time over iterations (a mean); give the mean too.
 let mean = times.reduce(0, +) / Double(times.count)
 let mp = Double(w * h) / 1e6
-print(String(format: "encode_yuyv %dx%d q%d: %d runs, mean %.2f ms = %.1f MP/s, median %.2f ms = %.1f MP/s, best %.2f ms = %.1f MP/s, %d bytes",
+print(String(format: "encode_yuyv(\(range)) %dx%d q%d: %d runs, mean %.2f ms = %.1f MP/s, median %.2f ms = %.1f MP/s, best %.2f ms = %.1f MP/s, %d bytes",
              w, h, quality, times.count, mean * 1000, mp / mean, median(times) * 1000, mp / median(times),
              times.min()! * 1000, mp / times.min()!, jpegSize))
 
@@ -80,7 +122,7 @@ let processor = try StillProcessor(jpegQuality: quality, previewWidth: 480)
 var s2d: [Double] = []
 for i in 0..<15 {
     let t0 = now()
-    let still = try yuyv.withUnsafeBytes { try processor.process(RawFrameView(format: .yuyv, width: w, height: h, bytes: $0)) }
+    let still = try yuyv.withUnsafeBytes { try processor.process(RawFrameView(format: .yuyv, width: w, height: h, range: range, bytes: $0)) }
     for (name, data) in [("still", still.jpeg), ("preview", still.preview)] {
         let path = "\(outDir)/\(name)-\(i).jpg"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)

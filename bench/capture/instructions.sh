@@ -1,8 +1,13 @@
 #!/bin/sh
-# Encode cost in instructions, which a shared or busy machine does not
-# disturb: the station's YUYV encode (plane split + TurboJPEG) against
-# tjbench's compress-from-YUV on the same frame, each counted by
-# valgrind's callgrind as instructions per call of the encoding function.
+# CPU cost in instructions, which a shared or busy machine does not disturb,
+# each counted by valgrind's callgrind as instructions per call:
+# - the station's YUYV encode (plane split + TurboJPEG) against tjbench's
+#   compress-from-YUV on the same frame, for full-range and limited-range
+#   YUYV (vivid and most UVC cameras flag limited range);
+# - the enqueue path's preview (decode, resample, encode) of the camera JPEG;
+# - transport recompression of that JPEG (libjxl, with the station's own
+#   rebuild check) and the hub's rebuild.
+# Built from the package's own modules in release mode (`station-bench`).
 # usage: bench/capture/instructions.sh   (needs valgrind, libjpeg-turbo-progs)
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -12,21 +17,34 @@ trap 'rm -rf "$WORK"' EXIT
 command -v tjbench >/dev/null || apt-get install -y libjpeg-turbo-progs
 command -v valgrind >/dev/null || apt-get install -y valgrind
 
-cp "$HERE/EncodeBench.swift" "$WORK/main.swift"
-swiftc -O -I "$ROOT/Sources/CTurboJPEG" "$ROOT"/Sources/Imaging/*.swift "$WORK/main.swift" -o "$WORK/encode-bench"
+(cd "$ROOT" && swift build -c release --product station-bench >/dev/null)
+BENCH="$ROOT/.build/release/station-bench"
+per_call() { python3 "$HERE/callgrind_calls.py" "$1" "$2" | awk '{s += $1 * $3; n += $1} END {if (n) printf "%.0f", s / n}'; }
+mega() { echo "$1 $2" | awk '{printf "%.2f M", $1 / 1e6 / $2}'; }
 
-echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), libjpeg-turbo $(dpkg-query -W -f '${Version}' libturbojpeg0 2>/dev/null), valgrind $(valgrind --version)"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), commit $(git -C "$ROOT" rev-parse --short=7 HEAD), libjpeg-turbo $(dpkg-query -W -f '${Version}' libturbojpeg0 2>/dev/null), libjxl $(dpkg-query -W -f '${Version}' libjxl0.7 2>/dev/null), valgrind $(valgrind --version)"
 for size in 1920x1080 2592x1944; do
     w=${size%x*}; h=${size#*x}
+    mp=$(echo "$w $h" | awk '{print $1 * $2 / 1e6}')
     python3 "$HERE/make_frame.py" "$w" "$h" "$WORK/frame.ppm"
     mkdir -p "$WORK/out"
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/station.cg" \
-        "$WORK/encode-bench" "$WORK/frame.ppm" 92 0.001 "$WORK/out" encode-only >/dev/null 2>&1
     (cd "$WORK" && valgrind --tool=callgrind --callgrind-out-file="$WORK/tjbench.cg" \
         tjbench frame.ppm 92 -rgb -subsamp 422 -yuv -componly -nowrite -benchtime 0.01 -warmup 0 >/dev/null 2>&1)
-    ours=$(python3 "$HERE/callgrind_calls.py" "$WORK/station.cg" 'JPEGEncoderC6encode.*RawFrameView' | awk '{print $3}')
-    split=$(python3 "$HERE/callgrind_calls.py" "$WORK/station.cg" 'Deinterleave.*yuyv' | awk '{print $3}')
-    lib=$(python3 "$HERE/callgrind_calls.py" "$WORK/station.cg" '^tjCompressFromYUVPlanes$' | awk '{print $3}')
-    theirs=$(python3 "$HERE/callgrind_calls.py" "$WORK/tjbench.cg" '^tjCompressFromYUV$' | awk '{print $3}')
-    echo "$size: station encode $ours Ir/frame (YUYV split $split, TurboJPEG $lib), tjbench comp-from-YUV $theirs Ir/frame, ratio $(echo "$ours $theirs" | awk '{printf "%.3f", $1 / $2}')x"
+    theirs=$(per_call "$WORK/tjbench.cg" '^tjCompressFromYUV$')
+    for range in full limited; do
+        BENCH_RANGE=$range valgrind --tool=callgrind --callgrind-out-file="$WORK/station.cg" \
+            "$BENCH" "$WORK/frame.ppm" 92 0.001 "$WORK/out" encode-only >/dev/null 2>&1
+        ours=$(per_call "$WORK/station.cg" 'JPEGEncoderC6encode.*RawFrameView')
+        split=$(per_call "$WORK/station.cg" 'Deinterleave.*yuyv')
+        lib=$(per_call "$WORK/station.cg" '^tjCompressFromYUVPlanes$')
+        echo "encode $range-range YUYV $size: station $ours Ir/frame (YUYV split ${split:-inlined}, TurboJPEG $lib), tjbench comp-from-YUV $theirs Ir/frame, ratio $(echo "$ours $theirs" | awk '{printf "%.3f", $1 / $2}')x; $(mega "$ours" "$mp") Ir/MP"
+    done
+    cjpeg -quality 92 -sample 2x1 "$WORK/frame.ppm" > "$WORK/frame.jpg"
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/preview.cg" "$BENCH" preview "$WORK/frame.jpg" >/dev/null 2>&1
+    preview=$(per_call "$WORK/preview.cg" 'PreviewO4make8fromJPEG5width7quality')
+    echo "preview from the $size JPEG (480 px wide): $preview Ir; $(mega "$preview" "$mp") Ir/MP"
+    out=$(valgrind --tool=callgrind --callgrind-out-file="$WORK/jxl.cg" "$BENCH" recompress "$WORK/frame.jpg" 1 2>/dev/null)
+    make=$(per_call "$WORK/jxl.cg" 'RecompressedFileV4make')
+    rebuild=$(per_call "$WORK/jxl.cg" 'RecompressedFileV7rebuild')
+    echo "recompress the $size JPEG ($out): station $make Ir (of which its own rebuild check $rebuild), hub rebuild $rebuild Ir; $(mega "$make" "$mp") and $(mega "$rebuild" "$mp") Ir/MP"
 done

@@ -23,6 +23,7 @@ usage: bench/uplink/run.py [--runs 5] [--servers hub,aiohttp-tus] [--clients sta
 """
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -148,7 +149,10 @@ def run_one(client, server_kind, args, image, preview, work, tag):
 
     poller = threading.Thread(target=poll)
     poller.start()
-    rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    try:
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout).returncode
+    except subprocess.TimeoutExpired:
+        rc = None
     elapsed = time.monotonic() - start
     done.set()
     poller.join()
@@ -157,7 +161,10 @@ def run_one(client, server_kind, args, image, preview, work, tag):
     proxy.wait()
     s = json.loads(stats.read_text())
     t0 = proxy_started + (s["first_connection_s"] or 0) - start
-    problems = [] if rc == 0 else [f"{client} exited {rc} (log {log.name})"]
+    if rc is None:
+        problems = [f"{client} had not delivered after {args.timeout:.0f} s and was stopped"]
+    else:
+        problems = [] if rc == 0 else [f"{client} exited {rc} (log {log.name})"]
     copies = {}
     for f, name in ((image, image.name), (preview, preview_name)):
         if f is None:
@@ -172,7 +179,8 @@ def run_one(client, server_kind, args, image, preview, work, tag):
         station_preview = server.stored(preview_name)[0].read_bytes()
     server.stop()
     return {
-        "elapsed_s": round(elapsed - t0, 1),
+        "delivered": rc == 0,
+        "elapsed_s": round(elapsed - t0, 1) if rc == 0 else None,
         "first_preview_s": preview_at[0] and round(preview_at[0] - t0, 1),
         "upstream_bytes": s["upstream_bytes"], "resets": s["resets"],
         "intact": not problems, "problems": problems, "copies": copies,
@@ -181,12 +189,18 @@ def run_one(client, server_kind, args, image, preview, work, tag):
 
 
 def summary(runs, floor, payload):
-    el = [r["elapsed_s"] for r in runs]
+    """Medians over the runs; a run that did not deliver counts as slower
+    than any that did (its time is the timeout), and is counted apart."""
+    el = sorted(r["elapsed_s"] if r["delivered"] else math.inf for r in runs)
     up = [r["upstream_bytes"] / payload for r in runs]
     pv = [r["first_preview_s"] for r in runs if r["first_preview_s"] is not None]
-    return {"runs": len(runs), "median_s": statistics.median(el), "min_s": min(el), "max_s": max(el),
-            "median_rate_vs_floor_pct": round(floor / statistics.median(el) * 100, 1),
-            "rate_vs_floor_pct_range": [round(floor / max(el) * 100, 1), round(floor / min(el) * 100, 1)],
+    med = statistics.median(el)
+    def pct(t):
+        return round(floor / t * 100, 1) if math.isfinite(t) else 0.0
+    return {"runs": len(runs), "delivered": sum(r["delivered"] for r in runs),
+            "median_s": med if math.isfinite(med) else None, "min_s": el[0] if math.isfinite(el[0]) else None,
+            "max_s": el[-1] if math.isfinite(el[-1]) else None,
+            "median_rate_vs_floor_pct": pct(med), "rate_vs_floor_pct_range": [pct(el[-1]), pct(el[0])],
             "median_upstream_per_payload_byte": round(statistics.median(up), 3),
             "median_first_preview_s": statistics.median(pv) if pv else None,
             "all_intact": all(r["intact"] for r in runs)}
@@ -217,6 +231,7 @@ def main():
     p.add_argument("--width", type=int, default=2368)
     p.add_argument("--height", type=int, default=1332)
     p.add_argument("--no-recompress", dest="recompress", action="store_false")
+    p.add_argument("--timeout", type=float, default=240, help="a client that has not delivered by then is stopped and counted as not delivering")
     p.add_argument("--results", type=Path, default=HERE / "results.json")
     args = p.parse_args()
     args.bin = args.bin.resolve()
@@ -246,21 +261,27 @@ def main():
             for client in order:
                 r, _ = run_one(client, server, args, image, preview, work, f"{server}-{client}-{i}")
                 results["runs"].setdefault(f"{server}/{client}", []).append(r)
-                print(f"run {i + 1}/{args.runs} {server}/{client}: {r['elapsed_s']} s ({floor / r['elapsed_s'] * 100:.1f} % of the floor's rate), "
+                rate = f"{floor / r['elapsed_s'] * 100:.1f} %" if r["delivered"] else "not delivered"
+                print(f"run {i + 1}/{args.runs} {server}/{client}: {r['elapsed_s']} s ({rate} of the floor's rate), "
                       f"first preview {r['first_preview_s']} s, upstream {r['upstream_bytes'] / payload:.3f} B/B, "
                       f"resets {r['resets']}, intact {r['intact']} {r['problems'] or ''}", flush=True)
     results["summary"] = {k: summary(v, floor, payload) for k, v in results["runs"].items()}
     for server in servers:
         if all(f"{server}/{c}" in results["runs"] for c in ("station", "tuspy")):
             pairs = zip(results["runs"][f"{server}/station"], results["runs"][f"{server}/tuspy"])
-            results["summary"][f"{server}/station"]["paired_wins_vs_tuspy"] = sum(a["elapsed_s"] < b["elapsed_s"] for a, b in pairs)
+            results["summary"][f"{server}/station"]["paired_wins_vs_tuspy"] = sum(
+                a["delivered"] and (not b["delivered"] or a["elapsed_s"] < b["elapsed_s"]) for a, b in pairs)
     args.results.write_text(json.dumps(results, indent=1))
     for k, v in results["summary"].items():
         print(f"{k}: median {v['median_s']} s ({v['median_rate_vs_floor_pct']} % of the floor's rate, range {v['rate_vs_floor_pct_range']}), "
               f"upstream {v['median_upstream_per_payload_byte']} B per payload byte, first preview {v['median_first_preview_s']} s, "
               f"intact {v['all_intact']}" + (f", faster than tuspy in {v['paired_wins_vs_tuspy']} of {v['runs']} pairs" if "paired_wins_vs_tuspy" in v else ""))
     shutil.rmtree(work)
-    broken = {k: [r["problems"] for r in v if r["problems"]] for k, v in results["runs"].items() if not all(r["intact"] for r in v)}
+    # A client that never delivers is a result; a copy that differs, a
+    # duplicate, or the station not delivering is a failure of the run.
+    broken = {k: [r["problems"] for r in v if r["problems"] and (r["delivered"] or k.endswith("/station"))]
+              for k, v in results["runs"].items()}
+    broken = {k: v for k, v in broken.items() if v}
     if broken:
         sys.exit(f"not intact: {broken}")
 
