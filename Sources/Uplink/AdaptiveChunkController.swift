@@ -14,9 +14,12 @@ import Foundation
 /// - shrinks to what fits the target after a slow chunk;
 /// - shrinks ×½ on a failure when the failure lost the chunk, and to half a
 ///   cut chunk when the hub turns out to have discarded it;
-/// - when a dropped chunk is lost whole, stays below a sixth of the bytes
-///   that typically get through between two drops, so drops cost little next
-///   to what gets through;
+/// - when a dropped chunk is lost whole, stays near the size that wastes
+///   least: each chunk idles the link for a round trip, each drop loses half
+///   a chunk on average, and the two balance at √(2 · round trip · rate ·
+///   bytes between drops) (Young's checkpoint interval), kept between a
+///   sixth and half of the bytes between drops; a sixth before the round
+///   trip and rate are known;
 /// - always stays within `[minChunk, maxChunk]`.
 public struct AdaptiveChunkController: Sendable, Equatable {
     public let minChunk: Int64
@@ -30,6 +33,10 @@ public struct AdaptiveChunkController: Sendable, Equatable {
     /// (tus core without checksums). Then a drop costs only the bytes in
     /// flight and the drop-rate cap does not apply.
     public var partialChunksKept = false
+    /// The link as last measured (`LinkEstimate`): seconds per round trip
+    /// and bytes per second, which size the cap when drops lose chunks.
+    public var roundTrip: Double?
+    public var rate: Double?
 
     public init(minChunk: Int64 = 16 * 1024, maxChunk: Int64 = 8 * 1024 * 1024, targetTime: Double = 10,
                 initial: Int64 = 64 * 1024) {
@@ -52,7 +59,11 @@ public struct AdaptiveChunkController: Sendable, Equatable {
         guard let spacing = failureSpacing, !partialChunksKept else { return maxChunk }
         // A long run without drops shows the link has improved.
         let effective = max(spacing, Double(bytesSinceFailure))
-        return Self.clamp(Int64(effective / 6), minChunk, maxChunk)
+        var cap = effective / 6
+        if let roundTrip, let rate, roundTrip > 0, rate > 0 {
+            cap = min(effective / 2, max(cap, (2 * roundTrip * rate * effective).squareRoot()))
+        }
+        return Self.clamp(Int64(cap), minChunk, maxChunk)
     }
 
     /// A chunk of `bytes` was acknowledged after `seconds`.

@@ -443,8 +443,10 @@ struct TusSession: Sendable {
     }
 
     private mutating func chunkSucceeded(bytes: Int64, _ transfer: Transfer) {
-        hub.chunk.chunkSucceeded(bytes: bytes, seconds: transfer.seconds)
         hub.link.addThroughput(bytes: bytes, seconds: transfer.seconds)
+        hub.chunk.roundTrip = hub.link.rtt
+        hub.chunk.rate = hub.link.throughput
+        hub.chunk.chunkSucceeded(bytes: bytes, seconds: transfer.seconds)
     }
 
     /// A chunk failed in transit. When it carried a checksum the hub dropped

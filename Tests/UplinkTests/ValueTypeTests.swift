@@ -98,6 +98,31 @@ import Testing
         #expect(c.chunkSize > 1 << 20, "a long run without drops lifts the cap")
     }
 
+    /// With the link measured, the cap is where idle round trips and lost
+    /// half-chunks cost least: √(2 · rtt · rate · spacing), within a sixth
+    /// and a half of the spacing.
+    @Test func theDropCapBalancesRoundTripsAgainstLostChunks() {
+        var c = AdaptiveChunkController(minChunk: 16 << 10, maxChunk: 8 << 20, targetTime: 10, initial: 1 << 20)
+        for _ in 0..<5 {
+            c.chunkSucceeded(bytes: 100_000, seconds: 6)
+            c.chunkSucceeded(bytes: 100_000, seconds: 6)
+            c.chunkFailed()
+        }
+        #expect(c.dropCap == 33_333, "a sixth before the link is measured")
+        // 128 kbit/s, 600 ms round trips, a reset every 200 kB (the bench's link).
+        c.roundTrip = 0.6
+        c.rate = 16_000
+        #expect(c.dropCap == 61_967, "√(2 · 0.6 · 16000 · 200000)")
+        // A LAN: the sixth is the floor.
+        c.roundTrip = 0.0001
+        c.rate = 10_000_000
+        #expect(c.dropCap == 33_333)
+        // A long round trip on a fast link: at most half the spacing.
+        c.roundTrip = 2
+        c.rate = 1_000_000
+        #expect(c.dropCap == 100_000)
+    }
+
     @Test func noDropCapWhenTheHubKeepsPartialChunks() {
         var c = AdaptiveChunkController(minChunk: 16 << 10, maxChunk: 8 << 20, targetTime: 10, initial: 1 << 20)
         c.partialChunksKept = true
