@@ -68,9 +68,11 @@ let package = Package(
         .target(
             name: "JournalLog",
             dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // The pixel loops Swift's generic SIMD does not vectorise (SSE2/NEON).
+        .target(name: "CPixelKernels"),
         .target(
             name: "Imaging",
-            dependencies: ["CTurboJPEG", "Basics"]),
+            dependencies: ["CTurboJPEG", "CPixelKernels", "Basics"]),
         // The camera's JPEG as JPEG XL for the link, and the original rebuilt
         // bit for bit at the hub (libjxl's JPEG reconstruction).
         .target(

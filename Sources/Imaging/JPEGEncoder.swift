@@ -1,3 +1,4 @@
+import CPixelKernels
 import CTurboJPEG
 import Foundation
 
@@ -213,43 +214,14 @@ enum Deinterleave {
 
     /// As `yuyv`, stretching limited range to full range on the way (the
     /// path of vivid and of most UVC cameras, which flag their YUYV as
-    /// limited range): 16 pixels per step in 16-bit lanes, with the same
-    /// fixed-point formula as the `RangeExpansion` tables, which finish
-    /// the row.
+    /// limited range). The row loop is C with SSE2 or NEON intrinsics
+    /// (`ts_yuyv_expand_row`): Swift's generic SIMD min and max on byte
+    /// lanes compile to scalar loops here. Same formula as `RangeExpansion`.
     static func yuyvExpanding(_ src: UnsafePointer<UInt8>, stride: Int, width: Int, height: Int,
                               y: UnsafeMutablePointer<UInt8>, u: UnsafeMutablePointer<UInt8>, v: UnsafeMutablePointer<UInt8>) {
         let cw = width / 2
-        RangeExpansion.luma.withUnsafeBufferPointer { ly in
-            RangeExpansion.chroma.withUnsafeBufferPointer { lc in
-                for row in 0..<height {
-                    var done = 0
-                    #if _endian(little)
-                    let sr = UnsafeRawPointer(src + row * stride)
-                    let yr = UnsafeMutableRawPointer(y + row * width)
-                    let ur = UnsafeMutableRawPointer(u + row * cw)
-                    let vr = UnsafeMutableRawPointer(v + row * cw)
-                    done = width / 16
-                    for i in 0..<done {
-                        // Y in the low byte of each lane, U or V in the high byte.
-                        let q = sr.loadUnaligned(fromByteOffset: i * 32, as: SIMD16<UInt16>.self)
-                        let luma = RangeExpansion.expandLuma(q & 0xFF)
-                        let chroma = RangeExpansion.expandChroma(q &>> 8)
-                        let c = unsafeBitCast(SIMD16<UInt8>(truncatingIfNeeded: chroma), to: SIMD8<UInt16>.self)
-                        yr.storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: luma), toByteOffset: i * 16, as: SIMD16<UInt8>.self)
-                        ur.storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: c), toByteOffset: i * 8, as: SIMD8<UInt8>.self)
-                        vr.storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: c &>> 8), toByteOffset: i * 8, as: SIMD8<UInt8>.self)
-                    }
-                    #endif
-                    var s = src + row * stride + done * 32
-                    var yd = y + row * width + done * 16
-                    var ud = u + row * cw + done * 8
-                    var vd = v + row * cw + done * 8
-                    for _ in (done * 8)..<cw {
-                        yd[0] = ly[Int(s[0])]; ud[0] = lc[Int(s[1])]; yd[1] = ly[Int(s[2])]; vd[0] = lc[Int(s[3])]
-                        s += 4; yd += 2; ud += 1; vd += 1
-                    }
-                }
-            }
+        for row in 0..<height {
+            ts_yuyv_expand_row(src + row * stride, cw, y + row * width, u + row * cw, v + row * cw)
         }
     }
 
@@ -308,21 +280,14 @@ extension JPEGEncoder {
 }
 
 /// Limited (studio) to full (JFIF) range, in 8.8 fixed point so that the
-/// vector loop and the tables give the same bytes: Y 16...235 → 0...255
+/// vector loop (`ts_yuyv_expand_row`) and the tables give the same bytes: Y 16...235 → 0...255
 /// (× 298/256 ≈ 255/219, rounded), Cb/Cr 16...240 → 0...255 (× 292/256 ≈
 /// 255/224, neutral 128 stays 128). Within 1.2 of the exact value.
 enum RangeExpansion {
-    @inline(__always)
-    static func expandLuma<V: SIMD>(_ v: V) -> V where V.Scalar == UInt16 {
-        ((v.clamped(lowerBound: V(repeating: 16), upperBound: V(repeating: 235)) &- 16) &* 298 &+ 128) &>> 8
-    }
+    static let lumaFactor = 298, lumaRound = 128, chromaFactor = 292, chromaRound = 64
 
-    @inline(__always)
-    static func expandChroma<V: SIMD>(_ v: V) -> V where V.Scalar == UInt16 {
-        ((v.clamped(lowerBound: V(repeating: 16), upperBound: V(repeating: 240)) &- 16) &* 292 &+ 64) &>> 8
-    }
+    static let luma: [UInt8] = (0..<256).map { UInt8(((min(max($0, 16), 235) - 16) * lumaFactor + lumaRound) >> 8) }
+    static let chroma: [UInt8] = (0..<256).map { UInt8(((min(max($0, 16), 240) - 16) * chromaFactor + chromaRound) >> 8) }
 
-    static let luma: [UInt8] = (0..<256).map { UInt8(expandLuma(SIMD2<UInt16>(repeating: UInt16($0)))[0]) }
-    static let chroma: [UInt8] = (0..<256).map { UInt8(expandChroma(SIMD2<UInt16>(repeating: UInt16($0)))[0]) }
     static let identity: [UInt8] = (0..<256).map { UInt8($0) }
 }
