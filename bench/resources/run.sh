@@ -4,6 +4,8 @@
 #
 #   make release && bench/resources/run.sh [IDLE_SECONDS] [MB...]
 #   defaults: 60 s idle, files of 5 and 50 MB; binaries from $BIN (.build/release)
+#   `photo:2592x1944` uploads a camera photograph instead, which the daemon
+#   recompresses to JPEG XL for the hub (README "Fewer bytes on the wire")
 #
 # Idle: `telestation run` with the synthetic camera (640x480, streaming as a
 # real camera does), a real spool, and a local telestation-hub to talk to.
@@ -113,10 +115,19 @@ echo
 echo "| file | VmRSS idle before | VmRSS peak while uploading | of which RssAnon / RssFile | VmHWM after | enqueue → stored |"
 echo "|---|---|---|---|---|---|"
 for mb in "$@"; do
-  d="$work/up$mb"; mkdir -p "$d"
-  side=$(python3 -c "import math; print(int(math.sqrt($mb * 1e6 / 1.985)) // 16 * 16)")
-  python3 -c "import os,sys; w=h=$side; sys.stdout.buffer.write(b'P6 %d %d 255\n' % (w, h) + os.urandom(w * h * 3))" > "$d/noise.ppm"
-  cjpeg -quality 100 -outfile "$d/image.jpg" "$d/noise.ppm"; rm "$d/noise.ppm"
+  d="$work/up$(echo "$mb" | tr -c 'a-z0-9\n' _)"; mkdir -p "$d"
+  case $mb in
+  photo:*)
+    # A camera photograph (the capture bench's photo-like frame, q92 4:2:2),
+    # which the hub's Telestation-Transport makes the daemon recompress.
+    size=${mb#photo:}
+    python3 bench/capture/make_frame.py "${size%x*}" "${size#*x}" "$d/frame.ppm"
+    cjpeg -quality 92 -sample 2x1 -outfile "$d/image.jpg" "$d/frame.ppm"; rm "$d/frame.ppm" ;;
+  *)
+    side=$(python3 -c "import math; print(int(math.sqrt($mb * 1e6 / 1.985)) // 16 * 16)")
+    python3 -c "import os,sys; w=h=$side; sys.stdout.buffer.write(b'P6 %d %d 255\n' % (w, h) + os.urandom(w * h * 3))" > "$d/noise.ppm"
+    cjpeg -quality 100 -outfile "$d/image.jpg" "$d/noise.ppm"; rm "$d/noise.ppm" ;;
+  esac
   bytes=$(stat -c %s "$d/image.jpg")
   start_pair "$d"
   sleep 5
@@ -134,6 +145,8 @@ for mb in "$@"; do
   hwm=$(kb "$daemon" VmHWM)
   stop_pair
   rm -f "$d/image.jpg"
-  printf '| %s MB (%s bytes) | %s KiB | %s KiB (+%s) | %s | %s KiB | %.1f s |\n' "$mb" "$bytes" "$idle" "$peak" \
+  sent=$(grep -o 'recompressed for the link: [0-9]* → [0-9]* bytes' "$d/daemon.err" | head -n 1 | sed 's/.*: /recompressed /')
+  case $mb in photo:*) label="photo ${mb#photo:}" ;; *) label="$mb MB" ;; esac
+  printf '| %s (%s bytes%s) | %s KiB | %s KiB (+%s) | %s | %s KiB | %.1f s |\n' "$label" "$bytes" "${sent:+, $sent}" "$idle" "$peak" \
     "$((peak - idle))" "$split" "$hwm" "$(echo "$end - $start" | bc)"
 done
