@@ -77,7 +77,7 @@ let package = Package(
         // bit for bit at the hub (libjxl's JPEG reconstruction).
         .target(
             name: "Recompression",
-            dependencies: ["CJXL", "Basics"]),
+            dependencies: ["CJXL", "CMalloc", "Basics"]),
         // DICOM Part 10 objects around the camera's JPEG, written by hand.
         .target(
             name: "Dicom",

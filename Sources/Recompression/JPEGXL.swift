@@ -1,5 +1,6 @@
 import Basics
 import CJXL
+import CMalloc
 
 /// Why a recompression or a rebuild did not happen.
 public enum RecompressionErrorCode: String, FailureCode {
@@ -57,6 +58,9 @@ public enum JPEGXL {
         guard header.width * header.height <= limits.maxPixels else {
             throw RecompressionError(.tooLarge, "the JPEG is \(header.width)×\(header.height), more than \(limits.maxPixels) pixels")
         }
+        // libjxl's encoder allocates ~27 MB per megapixel, much of it in
+        // blocks glibc keeps after they are freed; the daemon gives it back.
+        defer { ts_malloc_trim() }
         guard let encoder = JxlEncoderCreate(nil) else { throw RecompressionError(.library, "libjxl could not create an encoder") }
         defer { JxlEncoderDestroy(encoder) }
         guard JxlEncoderUseContainer(encoder, 1) == JXL_ENC_SUCCESS,
@@ -101,6 +105,7 @@ public enum JPEGXL {
         guard maxBytes >= 0, maxBytes <= limits.maxBytes else {
             throw RecompressionError(.tooLarge, "a rebuilt JPEG of \(maxBytes) bytes is beyond the \(limits.maxBytes) accepted")
         }
+        defer { ts_malloc_trim() }
         guard let decoder = JxlDecoderCreate(nil) else { throw RecompressionError(.library, "libjxl could not create a decoder") }
         defer { JxlDecoderDestroy(decoder) }
         let events = Int32(JXL_DEC_BASIC_INFO.rawValue | JXL_DEC_JPEG_RECONSTRUCTION.rawValue | JXL_DEC_FULL_IMAGE.rawValue)

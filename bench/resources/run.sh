@@ -112,8 +112,8 @@ echo
 # ---- uploads
 echo "## uploading"
 echo
-echo "| file | VmRSS idle before | VmRSS peak while uploading | of which RssAnon / RssFile | VmHWM after | enqueue → stored |"
-echo "|---|---|---|---|---|---|"
+echo "| file | VmRSS idle before | VmRSS peak while uploading | of which RssAnon / RssFile | VmHWM after | VmRSS 3 s after | enqueue → stored |"
+echo "|---|---|---|---|---|---|---|"
 for mb in "$@"; do
   d="$work/up$(echo "$mb" | tr -c 'a-z0-9\n' _)"; mkdir -p "$d"
   case $mb in
@@ -143,10 +143,13 @@ for mb in "$@"; do
   done
   end=$(date +%s.%N)
   hwm=$(kb "$daemon" VmHWM)
+  # What the daemon keeps once the upload is over.
+  sleep 3
+  after=$(kb "$daemon" VmRSS)
   stop_pair
   rm -f "$d/image.jpg"
   sent=$(grep -o 'recompressed for the link: [0-9]* → [0-9]* bytes' "$d/daemon.err" | head -n 1 | sed 's/.*: /recompressed /')
   case $mb in photo:*) label="photo ${mb#photo:}" ;; *) label="$mb MB" ;; esac
-  printf '| %s (%s bytes%s) | %s KiB | %s KiB (+%s) | %s | %s KiB | %.1f s |\n' "$label" "$bytes" "${sent:+, $sent}" "$idle" "$peak" \
-    "$((peak - idle))" "$split" "$hwm" "$(echo "$end - $start" | bc)"
+  printf '| %s (%s bytes%s) | %s KiB | %s KiB (+%s) | %s | %s KiB | %s KiB | %.1f s |\n' "$label" "$bytes" "${sent:+, $sent}" "$idle" "$peak" \
+    "$((peak - idle))" "$split" "$hwm" "$after" "$(echo "$end - $start" | bc)"
 done

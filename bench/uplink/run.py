@@ -18,7 +18,9 @@ camera's YUYV becomes): 1,025,765 bytes.
 
 Writes results.json next to this script (or --results), with the commit.
 
-usage: bench/uplink/run.py [--runs 5] [--servers hub,aiohttp-tus] [--clients station,tuspy]
+usage: bench/uplink/run.py [--runs 5] [--servers hub,aiohttp-tus,hub-plain] [--clients station,tuspy]
+       (hub-plain: telestation-hub with the station's recompression off, a
+       tus server that keeps partial PATCH bodies)
        (from the repository root after `make build`; `make bench-uplink` installs tuspy)
 """
 import argparse
@@ -64,7 +66,9 @@ class Server:
     def __init__(self, kind, store, bin_dir):
         self.kind, self.store = kind, store
         store.mkdir(parents=True)
-        if kind == "hub":
+        # hub-plain: the same hub with the station's recompression off, i.e.
+        # a tus server that keeps partial PATCH bodies and rebuilds nothing.
+        if kind in ("hub", "hub-plain"):
             self.proc, line = start_reading([str(bin_dir / "telestation-hub"), "--listen", "127.0.0.1:0", "--store", str(store)],
                                             lambda l: "listening on" in l)
             self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
@@ -77,7 +81,7 @@ class Server:
 
     def stored(self, name):
         """The complete stored copies of a file sent as `name`."""
-        if self.kind == "hub":
+        if self.kind in ("hub", "hub-plain"):
             return [self.store / n for n in os.listdir(self.store) if n.endswith("-" + name)]
         p = self.store / name
         return [p] if (self.store / (name + ".metadata.json")).exists() else []
@@ -93,7 +97,7 @@ class Server:
         self.proc.wait()
 
 
-def station_config(path, state, url, args):
+def station_config(path, state, url, args, recompress):
     key = path.parent / "spool.key"
     if not key.exists():
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -109,7 +113,7 @@ device = "synthetic"
 [uplink]
 stall_timeout = "{args.stall}s"
 backoff_max = "30s"
-recompress = {"true" if args.recompress else "false"}
+recompress = {"true" if recompress else "false"}
 [spool]
 min_free = "10MiB"
 key_file = "{key}"
@@ -128,7 +132,7 @@ def run_one(client, server_kind, args, image, preview, work, tag):
     preview_name = image.stem + "-preview.jpg"
     if client == "station":
         config, state = work / f"station-{tag}.toml", work / f"state-{tag}"
-        station_config(config, state, url, args)
+        station_config(config, state, url, args, args.recompress and server_kind != "hub-plain")
         subprocess.run([str(args.bin / "telestation"), "enqueue", "--quiet", "--config", str(config), "--case", "40000001",
                         "--site", "arm_left", str(image)], check=True, stdout=subprocess.DEVNULL)
         cmd = [str(args.bin / "telestation"), "sync", "--config", str(config)]
