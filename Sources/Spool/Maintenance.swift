@@ -31,6 +31,14 @@ extension Spool {
             try db.write { db in
                 let rows = try Row.fetchAll(db, sql: "SELECT id, file, state, file_deleted_at, sha256 FROM item")
                 let known = Set(rows.map { $0["file"] as String })
+                // Retention marked these deleted but the file is still there: a
+                // power cut lost the unlink. Finish it; the hub has the image.
+                for row in rows where row["file_deleted_at"] as Double? != nil && present.contains(row["file"]) {
+                    let name: String = row["file"]
+                    try FileOps.removeDestroyingKey(directory + "/" + name)
+                    report.finishedDeletions.append(name)
+                    logger.warning("deleted a file that retention had already recorded as deleted", metadata: ["file": "\(directory)/\(name)"])
+                }
                 for row in rows where row["file_deleted_at"] as Double? == nil && !present.contains(row["file"]) {
                     let id: Int64 = row["id"]
                     if let done = ItemState(rawValue: row["state"]), done == .uploaded || done == .received {
@@ -104,7 +112,8 @@ extension Spool {
         } catch {
             throw SpoolError.database(error, doing: "reconciling the spool directory with the queue")
         }
-        if !report.removedTempFiles.isEmpty || !report.removedDuplicates.isEmpty || !report.removedHealthReports.isEmpty {
+        if !report.removedTempFiles.isEmpty || !report.removedDuplicates.isEmpty || !report.removedHealthReports.isEmpty
+            || !report.finishedDeletions.isEmpty {
             try FileOps.syncDirectory(directory)
         }
         if !report.isClean {
@@ -148,6 +157,12 @@ extension Spool {
             report.deletedIDs.append(id)
             report.bytesFreed += c.size
         }
+        // The unlinks must be on the medium before the rows say so. A WAL
+        // commit that rewrites frames already allocated need not commit the
+        // file system's journal, so without this a power cut could keep the
+        // rows' "deleted" and lose the unlinks: files no row owns (found by
+        // the 200-cut VM campaign, seed 1256549356).
+        if !report.deletedIDs.isEmpty { try FileOps.syncDirectory(directory) }
         let t = now.timeIntervalSince1970
         let early = bytesToFree > 0
         try write("recording deleted files") { db in

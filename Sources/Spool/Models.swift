@@ -191,10 +191,13 @@ public struct RecoveryReport: Sendable, Equatable {
     public var removedDuplicates: [String] = []
     /// Health report files without a row (dropped by coalescing, or never committed), deleted.
     public var removedHealthReports: [String] = []
+    /// Files whose row says retention deleted them, still there (the unlink
+    /// was lost to a power cut): deleted now.
+    public var finishedDeletions: [String] = []
 
     public var isClean: Bool {
         removedTempFiles.isEmpty && missingFiles.isEmpty && uploadedWithoutFile.isEmpty && adoptedFiles.isEmpty
-            && removedDuplicates.isEmpty && removedHealthReports.isEmpty
+            && removedDuplicates.isEmpty && removedHealthReports.isEmpty && finishedDeletions.isEmpty
     }
 }
 

@@ -334,6 +334,35 @@ import Testing
         #expect(try spool.history(id: 1).last?.detail.contains("early") == true)
     }
 
+    /// A power cut after retention's rows were committed but before its
+    /// unlinks reached the medium leaves files whose rows say "deleted".
+    /// Recovery finishes the deletion; nothing is adopted or resent.
+    @Test func recoveryFinishesADeletionAPowerCutLost() throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let fm = FileManager.default
+        var kept: [(path: String, data: Data)] = []
+        do {
+            let spool = try s.open(keepUploaded: 0)
+            let id = try spool.enqueue(imageData: bytes(600, seed: 9), preview: bytes(300, seed: 10), metadata: meta("C9")).imageID
+            while let item = try spool.claimNext(owner: "d", leaseSeconds: 60) {
+                try spool.markUploaded(id: item.id, owner: "d")
+                kept.append((item.filePath, try Data(contentsOf: URL(fileURLWithPath: item.filePath))))
+            }
+            #expect(try spool.runRetention(now: Date().addingTimeInterval(10)).deletedIDs.count == 2)
+            #expect(try spool.item(id: id)?.fileDeletedAt != nil)
+        }
+        // The lost unlinks: the files are back, their rows say deleted.
+        for (path, data) in kept { try data.write(to: URL(fileURLWithPath: path)) }
+        let spool = try s.open(keepUploaded: 0)
+        let r = spool.recoveryAtOpen
+        #expect(r.finishedDeletions.sorted() == kept.map { ($0.path as NSString).lastPathComponent }.sorted())
+        #expect(r.adoptedFiles.isEmpty && r.removedDuplicates.isEmpty)
+        for (path, _) in kept { #expect(!fm.fileExists(atPath: path)) }
+        #expect(try spool.integrityCheck(verifyHashes: true).unknownFiles.isEmpty)
+        #expect(try spool.allItems().allSatisfy { $0.state == .uploaded })
+    }
+
     @Test func recoveryRemovesTempFilesFailsMissingAndAdoptsOrphans() throws {
         let s = Scratch()
         defer { s.cleanUp() }
