@@ -62,6 +62,31 @@ def camera_jpeg(path, width, height):
     ppm.unlink()
 
 
+def stored_copies(store, name, kind="hub"):
+    """The complete stored copies of a file sent as `name`: telestation-hub
+    keeps ID-NAME, aiohttp-tus NAME once its metadata file is written."""
+    store = Path(store)
+    if kind in ("hub", "hub-plain"):
+        return [store / n for n in os.listdir(store) if n.endswith("-" + name)]
+    p = store / name
+    return [p] if (store / (name + ".metadata.json")).exists() else []
+
+
+def intact(store, files, kind="hub"):
+    """Every file is on the server exactly once and byte-identical; a missing
+    file is not intact. Returns (intact, copies per file, problems)."""
+    copies, problems = {}, []
+    for f in files:
+        held = stored_copies(store, f.name, kind)
+        copies[f.name] = len(held)
+        if not held:
+            problems.append(f"{f.name} is not on the hub")
+        elif len(held) > 1:
+            problems.append(f"{f.name}: {len(held)} copies on the hub")
+        problems += [f"{p.name} differs from {f.name}" for p in held if p.read_bytes() != f.read_bytes()]
+    return not problems, copies, problems
+
+
 class Server:
     def __init__(self, kind, store, bin_dir):
         self.kind, self.store = kind, store
@@ -80,11 +105,7 @@ class Server:
             self.path = "/uploads"
 
     def stored(self, name):
-        """The complete stored copies of a file sent as `name`."""
-        if self.kind in ("hub", "hub-plain"):
-            return [self.store / n for n in os.listdir(self.store) if n.endswith("-" + name)]
-        p = self.store / name
-        return [p] if (self.store / (name + ".metadata.json")).exists() else []
+        return stored_copies(self.store, name, self.kind)
 
     def held_bytes(self):
         total = 0
@@ -169,15 +190,8 @@ def run_one(client, server_kind, args, image, preview, work, tag):
         problems = [f"{client} had not delivered after {args.timeout:.0f} s and was stopped"]
     else:
         problems = [] if rc == 0 else [f"{client} exited {rc} (log {log.name})"]
-    copies = {}
-    for f, name in ((image, image.name), (preview, preview_name)):
-        if f is None:
-            continue
-        held = server.stored(name)
-        copies[name] = len(held)
-        if len(held) != 1:
-            problems.append(f"{name}: {len(held)} copies on the server")
-        problems += [f"{p.name} differs from {f.name}" for p in held if p.read_bytes() != f.read_bytes()]
+    ok, copies, found = intact(server.store, [f for f in (image, preview) if f is not None], server.kind)
+    problems += found
     station_preview = None
     if client == "station" and server_kind == "hub" and server.stored(preview_name):
         station_preview = server.stored(preview_name)[0].read_bytes()
