@@ -102,7 +102,7 @@ let package = Package(
             name: "station-bench",
             dependencies: ["Imaging", "Recompression"],
             path: "bench/capture",
-            exclude: ["RESULTS.md", "last-run.txt", "run.sh", "instructions.sh", "make_frame.py", "callgrind_calls.py"],
+            exclude: ["RESULTS.md", "last-run.txt", "instructions-last-run.txt", "run.sh", "instructions.sh", "make_frame.py", "callgrind_calls.py"],
             sources: ["EncodeBench.swift"]),
         // A writer process the spool's crash and two-process tests launch and kill.
         .executableTarget(

@@ -192,7 +192,7 @@ public final class UploadWorker: Sendable {
     private func send(_ item: SpoolItem) async -> Step {
         let source: any UploadSource
         var prepared: Prepared?
-        let hubRebuilds = await hubRebuilds()
+        let hubRebuilds = hubRebuilds()
         do {
             prepared = try await preparation.prepared(for: item, spool: spool, hubRebuilds: hubRebuilds)
             if let prepared {
@@ -301,12 +301,14 @@ public final class UploadWorker: Sendable {
         return plan.step
     }
 
-    /// Whether the hub rebuilds recompressed files; asked once (OPTIONS)
-    /// when no upload has asked yet, and only when recompression is on.
-    private func hubRebuilds() async -> Bool {
+    /// Whether the hub rebuilds recompressed files, from its OPTIONS answer
+    /// as the uploads have learnt it. Never asked separately: while the hub
+    /// is unreachable that would double the requests of every attempt. The
+    /// first upload of a process (previews go first) learns it; an image
+    /// sent before that goes as it is.
+    private func hubRebuilds() -> Bool {
         guard preparation.policy.enabled else { return false }
-        let capabilities = if let known = client.status.capabilities { known } else { await client.hubCapabilities() }
-        return capabilities?.transports.contains(RecompressedFile.capability) ?? false
+        return client.status.capabilities?.transports.contains(RecompressedFile.capability) ?? false
     }
 
     // MARK: outcome → queue

@@ -14,7 +14,7 @@ command -v tjbench >/dev/null || apt-get install -y libjpeg-turbo-progs
 (cd "$ROOT" && swift build -c release --product station-bench >/dev/null)
 BENCH="$ROOT/.build/release/station-bench"
 
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short=7 HEAD), on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# libjpeg-turbo $(dpkg-query -W -f '${Version}' libturbojpeg0 2>/dev/null), swift $(swift --version 2>&1 | head -n 1 | sed 's/.*version \([^ ]*\).*/\1/')"
 for size in 1920x1080 2592x1944; do
     w=${size%x*}; h=${size#*x}
