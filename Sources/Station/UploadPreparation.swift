@@ -31,10 +31,14 @@ final class UploadPreparation: Sendable {
         /// `plainLength`: the length of the file itself.
         func recompresses(kind: ItemKind, size: Int64, hubRebuilds: Bool, failedBefore: Bool,
                           resumingLength: Int64?, plainLength: Int64) -> Bool {
-            guard enabled, hubRebuilds, kind == .image, !failedBefore,
-                  size >= minSize, size <= Int64(limits.maxBytes) else { return false }
+            guard kind == .image, !failedBefore else { return false }
+            // An upload resumes in the form it began, whatever this process
+            // knows of the hub yet (after a restart nothing, until an upload
+            // asks) or the setting says now: another form has another length,
+            // which the hub takes for another upload, so a finished one would
+            // be sent again.
             if let resumingLength { return resumingLength != plainLength }
-            return true
+            return enabled && hubRebuilds && size >= minSize && size <= Int64(limits.maxBytes)
         }
     }
 
