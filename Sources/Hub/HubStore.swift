@@ -153,15 +153,23 @@ public final class HubStore: Sendable {
             // checks below then see the file the station declared.
             let recompressed = Rebuild.isRecompressed(info.metadata)
             var stored = part
+            var rebuiltLength: Int64?
+            let actual: String
             if recompressed {
-                if let reason = try Rebuild.run(part: part, metadata: info.metadata, destination: final) {
+                switch try Rebuild.run(part: part, metadata: info.metadata, destination: final) {
+                case let .refused(reason):
                     unlink(part)
                     unlink(infoFile)
                     return .rebuildFailed(reason)
+                case let .rebuilt(sha256, length):
+                    // Hashed from the bytes just written: no second read.
+                    stored = final
+                    rebuiltLength = length
+                    actual = sha256
                 }
-                stored = final
+            } else {
+                actual = try Self.sha256(of: part)
             }
-            let actual = try Self.sha256(of: stored)
             let declared = info.metadata["sha256"]?.lowercased()
             if let declared, declared != actual {
                 unlink(part)
@@ -171,10 +179,7 @@ public final class HubStore: Sendable {
             }
             var done = info
             done.storedAs = name
-            if recompressed {
-                var st = stat()
-                if stat(final, &st) == 0 { done.rebuiltLength = Int64(st.st_size) }
-            }
+            done.rebuiltLength = rebuiltLength
             done.sha256 = actual
             done.sha256Verified = declared != nil
             done.completedAt = Date()

@@ -35,11 +35,18 @@ enum Rebuild {
         return nil
     }
 
+    enum Outcome {
+        /// Written to the destination; its SHA-256 and length, from the bytes written.
+        case rebuilt(sha256: String, length: Int64)
+        /// Why the original cannot be rebuilt.
+        case refused(String)
+    }
+
     /// Rebuilds the original from the complete body at `part` and writes it
-    /// durably to `destination`. Returns why not, when it cannot.
-    static func run(part: String, metadata: [String: String], destination: String) throws(HubError) -> String? {
+    /// durably to `destination`.
+    static func run(part: String, metadata: [String: String], destination: String) throws(HubError) -> Outcome {
         guard let original = metadata[RecompressedFile.originalLengthKey].flatMap(Int.init) else {
-            return "the upload has no original_length"
+            return .refused("the upload has no original_length")
         }
         guard let data = FileManager.default.contents(atPath: part) else {
             throw HubError(.storage, "cannot read the complete upload \(part)")
@@ -47,13 +54,13 @@ enum Rebuild {
         let body = [UInt8](data)
         if let declared = metadata[RecompressedFile.transportSHA256Key]?.lowercased() {
             let actual = Digest.sha256Hex(body)
-            guard actual == declared else { return "the body's sha256 is \(actual), transport_sha256 says \(declared)" }
+            guard actual == declared else { return .refused("the body's sha256 is \(actual), transport_sha256 says \(declared)") }
         }
         let rebuilt: [UInt8]
         do {
             rebuilt = try RecompressedFile.parse(body).rebuild(length: original)
         } catch {
-            return error.message
+            return .refused(error.message)
         }
         let tmp = destination + ".rebuilding"
         let fd = try HubStore.call("open", tmp) { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
@@ -66,6 +73,6 @@ enum Rebuild {
             throw error
         }
         try HubStore.call("rename", tmp) { rename(tmp, destination) }
-        return nil
+        return .rebuilt(sha256: Digest.sha256Hex(rebuilt), length: Int64(rebuilt.count))
     }
 }
