@@ -63,7 +63,7 @@ let package = Package(
         // The TOML file (and camera profiles) → validated settings.
         .target(
             name: "ConfigFile",
-            dependencies: ["Config", .product(name: "TOMLKit", package: "TOMLKit")]),
+            dependencies: ["Config", "Sneakernet", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The journald log handler both executables use.
         .target(
             name: "JournalLog",
@@ -118,10 +118,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Bundles carried on a USB stick when the link is gone: sealed for the
+        // hub (HPKE), signed by the station, with receipts signed by the hub.
+        .target(
+            name: "Sneakernet",
+            dependencies: ["Basics", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Hub",
             dependencies: [
-                "Basics", "Recompression",
+                "Basics", "Recompression", "Sneakernet",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -143,7 +148,7 @@ let package = Package(
         .target(
             name: "Station",
             dependencies: [
-                "Basics", "Config", "Capture", "Imaging", "Spool", "Uplink", "StationAPI", "Dicom", "Recompression",
+                "Basics", "Config", "Capture", "Imaging", "Spool", "Uplink", "StationAPI", "Dicom", "Recompression", "Sneakernet",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -171,7 +176,7 @@ let package = Package(
         .executableTarget(
             name: "telestation",
             dependencies: [
-                "Basics", "Config", "ConfigFile", "JournalLog", "Station", "StationAPI", "Diagnostics", "Spool", "Uplink", "Capture", "Dicom", "HubCommand", "CMalloc",
+                "Basics", "Config", "ConfigFile", "JournalLog", "Station", "StationAPI", "Diagnostics", "Spool", "Uplink", "Capture", "Dicom", "HubCommand", "CMalloc", "Sneakernet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -180,7 +185,7 @@ let package = Package(
         .target(
             name: "HubCommand",
             dependencies: [
-                "Basics", "JournalLog", "Hub",
+                "Basics", "JournalLog", "Hub", "Sneakernet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -197,6 +202,8 @@ let package = Package(
         // The Dicom writer, judged by dciodvfy, dcmdump and pydicom.
         .testTarget(name: "DicomTests", dependencies: ["Dicom", "Imaging", "Basics", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         // JPEG XL recompression and rebuild, judged by libjxl's own cjxl/djxl.
+        // Bundles: sealing, opening, and every way a stick can be damaged or tampered with.
+        .testTarget(name: "SneakernetTests", dependencies: ["Sneakernet", "Basics", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RecompressionTests", dependencies: ["Recompression", "Basics", "TestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "Config", "ConfigFile"]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "Config", "Imaging", "TestSupport"]),
@@ -210,7 +217,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "HubTests",
-            dependencies: ["Hub", "Basics", "Config", "Recompression", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["Hub", "Basics", "Config", "Recompression", "Sneakernet", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "ConfigFile", "StationAPI", "Hub", "TestSupport"]),
         .testTarget(
             name: "StationTests", dependencies: ["Basics", "Station", "Dicom", "StationAPI", "StationDemo", "Config", "ConfigFile", "TestSupport", "Hub", .product(name: "Crypto", package: "swift-crypto")],

@@ -78,6 +78,9 @@ public struct StationConfig: Sendable, Equatable {
         public var backoffMax: Double = 600
         /// JPEG XL transport recompression when the hub advertises it (README "Fewer bytes on the wire").
         public var recompress: Bool = true
+        /// The hub's public keys for bundles on a USB stick (`hpke=…, sign=…`);
+        /// nil: learnt from the hub's OPTIONS answer.
+        public var hubKeys: String?
     }
 
     public enum Language: String, Sendable, Equatable, CaseIterable { case es, en }

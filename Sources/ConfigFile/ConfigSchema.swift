@@ -1,4 +1,5 @@
 import Config
+import Sneakernet
 import Foundation
 import TOMLKit
 
@@ -146,6 +147,13 @@ public enum ConfigSchema {
             duration("uplink.backoff_max", "Longest wait between retries.", example: "\"10m\"", range: 1...86400) { c, v in c.uplink.backoffMax = v },
             bool("uplink.recompress", "Send each JPEG as JPEG XL (lossless, about a fifth fewer bytes) to a hub that rebuilds the original; plain tus servers get the file as it is.",
                  example: "true") { c, v in c.uplink.recompress = v },
+            text("uplink.hub_keys", "The hub's public keys for USB-stick bundles, as `telestation-hub keys` prints them; without it the station learns them from the hub the first time it reaches it.",
+                 example: "\"hpke=BASE64, sign=BASE64\"", optional: true) { v, c throws(KeyProblem) in
+                guard case .success = HubPublicKeys.parse(v) else {
+                    throw KeyProblem(message: "\"\(v.prefix(60))\" is not the hub's keys", fix: "copy the line `telestation-hub keys --store DIR` prints at the hub")
+                }
+                c.uplink.hubKeys = v
+            },
 
             text("kiosk.listen", "Address of the kiosk page and control API; keep it on loopback.",
                  example: "\"127.0.0.1:8080\"") { v, c throws(KeyProblem) in

@@ -87,8 +87,8 @@ public struct HubCheck: DiagnosticCheck {
             }
             results.append(CheckResult(check: "hub.auth", status: .pass, finding: "the hub accepts this station's token"))
             results.append(CheckResult(check: "hub.upload", status: .pass, finding: line, details: ["rate_bytes_per_second": "\(Int(rate))"]))
-        case let .authFailed(status, _):
-            results.append(Self.authFailure(status, tokenFile: tokenFile))
+        case let .authFailed(status, reason):
+            results.append(Self.authFailure(status, tokenFile: tokenFile, reason: reason, station: config.station.id))
         case let .hold(reason):
             results.append(CheckResult(check: "hub.upload", status: .fail, finding: "the hub refuses uploads from this station: \(reason)",
                                        nextStep: "ask the hub's operators; send them the bundle from `telestation diagnose --bundle`"))
@@ -105,9 +105,20 @@ public struct HubCheck: DiagnosticCheck {
         return results
     }
 
-    static func authFailure(_ status: Int, tokenFile: String) -> CheckResult {
-        CheckResult(check: "hub.auth", status: .fail, finding: "hub rejected the token (\(status))",
-                    nextStep: "replace \(tokenFile) with the token the hub issued to this station; see README §Enrolment")
+    static func authFailure(_ status: Int, tokenFile: String, reason: String = "", station: String = "") -> CheckResult {
+        // The hub says why in its answer's first word (see the hub's `identify`).
+        if reason.contains("revoked:") {
+            return CheckResult(check: "hub.auth", status: .fail,
+                               finding: "the hub's operators revoked this station's credential (station \(station)); the hub refuses its uploads, receipts, health reports and USB-stick bundles",
+                               nextStep: "images stay queued and nothing is lost; ask the network's operators to enrol the station again (telestation-hub enroll \(station)) and put the new token in \(tokenFile)")
+        }
+        if reason.contains("impersonation:") {
+            return CheckResult(check: "hub.auth", status: .fail,
+                               finding: "the token in \(tokenFile) belongs to another station, not \(station) (the hub refuses one station acting as another)",
+                               nextStep: "check station.id in the configuration, or put this station's own token in \(tokenFile) (telestation-hub enroll \(station) at the hub)")
+        }
+        return CheckResult(check: "hub.auth", status: .fail, finding: "hub rejected the token (\(status))",
+                           nextStep: "replace \(tokenFile) with the token the hub issued to this station; see README §Enrolment")
     }
 
     /// What to do about a transport failure, from curl's message.

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import Recompression
 import ServiceLifecycle
+import Sneakernet
 
 /// A tus 1.0 server (core, creation, creation-with-upload, checksum with sha1
 /// and sha256, termination, expiration) storing into a `HubStore`.
@@ -38,15 +39,38 @@ public struct HubServer: Sendable {
     public let forwarder: PACSForwarder?
     /// The newest health report of each station (`DIR/fleet.json`).
     public let fleet: Fleet
+    /// The stations with their own credentials (`DIR/.hub/stations.json`).
+    public let registry: StationRegistry
+    /// The keys stations seal their bundles for and the hub signs receipts
+    /// with (`DIR/.hub/keys.json`); nil when the file cannot be read, and then
+    /// stations are not told any (they cannot export for this hub).
+    public let keys: HubKeyPair?
 
     public init(store: HubStore, token: String? = nil, options: Options = Options(),
-                logger: Logger = Logger(label: "telestation-hub"), pacs: PACSTarget? = nil) {
+                logger: Logger = Logger(label: "telestation-hub"), pacs: PACSTarget? = nil, keys: HubKeyPair? = nil) {
         self.store = store
         self.token = token
         self.options = options
         self.logger = logger
         self.forwarder = pacs.map { PACSForwarder(store: store, target: $0, logger: logger) }
         self.fleet = Fleet(directory: store.directory, logger: logger)
+        self.registry = StationRegistry(directory: store.directory)
+        if let keys {
+            self.keys = keys
+        } else {
+            do { self.keys = try HubKeyPair.loadOrCreate(path: HubServer.keyPath(store)) } catch {
+                logger.error("the hub's keys cannot be read; stations cannot export bundles for it: \(error)")
+                self.keys = nil
+            }
+        }
+    }
+
+    /// Where the hub keeps its private keys (`DIR/.hub/keys.json`, beside
+    /// the station registry, out of the listing of stored uploads).
+    public static func keyPath(_ store: HubStore) -> String {
+        let dir = (store.directory as NSString).appendingPathComponent(".hub")
+        mkdir(dir, 0o700)
+        return (dir as NSString).appendingPathComponent("keys.json")
     }
 
     /// What follows a completed upload: DICOM goes to the PACS forwarder, a
@@ -149,6 +173,12 @@ extension HTTPField.Name {
     static let telestationReceipts = Self("Telestation-Receipts")!
     /// The hub rebuilds files the station sent recompressed (see `RecompressedFile`).
     static let telestationTransport = Self(RecompressedFile.capabilityHeader)!
+    /// The hub's public keys, for bundles carried by stick (see `HubPublicKeys`).
+    static let telestationHubKeys = Self(HubPublicKeys.headerName)!
+    /// On a creation answer: the hub already holds this item (see `HubStore.itemKey`).
+    static let telestationHeld = Self("Telestation-Held")!
+    /// On a refusal: why (`revoked`, `impersonation`), for the station's diagnose.
+    static let telestationRefusal = Self("Telestation-Refusal")!
 }
 
 /// Routes every request by method; tus needs OPTIONS, POST, HEAD, PATCH, DELETE.
@@ -192,15 +222,19 @@ struct TusResponder: HTTPResponder {
         }
         let fleetPage = request.method == .get && (path == "/metrics" || path == "/fleet")
         if fleetPage && !server.options.metricsRequireToken { return fleet(path) }
-        guard authorized(request) else {
-            return reply(.unauthorized, body: "missing or wrong bearer token")
+        let identity: HubIdentity
+        switch identify(request) {
+        case let .success(who): identity = who
+        case let .failure(refusal): return refusal.response
         }
         if fleetPage { return fleet(path) }
         // Not tus requests: no Tus-Resumable needed.
         if request.method == .get && path == "/status" { return try await status() }
         if path.hasPrefix(base) && path.hasSuffix(Self.receiptSuffix) {
             guard request.method == .get else { return reply(.methodNotAllowed, body: "use GET on a receipt") }
-            return try await receipt(String(path.dropFirst(base.count).dropLast(Self.receiptSuffix.count)))
+            let id = String(path.dropFirst(base.count).dropLast(Self.receiptSuffix.count))
+            if let refusal = try await ownerRefusal(id, identity) { return refusal }
+            return try await receipt(id)
         }
         if path != base && path != trimmedBase && request.method != .options {
             guard path.hasPrefix(base) else { return reply(.notFound, body: "no such endpoint") }
@@ -212,9 +246,10 @@ struct TusResponder: HTTPResponder {
         }
         if path == base || path == trimmedBase {
             guard request.method == .post else { return reply(.methodNotAllowed, body: "use POST to create an upload") }
-            return try await create(request)
+            return try await create(request, identity)
         }
         let id = String(path.dropFirst(base.count))
+        if let refusal = try await ownerRefusal(id, identity) { return refusal }
         switch request.method {
         case .head: return try await head(id)
         case .patch: return try await patch(id, request)
@@ -223,15 +258,51 @@ struct TusResponder: HTTPResponder {
         }
     }
 
-    private func authorized(_ request: Request) -> Bool {
-        guard let token = server.token else { return true }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return false }
-        let given = Array(header.dropFirst("Bearer ".count).utf8)
-        let wanted = Array(token.utf8)
-        // Constant-time comparison: timing must not reveal how much matched.
+    struct Refusal: Error {
+        var response: Response
+    }
+
+    /// Who is asking: a station's own credential, the shared token, or
+    /// anyone when the hub has no credentials at all.
+    private func identify(_ request: Request) -> Result<HubIdentity, Refusal> {
+        let header = request.headers[.authorization]
+        let given = header.flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst("Bearer ".count)) : nil }
+        if let given {
+            switch server.registry.authenticate(token: given) {
+            case let .station(id): return .success(.station(id))
+            case let .revoked(id, at):
+                var r = reply(.forbidden, body: "revoked: the hub's operators revoked the credential of station \(id) on \(HubDate.iso(at)); the station cannot send until it is enrolled again (telestation-hub enroll \(id))")
+                r.headers[.telestationRefusal] = "revoked"
+                return .failure(Refusal(response: r))
+            case .unknown: break
+            }
+            if let token = server.token, Self.constantTimeEqual(Array(given.utf8), Array(token.utf8)) { return .success(.shared) }
+        }
+        if server.token == nil && !server.registry.hasCredentials { return .success(.open) }
+        return .failure(Refusal(response: reply(.unauthorized, body: given == nil ? "missing bearer token" : "missing or wrong bearer token")))
+    }
+
+    /// Constant-time comparison: timing must not reveal how much matched.
+    static func constantTimeEqual(_ given: [UInt8], _ wanted: [UInt8]) -> Bool {
         var diff = given.count ^ wanted.count
         for i in 0..<wanted.count { diff |= Int((i < given.count ? given[i] : 0) ^ wanted[i]) }
         return diff == 0
+    }
+
+    /// A station's credential reaches only its own uploads: another
+    /// station's upload is answered as if it did not exist.
+    private func ownerRefusal(_ id: String, _ identity: HubIdentity) async throws -> Response? {
+        guard case let .station(station) = identity else { return nil }
+        guard let (info, _) = try await server.store.lookup(id) else { return nil }
+        return info.metadata["station"] == station ? nil : reply(.notFound)
+    }
+
+    /// The impersonation refusal for a station naming another in its metadata.
+    private func impersonation(_ identity: HubIdentity, claims: String?) -> Response? {
+        guard case let .station(station) = identity, claims != station else { return nil }
+        var r = reply(.forbidden, body: "impersonation: this credential belongs to station \(station), but the upload names station \(claims ?? "(none)"); each station sends with its own token")
+        r.headers[.telestationRefusal] = "impersonation"
+        return r
     }
 
     private func reply(_ status: HTTPResponse.Status, body: String? = nil, headers: HTTPFields = [:]) -> Response {
@@ -252,6 +323,7 @@ struct TusResponder: HTTPResponder {
         h[.tusChecksumAlgorithm] = "sha1,sha256"
         h[.telestationReceipts] = "1"
         h[.telestationTransport] = RecompressedFile.capability
+        if let keys = server.keys { h[.telestationHubKeys] = keys.publicKeys.headerValue }
         return reply(.noContent, headers: h)
     }
 
@@ -331,7 +403,7 @@ struct TusResponder: HTTPResponder {
         return Int64(s)
     }
 
-    private func create(_ request: Request) async throws -> Response {
+    private func create(_ request: Request, _ identity: HubIdentity) async throws -> Response {
         try await server.store.sweepExpired()
         if request.headers[.uploadDeferLength] != nil {
             return reply(.badRequest, body: "Upload-Defer-Length is not supported; send Upload-Length")
@@ -354,6 +426,21 @@ struct TusResponder: HTTPResponder {
         }
         if let refusal = Rebuild.refusal(metadata: metadata, uploadLength: length, maxSize: server.options.maxSize) {
             return reply(.badRequest, body: refusal)
+        }
+        if let refusal = impersonation(identity, claims: metadata["station"]) { return refusal }
+        if let key = metadata["station_key"], let station = metadata["station"] {
+            server.registry.learnSigningKey(key, station: station, identity: identity)
+        }
+        if let held = await server.store.heldItem(metadata) {
+            // It came by stick (or an earlier upload): nothing to send. The
+            // answer is an upload already complete, pointing at the stored one.
+            let info = try await server.store.createHeld(length: length, metadata: metadata, held: held, expiresIn: server.options.expiry)
+            server.logger.info("creation of an item already held", metadata: ["id": "\(info.id)", "held_as": "\(held.id)"])
+            var h = HTTPFields()
+            h[HTTPField.Name.location] = server.options.basePath + info.id
+            h[.uploadOffset] = "0"
+            h[.telestationHeld] = held.id
+            return reply(.created, headers: h)
         }
         let hasBody = request.headers[.contentType] == "application/offset+octet-stream"
         let info = try await server.store.create(length: length, metadata: metadata, expiresIn: server.options.expiry)
@@ -382,6 +469,8 @@ struct TusResponder: HTTPResponder {
                     return reply(Self.checksumMismatch, body: "the original file could not be rebuilt: \(reason)")
                 case let .stored(done):
                     await server.stored(done)
+                case .alreadyHeld:
+                    break
                 }
             }
         }
@@ -531,6 +620,8 @@ struct TusResponder: HTTPResponder {
                     server.logger.warning("stored upload will not be filed", metadata: ["id": "\(info.id)", "reason": "\(rejected)"])
                 }
                 await server.stored(done)
+            case let .alreadyHeld(existing):
+                server.logger.info("upload complete; the hub already held the item, kept once", metadata: ["id": "\(info.id)", "held_as": "\(existing.id)"])
             case let .checksumMismatch(expected, actual):
                 server.logger.warning("upload discarded: sha256 mismatch", metadata: ["id": "\(info.id)"])
                 return .refused(reply(Self.checksumMismatch,

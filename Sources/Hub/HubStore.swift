@@ -23,6 +23,11 @@ public struct UploadInfo: Codable, Sendable, Equatable {
     /// For a recompressed upload (metadata `transport`): the length of the
     /// original file rebuilt from the `length` bytes received.
     public var rebuiltLength: Int64?
+    /// For an item that came on a USB stick: the bundle it came in.
+    public var importedFrom: String?
+    /// For an upload the hub already held (by stick or an earlier upload):
+    /// the stored upload it is, instead of a second copy.
+    public var duplicateOf: String?
 
     // Filing in the PACS (`--stow-url`), for uploads whose filetype is
     // `application/dicom`. Kept in this record beside the file, so a hub
@@ -43,6 +48,7 @@ public struct UploadInfo: Codable, Sendable, Equatable {
         case id, length, metadata, sha256, rejected
         case createdAt = "created_at", expiresAt = "expires_at", storedAs = "stored_as"
         case sha256Verified = "sha256_verified", completedAt = "completed_at", rebuiltLength = "rebuilt_length"
+        case importedFrom = "imported_from", duplicateOf = "duplicate_of"
         case dicomSOPInstanceUID = "dicom_sop_instance_uid", dicomSOPClassUID = "dicom_sop_class_uid"
         case filedAt = "filed_at", pacsAttempts = "pacs_attempts", pacsLastError = "pacs_last_error"
         case pacsNextTry = "pacs_next_try"
@@ -59,6 +65,16 @@ public enum CompletionResult: Sendable, Equatable {
     case checksumMismatch(expected: String, actual: String)
     /// A recompressed upload whose original could not be rebuilt; discarded.
     case rebuildFailed(String)
+    /// The hub already held this item (it came by stick, or by an earlier
+    /// upload): the bytes were checked and dropped, and the upload now points
+    /// at the stored one (`duplicateOf`), whose record is returned.
+    case alreadyHeld(UploadInfo)
+}
+
+/// Outcome of filing an item that came on a stick.
+public enum ImportResult: Sendable, Equatable {
+    case filed(UploadInfo)
+    case alreadyHeld(UploadInfo)
 }
 
 /// The hub's disk layout:
@@ -78,6 +94,104 @@ public final class HubStore: Sendable {
         } catch {
             throw HubError(.startup, "cannot create the store directory \(directory): \(error.localizedDescription)",
                            nextStep: "pass a writable directory with --store")
+        }
+    }
+
+    /// The name under which the hub knows an item whichever way it came
+    /// (upload or stick): its station and the station's name for it
+    /// (metadata `item`). Uploads from clients that send no `item` have none.
+    static func itemKey(_ metadata: [String: String]) -> String? {
+        guard let station = metadata["station"], !station.isEmpty, let item = metadata["item"], !item.isEmpty else { return nil }
+        return Digest.sha256Hex(Array("\(station)\n\(item)".utf8))
+    }
+
+    func markerPath(_ key: String) -> String { (directory as NSString).appendingPathComponent(".items/\(key)") }
+
+    /// The record of the stored upload an item is held as, if its file is there.
+    func held(_ metadata: [String: String]) -> UploadInfo? {
+        guard let key = Self.itemKey(metadata),
+              let data = FileManager.default.contents(atPath: markerPath(key)) else { return nil }
+        let storedAs = String(decoding: data, as: UTF8.self)
+        guard FileManager.default.fileExists(atPath: filePath(storedAs: storedAs)),
+              let record = FileManager.default.contents(atPath: recordPath(storedAs)) else { return nil }
+        return try? Self.decoder.decode(UploadInfo.self, from: record)
+    }
+
+    /// The stored upload an item is held as (nil: not held), for a creation request.
+    public func heldItem(_ metadata: [String: String]) async -> UploadInfo? {
+        await Blocking.run { self.held(metadata) }
+    }
+
+    /// Records that an item is stored as `storedAs` (flushed before the file
+    /// takes its name, so a crash can leave a marker without a file, which
+    /// counts as not held, but never a file without its marker).
+    func mark(_ metadata: [String: String], storedAs: String) throws(HubError) {
+        guard let key = Self.itemKey(metadata) else { return }
+        let dir = (directory as NSString).appendingPathComponent(".items")
+        mkdir(dir, 0o755)
+        let path = markerPath(key), tmp = path + ".tmp"
+        let fd = try Self.call("open", tmp) { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        defer { close(fd) }
+        do throws(SystemCallError) { try Syscall.writeAll(fd, Array(storedAs.utf8), path: tmp) } catch { throw HubError.posix(error) }
+        try Self.call("fsync", tmp) { fsync(fd) }
+        try Self.call("rename", path) { rename(tmp, path) }
+        try? Syscall.syncDirectory(dir)
+    }
+
+    /// Serialises "is it held? store it" between the server and an import
+    /// running beside it (`flock` on `DIR/.store.lock`).
+    func withStoreLock<T>(_ body: () throws(HubError) -> T) throws(HubError) -> T {
+        let path = (directory as NSString).appendingPathComponent(".store.lock")
+        let fd = try Self.call("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
+        defer { close(fd) }
+        try Self.call("flock", path) { flock(fd, LOCK_EX) }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    /// Files an item that came on a stick, already decrypted into `temp`
+    /// (a file in the store's `.incoming`) and checked against its length and
+    /// SHA-256: the same record, the same DICOM check, as an upload.
+    public func fileImported(temp: String, metadata: [String: String], length: Int64, sha256: String,
+                             bundle: String) async throws(HubError) -> ImportResult {
+        let directory = self.directory
+        return try await Blocking.run { () throws(HubError) -> ImportResult in
+            try self.withStoreLock { () throws(HubError) -> ImportResult in
+                if let existing = self.held(metadata) {
+                    unlink(temp)
+                    return .alreadyHeld(existing)
+                }
+                var bytes = [UInt8](repeating: 0, count: 16)
+                for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+                let id = bytes.hex
+                let name = "\(id)-\(Self.safeName(metadata["filename"] ?? "upload"))"
+                let now = Date()
+                var done = UploadInfo(id: id, length: length, metadata: metadata, createdAt: now, expiresAt: now)
+                done.storedAs = name
+                done.sha256 = sha256
+                done.sha256Verified = metadata["sha256"]?.lowercased() == sha256
+                done.completedAt = now
+                done.importedFrom = bundle
+                Self.checkDICOM(&done, path: temp)
+                try self.mark(metadata, storedAs: name)
+                let final = (directory as NSString).appendingPathComponent(name)
+                try Self.call("rename", temp) { rename(temp, final) }
+                try Self.writeJSON(done, to: final + ".json")
+                return .filed(done)
+            }
+        }
+    }
+
+    /// A DICOM upload's meta header, read once: a file that is not DICOM
+    /// will never be filed, and its receipt says so instead of "pending".
+    static func checkDICOM(_ done: inout UploadInfo, path: String) {
+        guard done.isDICOM else { return }
+        switch DicomPart10.read(path: path) {
+        case let .success(meta):
+            done.dicomSOPInstanceUID = meta.sopInstanceUID
+            done.dicomSOPClassUID = meta.sopClassUID
+        case let .failure(invalid):
+            done.rejected = "the upload's filetype is application/dicom but \(invalid)"
         }
     }
 
@@ -101,6 +215,25 @@ public final class HubStore: Sendable {
             close(fd)
             try Self.writeJSON(info, to: infoFile)
         }
+        return info
+    }
+
+    /// An upload created for an item the hub already holds: complete from the
+    /// start, pointing at the stored one (no bytes are sent or kept twice).
+    public func createHeld(length: Int64, metadata: [String: String], held: UploadInfo,
+                           expiresIn: Double) async throws(HubError) -> UploadInfo {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+        let now = Date()
+        var info = UploadInfo(id: bytes.hex, length: length, metadata: metadata, createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+        info.storedAs = held.storedAs
+        info.sha256 = held.sha256
+        info.sha256Verified = held.sha256Verified
+        info.completedAt = now
+        info.duplicateOf = held.id
+        let infoFile = infoPath(info.id)
+        let done = info
+        try await Blocking.run { () throws(HubError) in try Self.writeJSON(done, to: infoFile) }
         return info
     }
 
@@ -177,31 +310,38 @@ public final class HubStore: Sendable {
                 if recompressed { unlink(final) }
                 return .checksumMismatch(expected: declared, actual: actual)
             }
-            var done = info
-            done.storedAs = name
-            done.rebuiltLength = rebuiltLength
-            done.sha256 = actual
-            done.sha256Verified = declared != nil
-            done.completedAt = Date()
-            if done.isDICOM {
-                // Checked once, here: a file that is not DICOM will never be
-                // filed, and its receipt says so instead of "pending" forever.
-                switch DicomPart10.read(path: stored) {
-                case let .success(meta):
-                    done.dicomSOPInstanceUID = meta.sopInstanceUID
-                    done.dicomSOPClassUID = meta.sopClassUID
-                case let .failure(invalid):
-                    done.rejected = "the upload's filetype is application/dicom but \(invalid)"
+            return try self.withStoreLock { () throws(HubError) -> CompletionResult in
+                if let existing = self.held(info.metadata) {
+                    // Held already (it came by stick while this upload was on
+                    // the wire): one copy only; this upload points at it.
+                    unlink(part)
+                    if recompressed { unlink(final) }
+                    var alias = info
+                    alias.storedAs = existing.storedAs
+                    alias.sha256 = actual
+                    alias.sha256Verified = declared != nil
+                    alias.completedAt = Date()
+                    alias.duplicateOf = existing.id
+                    try Self.writeJSON(alias, to: infoFile)
+                    return .alreadyHeld(existing)
                 }
+                var done = info
+                done.storedAs = name
+                done.rebuiltLength = rebuiltLength
+                done.sha256 = actual
+                done.sha256Verified = declared != nil
+                done.completedAt = Date()
+                Self.checkDICOM(&done, path: stored)
+                try self.mark(info.metadata, storedAs: name)
+                if recompressed {
+                    try Self.call("unlink", part) { unlink(part) }
+                } else {
+                    try Self.call("rename", part) { rename(part, final) }
+                }
+                try Self.writeJSON(done, to: final + ".json")
+                try Self.writeJSON(done, to: infoFile)
+                return .stored(done)
             }
-            if recompressed {
-                try Self.call("unlink", part) { unlink(part) }
-            } else {
-                try Self.call("rename", part) { rename(part, final) }
-            }
-            try Self.writeJSON(done, to: final + ".json")
-            try Self.writeJSON(done, to: infoFile)
-            return .stored(done)
         }
     }
 

@@ -18,6 +18,8 @@ public struct PACSTarget: Sendable {
     public var backoff = FilingBackoff()
     /// Seconds one STOW-RS or QIDO-RS request may take.
     public var timeout: Double = 120
+    /// Seconds between looks at the store for uploads filed by another process (an import from a stick).
+    public var rescanSeconds: Double = 30
 
     public init(root: URL, user: String? = nil, password: String? = nil) {
         self.root = root
@@ -102,7 +104,16 @@ public final class PACSForwarder: Service, Sendable {
         let resumed = try await resume()
         if resumed > 0 { logger.notice("resuming PACS filing", metadata: ["uploads": "\(resumed)"]) }
         await cancelWhenGracefulShutdown {
+            var lastScan = ContinuousClock.now
             while !Task.isCancelled {
+                // Items imported from a stick by `telestation-hub import`
+                // (another process) are found by looking again now and then.
+                if ContinuousClock.now - lastScan > self.rescanInterval {
+                    lastScan = ContinuousClock.now
+                    if let found = try? await self.resume(), found > 0 {
+                        self.logger.notice("found stored DICOM not yet filed (imported from a stick)", metadata: ["uploads": "\(found)"])
+                    }
+                }
                 if let (id, item) = self.next() {
                     await self.attempt(id, item.storedAs)
                 } else {
@@ -112,11 +123,15 @@ public final class PACSForwarder: Service, Sendable {
         }
     }
 
-    /// Queues every stored DICOM upload not yet filed; returns how many.
+    /// How often stored uploads are looked at again for ones not yet queued.
+    var rescanInterval: Duration { .seconds(target.rescanSeconds) }
+
+    /// Queues every stored DICOM upload not yet filed nor already queued; returns how many.
     func resume() async throws -> Int {
         let records = try await store.records()
+        let queued = state.withLock { Set($0.pending.keys) }
         var count = 0
-        for info in records where info.isDICOM && info.filedAt == nil && info.rejected == nil {
+        for info in records where info.isDICOM && info.filedAt == nil && info.rejected == nil && !queued.contains(info.id) {
             enqueue(info)
             count += 1
         }

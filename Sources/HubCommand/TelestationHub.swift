@@ -3,6 +3,7 @@ import JournalLog
 import Foundation
 import Hub
 import Logging
+import Sneakernet
 
 /// The hub's command line. It lives in a library so the one installed binary
 /// can run it: the package ships `telestation` once and `telestation-hub` as a
@@ -16,6 +17,15 @@ public struct TelestationHub: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "telestation-hub",
         abstract: "A small tus 1.0 server that receives images from stations.",
+        discussion: "Without a subcommand it serves (telestation-hub --store DIR is telestation-hub serve --store DIR).",
+        subcommands: [Serve.self, Enroll.self, Revoke.self, Stations.self, Import.self, Keys.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// `telestation-hub serve`: the server.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Receive uploads (the default).",
         discussion: """
             Stores every completed upload in DIR as ID-FILENAME with ID-FILENAME.json beside it \
             (metadata, size, sha256 and whether it matched the station's). Incomplete uploads live \
@@ -29,6 +39,11 @@ public struct TelestationHub: AsyncParsableCommand {
             Stations also upload health reports (metadata kind=health); the newest of each station is kept \
             in DIR/fleet.json and shown on GET /metrics (Prometheus text format, label station) and \
             GET /fleet (an HTML page), both without the token unless --metrics-require-token.
+
+            Stations enrolled with `telestation-hub enroll` send with their own token and may act only as \
+            themselves; --token-file is the older shared token for any station. The hub's public keys \
+            (DIR/.hub/keys.json) are told to stations in the OPTIONS answer, so they can seal bundles for a \
+            USB stick (`telestation export`) that `telestation-hub import` files here.
             """)
 
     @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
@@ -64,7 +79,7 @@ public struct TelestationHub: AsyncParsableCommand {
     @Flag(name: .customLong("metrics-require-token"), help: "Ask for the bearer token on GET /metrics and GET /fleet too (by default they answer without it, as Prometheus expects).")
     var metricsRequireToken = false
 
-    public func run() async throws {
+    func run() async throws {
         JournalLogHandler.bootstrap(level: .info)
 
         guard let (host, port) = Self.splitListen(listen) else {
@@ -95,10 +110,13 @@ public struct TelestationHub: AsyncParsableCommand {
         let server = HubServer(store: hubStore, token: token, options: options, pacs: pacs)
         let storePath = URL(fileURLWithPath: store).standardizedFileURL.path
         let basePath = options.basePath
-        let auth = token == nil ? "no authentication" : "bearer token from \(tokenFile!)"
+        let enrolled = server.registry.stations().values.filter { $0.tokenSHA256 != nil && $0.revokedAt == nil }.count
+        var auth = token == nil ? (enrolled == 0 ? "no authentication" : "") : "shared bearer token from \(tokenFile!)"
+        if enrolled > 0 { auth += (auth.isEmpty ? "" : ", ") + "\(enrolled) enrolled station\(enrolled == 1 ? "" : "s")" }
         let filing = pacs.map { "; filing DICOM in \($0.root.absoluteString)" } ?? ""
+        let authText = auth
         try await server.run { bound in
-            let line = "telestation-hub: listening on http://\(host):\(bound)\(basePath), storing in \(storePath) (\(auth))\(filing)\n"
+            let line = "telestation-hub: listening on http://\(host):\(bound)\(basePath), storing in \(storePath) (\(authText))\(filing)\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
     }
@@ -137,5 +155,132 @@ public struct TelestationHub: AsyncParsableCommand {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty, let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
         return (host, port)
+    }
+}
+
+
+/// Where the store is, for the operator's commands.
+struct StoreOption: ParsableArguments {
+    @Option(help: "The hub's store directory (as given to serve --store).")
+    var store: String
+
+    func open() throws -> HubStore {
+        do { return try HubStore(directory: store) } catch { throw ValidationError(error.description) }
+    }
+}
+
+/// `telestation-hub enroll ID`: a station's own credential.
+struct Enroll: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Give a station its own token (printed once; enrolling again replaces it).",
+        discussion: """
+            Put the token in the station's hub.token_file (e.g. /etc/telestation/token, mode 0600). \
+            With its own token a station may upload, ask receipts and report health only as itself; \
+            the hub learns its signing key from its first upload and checks its USB-stick bundles with it. \
+            Enrolling again (a reinstalled station) replaces the token and forgets the old signing key.
+            """)
+
+    @OptionGroup var store: StoreOption
+    @Argument(help: "The station's id (station.id in its configuration).")
+    var station: String
+    @Option(help: "Write the token to this file (mode 0600) instead of printing it.")
+    var output: String?
+
+    func run() throws {
+        let hub = try store.open()
+        let token: String
+        do { token = try StationRegistry(directory: hub.directory).enroll(station) } catch { throw ValidationError(error.description) }
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot write \(output)")
+            }
+            print("enrolled \(station); its token is in \(output) — copy it to the station's hub.token_file")
+        } else {
+            print(token)
+        }
+    }
+}
+
+/// `telestation-hub revoke ID`.
+struct Revoke: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Revoke a station's credential: its uploads, receipts, health reports and bundles are refused.")
+    @OptionGroup var store: StoreOption
+    @Argument(help: "The station's id.")
+    var station: String
+
+    func run() throws {
+        let hub = try store.open()
+        do { try StationRegistry(directory: hub.directory).revoke(station) } catch { throw ValidationError(error.description) }
+        print("revoked \(station): refused from now on (a running hub reads the change at once)")
+    }
+}
+
+/// `telestation-hub stations`.
+struct Stations: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List enrolled stations.")
+    @OptionGroup var store: StoreOption
+
+    func run() throws {
+        let hub = try store.open()
+        let stations = StationRegistry(directory: hub.directory).stations()
+        if stations.isEmpty { print("no stations enrolled (telestation-hub enroll ID)") }
+        for (id, r) in stations.sorted(by: { $0.key < $1.key }) {
+            let state = r.revokedAt.map { "revoked \(HubDate.iso($0))" } ?? (r.tokenSHA256 == nil ? "no credential" : "enrolled")
+            let key = r.signingKey == nil ? "signing key not yet seen" : "signing key known"
+            print("\(id)\t\(state)\t\(key)")
+        }
+    }
+}
+
+/// `telestation-hub keys`.
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the hub's public keys (the value of uplink.hub_keys for a station that never reached the hub).")
+    @OptionGroup var store: StoreOption
+
+    func run() throws {
+        let hub = try store.open()
+        do {
+            let keys = try HubKeyPair.loadOrCreate(path: HubServer.keyPath(hub))
+            print(keys.publicKeys.headerValue)
+            FileHandle.standardError.write(Data("fingerprint \(keys.publicKeys.fingerprint)\n".utf8))
+        } catch { throw ValidationError(error.description) }
+    }
+}
+
+/// `telestation-hub import DIR`.
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "File the bundles on a USB stick as if uploaded, and write receipts back onto it.",
+        discussion: """
+            DIR is where the stick is mounted; bundles are in DIR/telestation/. Each bundle's signature, \
+            files and seal are checked before anything of it is filed; items the hub already holds (by an \
+            earlier import or over the link) are skipped. A running hub files imported DICOM in the PACS \
+            within a minute. Exit status 0 when every bundle was imported, 1 when any was refused.
+            """)
+    @OptionGroup var store: StoreOption
+    @Argument(help: "Where the stick is mounted.")
+    var directory: String
+
+    func run() async throws {
+        let hub = try store.open()
+        let keys: HubKeyPair
+        do { keys = try HubKeyPair.loadOrCreate(path: HubServer.keyPath(hub)) } catch { throw ValidationError(error.description) }
+        var logger = Logger(label: "telestation-hub")
+        logger.logLevel = .warning
+        let report = await StickImport(store: hub, keys: keys, logger: logger).run(root: directory)
+        for name in report.unfinished {
+            print("\(name): skipped — an unfinished bundle (the stick was pulled while the station wrote it); export again at the station")
+        }
+        if report.bundles.isEmpty && report.unfinished.isEmpty {
+            print("no bundles in \(directory)/telestation/")
+        }
+        for outcome in report.bundles { print(outcome.line) }
+        let filed = report.bundles.reduce(0) { $0 + $1.filed }, held = report.bundles.reduce(0) { $0 + $1.alreadyHeld }
+        print("total: \(filed) filed, \(held) already held, \(report.bundles.filter { $0.refused != nil }.count) bundles refused")
+        if report.bundles.contains(where: { $0.refused != nil || !$0.refusedItems.isEmpty || $0.receiptsError != nil }) {
+            throw ExitCode(1)
+        }
     }
 }

@@ -79,6 +79,10 @@ public struct ItemLifecycle: Sendable, Equatable {
         case uploaded(owner: String?, awaitingReceipt: Bool)
         /// The hub confirmed it filed the image.
         case received(detail: String)
+        /// The hub holds the item, which reached it another way (a USB stick,
+        /// `import-receipts`): whatever the item was doing, it is done. An
+        /// upload in progress loses its lease, so its uploader stops.
+        case receivedElsewhere(detail: String)
         /// The hub lost an uploaded image (its receipt says it does not know
         /// the upload): forget the URL and send it again.
         case resend(reason: String)
@@ -170,6 +174,15 @@ public struct ItemLifecycle: Sendable, Equatable {
             }
             next.state = .received
             next.awaitingReceipt = false
+            detail = "received: \(receipt)"
+        case let .receivedElsewhere(receipt):
+            guard state != .received else {
+                throw invalid("mark received", "it is already received")
+            }
+            next.state = .received
+            next.awaitingReceipt = false
+            next.retryAt = nil
+            next.clearLease()
             detail = "received: \(receipt)"
         case let .resend(reason):
             guard state == .uploaded, awaitingReceipt else {

@@ -117,6 +117,10 @@ public struct SpoolItem: Sendable, Equatable {
     public var fileDeletedAt: Date?
 
     public var state: ItemState { lifecycle.state }
+    /// The station's name for the item, unique on this station and stable
+    /// for its life: its spool file's name. The hub keeps one copy of an
+    /// item by this name, whether it came over the link or on a stick.
+    public var itemName: String { (filePath as NSString).lastPathComponent }
     /// Uploaded, and the hub will say when it is filed.
     public var awaitingReceipt: Bool { lifecycle.awaitingReceipt }
     public var uploadURL: String? { lifecycle.uploadURL }

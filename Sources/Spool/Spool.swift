@@ -417,6 +417,12 @@ public final class Spool: Sendable {
         try update(id, .received(detail: detail), now: now)
     }
 
+    /// The hub holds the item, which reached it by stick: received, whatever
+    /// state it was in. Retention counts from now.
+    public func markReceivedElsewhere(id: Int64, detail: String, now: Date = Date()) throws(SpoolError) {
+        try update(id, .receivedElsewhere(detail: detail), now: now)
+    }
+
     /// The hub lost an uploaded image: it goes back to the queue as a new upload.
     public func resend(id: Int64, reason: String) throws(SpoolError) {
         try update(id, .resend(reason: reason))

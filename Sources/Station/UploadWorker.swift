@@ -24,6 +24,9 @@ public final class UploadWorker: Sendable {
     /// What is sent for each item: its file, the transform's object (a
     /// DICOM object around the JPEG), recompressed for a hub that rebuilds.
     let preparation: UploadPreparation
+    /// The keys for bundles on a stick: the worker tells the hub the station's
+    /// signing key and keeps the hub's public keys when it learns them.
+    let stickKeys: StickKeys?
 
     /// What is sent for an item when it is not its own file. Must be the
     /// same bytes every time it is made for the item (an upload interrupted
@@ -98,7 +101,8 @@ public final class UploadWorker: Sendable {
 
     public init(spool: Spool, client: TusClient, station: String, owner: String = UploadWorker.defaultOwner(),
                 leaseSeconds: Double = 300, authBackoff: Double = 600, transform: Transform? = nil,
-                recompress: Bool = false, logger: Logger = Logger(label: "telestation.upload")) {
+                recompress: Bool = false, stickKeys: StickKeys? = nil, logger: Logger = Logger(label: "telestation.upload")) {
+        self.stickKeys = stickKeys
         self.preparation = UploadPreparation(policy: .init(enabled: recompress), transform: transform, logger: logger)
         self.spool = spool
         self.client = client
@@ -211,24 +215,10 @@ public final class UploadWorker: Sendable {
             logger.error("item \(item.id) held: \(reason)")
             return .held(id: item.id, reason: reason)
         }
-        let kind: UploadMetadata.Kind = switch item.kind {
-        case .image: .image
-        case .preview: .preview
-        case .health: .health
-        }
-        var metadata = UploadMetadata(
-            filename: item.metadata.filename, station: station, caseID: item.metadata.caseID, site: item.metadata.site,
-            priority: item.metadata.priority.rawValue, kind: kind,
-            capturedAt: item.metadata.capturedAt, sha256: item.sha256)
-        // The hub reads a health report as JSON (`HealthReport.parse`).
-        if item.kind == .health { metadata.filetype = "application/json" }
-        if let prepared {
-            metadata.filename = prepared.filename
-            metadata.filetype = prepared.filetype
-            metadata.sha256 = prepared.sha256 ?? Digest.sha256Hex(prepared.bytes)
-            metadata.extra = [("image_sha256", item.sha256)] + prepared.extra
-        }
-        let job = UploadJob(source: source, metadata: metadata, resumeURL: item.uploadURL, acknowledgedOffset: item.ackedOffset)
+        let metadata = Self.metadata(for: item, station: station, prepared: prepared,
+                                     stationKey: try? stickKeys?.signingKey().publicKeyBase64)
+        let job = UploadJob(source: source, metadata: metadata, resumeURL: item.uploadURL, acknowledgedOffset: item.ackedOffset,
+                            mayBeHeld: stickKeys?.wasExported(item.itemName) ?? false)
         state.withLock { $0.current = Current(id: item.id, offset: item.ackedOffset, size: source.size) }
         defer { state.withLock { $0.current = nil } }
         let resume = item.uploadURL != nil ? " from offset \(item.ackedOffset)" : ""
@@ -284,6 +274,9 @@ public final class UploadWorker: Sendable {
             case let .hubFailure(reason, notBefore, problem): s.lastError = reason; s.hubProblem = problem; s.hubNotBefore = notBefore
             }
         }
+        if let header = client.status.capabilities?.hubKeys, let stickKeys {
+            stickKeys.remember(header, logger: logger)
+        }
         if case .cancelled = outcome {} else {
             let discarded = if case .urlGone = outcome { true } else { false }
             preparation.finished(item, discarded: discarded, wasRecompressed: prepared?.recompressed ?? false)
@@ -299,6 +292,36 @@ public final class UploadWorker: Sendable {
         case .cancelled: break
         }
         return plan.step
+    }
+
+    /// The tus metadata of an item as the hub receives it, over the link or
+    /// on a stick (`StickExport`): the same pairs either way, so the hub
+    /// files it the same and knows it by the same name (`item`).
+    public static func metadata(for item: SpoolItem, station: String, prepared: Prepared?, stationKey: String?) -> UploadMetadata {
+        let kind: UploadMetadata.Kind = switch item.kind {
+        case .image: .image
+        case .preview: .preview
+        case .health: .health
+        }
+        var metadata = UploadMetadata(
+            filename: item.metadata.filename, station: station, caseID: item.metadata.caseID, site: item.metadata.site,
+            priority: item.metadata.priority.rawValue, kind: kind,
+            capturedAt: item.metadata.capturedAt, sha256: item.sha256)
+        // The hub reads a health report as JSON (`HealthReport.parse`).
+        if item.kind == .health { metadata.filetype = "application/json" }
+        if let prepared {
+            metadata.filename = prepared.filename
+            metadata.filetype = prepared.filetype
+            metadata.sha256 = prepared.sha256 ?? Digest.sha256Hex(prepared.bytes)
+            metadata.extra = [("image_sha256", item.sha256)] + prepared.extra
+        }
+        // The station's name for the item (its spool file's name): the hub
+        // keeps one copy whichever way the item travels.
+        metadata.extra.append(("item", item.itemName))
+        // The key the station signs its stick bundles with; the hub binds it
+        // to the station the first time it sees it.
+        if let stationKey { metadata.extra.append(("station_key", stationKey)) }
+        return metadata
     }
 
     /// Whether the hub rebuilds recompressed files, from its OPTIONS answer

@@ -53,15 +53,19 @@ public struct TusCapabilities: Sendable, Equatable {
     /// Transport encodings the hub turns back into the original file
     /// (`Telestation-Transport: jxl`, see `RecompressedFile`).
     public var transports: Set<String>
+    /// The hub's public keys for bundles carried by stick
+    /// (`Telestation-Hub-Keys: hpke=…, sign=…`), as the hub sent them.
+    public var hubKeys: String?
 
     public init(versions: [String] = ["1.0.0"], extensions: Set<String> = [], maxSize: Int64? = nil,
-                checksumAlgorithms: [String] = [], receipts: Bool = false, transports: Set<String> = []) {
+                checksumAlgorithms: [String] = [], receipts: Bool = false, transports: Set<String> = [], hubKeys: String? = nil) {
         self.versions = versions
         self.extensions = extensions
         self.maxSize = maxSize
         self.checksumAlgorithms = checksumAlgorithms
         self.receipts = receipts
         self.transports = transports
+        self.hubKeys = hubKeys
     }
 
     public var supportsCreationWithUpload: Bool { extensions.contains("creation-with-upload") }
@@ -106,7 +110,8 @@ public struct TusCapabilities: Sendable, Equatable {
         return .success(TusCapabilities(versions: effective, extensions: exts, maxSize: maxSize,
                                         checksumAlgorithms: list(r[header: "Tus-Checksum-Algorithm"]),
                                         receipts: r[header: "Telestation-Receipts"]?.trimmingCharacters(in: .whitespaces) == "1",
-                                        transports: Set(list(r[header: "Telestation-Transport"]))))
+                                        transports: Set(list(r[header: "Telestation-Transport"])),
+                                        hubKeys: r[header: "Telestation-Hub-Keys"].map { String($0.prefix(400)) }))
     }
 }
 
@@ -240,6 +245,10 @@ public enum TusRules {
             switch resolveLocation(location, requestURL: requestURL, hubURL: hubURL) {
             case let .failure(e): return e.code == .configuration ? .hold(e.message) : .violation(e.message)
             case let .success(url):
+                // The hub already holds this item (it came by USB stick): the
+                // upload is complete without a byte sent. Believed because the
+                // receipt for it is then asked like any other.
+                if r[header: "Telestation-Held"] != nil { return .created(url: url, offset: length) }
                 // Without creation-with-upload data the hub holds nothing yet.
                 let got = offset ?? 0
                 guard got <= sent, got <= length else {

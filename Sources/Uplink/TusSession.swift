@@ -161,10 +161,13 @@ struct TusSession: Sendable {
     private var reports: [Report] = []
     /// A number in [0, 1) for the backoff's jitter; injectable for tests.
     private let jitter: @Sendable () -> Double
+    /// Create without a first piece of the file (see `UploadJob.mayBeHeld`).
+    private let createEmpty: Bool
 
     init(size: Int64, resumeURL: String?, acknowledgedOffset: Int64, hub: TusHubState,
-         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }, createEmpty: Bool = false) {
         self.size = size
+        self.createEmpty = createEmpty
         self.url = resumeURL
         // With a stored URL the offset comes from the hub; the stored one only
         // tells whether the hub lost bytes since.
@@ -175,7 +178,8 @@ struct TusSession: Sendable {
     }
 
     init(job: UploadJob, hub: TusHubState) {
-        self.init(size: job.source.size, resumeURL: job.resumeURL, acknowledgedOffset: job.acknowledgedOffset, hub: hub)
+        self.init(size: job.source.size, resumeURL: job.resumeURL, acknowledgedOffset: job.acknowledgedOffset, hub: hub,
+                  createEmpty: job.mayBeHeld)
     }
 
     /// Reports queued by the transitions so far, oldest first; clears them.
@@ -202,7 +206,7 @@ struct TusSession: Sendable {
         }
         guard let url else {
             // Create, with a first piece inside when the hub allows it.
-            let first = caps.supportsCreationWithUpload ? Self.creationBody(size: size, chunk: hub.chunk.chunkSize, minChunk: hub.chunk.minChunk) : 0
+            let first = caps.supportsCreationWithUpload && !createEmpty ? Self.creationBody(size: size, chunk: hub.chunk.chunkSize, minChunk: hub.chunk.minChunk) : 0
             let algorithm = first > 0 ? checksumAlgorithm(caps) : nil
             pending = .create(bodyCount: first, checksum: algorithm != nil)
             return .create(bodyCount: first, checksum: algorithm)

@@ -62,9 +62,14 @@ public struct UploadJob: Sendable {
     /// The last offset the hub acknowledged (0 when unknown). Used to check
     /// the hub's answers: an offset below it means the hub lost data.
     public var acknowledgedOffset: Int64
+    /// The hub may already hold the file (it went on a USB stick): the
+    /// creation request carries none of it, so a hub that answers "held"
+    /// (`Telestation-Held`) costs one request and no bytes.
+    public var mayBeHeld: Bool
 
     public init(source: any UploadSource, metadata: UploadMetadata, resumeURL: String? = nil,
-                acknowledgedOffset: Int64 = 0) {
+                acknowledgedOffset: Int64 = 0, mayBeHeld: Bool = false) {
+        self.mayBeHeld = mayBeHeld
         self.source = source
         self.metadata = metadata
         self.resumeURL = resumeURL

@@ -27,7 +27,14 @@ extension StationConfig {
             throw CommandFailure(message: "\(error)", code: .configuration)
         }
         return UploadWorker(spool: spool, client: client, station: station.id, authBackoff: uplink.backoffMax,
-                            transform: DicomItem.transform(config: self), recompress: uplink.recompress)
+                            transform: DicomItem.transform(config: self), recompress: uplink.recompress,
+                            stickKeys: stickKeys)
+    }
+
+    /// The keys for USB-stick bundles, in the state directory beside the
+    /// queue's database (not in the spool directory, whose every file is an item).
+    var stickKeys: StickKeys {
+        StickKeys(directory: station.stateDir, configured: uplink.hubKeys)
     }
 }
 

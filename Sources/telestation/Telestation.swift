@@ -17,6 +17,7 @@ struct Telestation: AsyncParsableCommand {
         abstract: "Captures clinical images at a health post and delivers them to the telehealth hub over unreliable links.",
         subcommands: [
             Run.self, Capture.self, Enqueue.self, Sync.self, Status.self, Release.self, DicomCommand.self, Devices.self, Diagnose.self,
+            Export.self, ImportReceipts.self,
             ConfigCommand.self,
         ])
 

@@ -165,6 +165,22 @@ import Testing
         }
     }
 
+    @Test func aReceiptByStickEndsTheItemWhateverItWasDoing() throws {
+        for state in [ItemState.queued, .uploading, .failed, .held] {
+            var l = item(state, owner: "a", expires: now)
+            let o = try l.apply(.receivedElsewhere(detail: "receipt on USB stick"))
+            #expect(l.state == .received && o.from == state && o.detail.contains("USB stick"))
+            #expect(l.leaseOwner == nil && l.retryAt == nil && !l.awaitingReceipt)
+            // An uploader that still thinks it holds the item is stopped.
+            expectRefused(l, .progress(offset: 1, owner: "a"))
+        }
+        var uploaded = try awaiting()
+        try uploaded.apply(.receivedElsewhere(detail: "stick"))
+        #expect(uploaded.state == .received)
+        // Already received: refused, so a second import of the same receipts changes nothing.
+        expectRefused(uploaded, .receivedElsewhere(detail: "again"))
+    }
+
     @Test func aLostUploadIsSentAgainFromScratch() throws {
         var l = try awaiting()
         try l.apply(.resend(reason: "the hub lost it"))
