@@ -10,5 +10,5 @@ test-hw: build
 	TEST_SKIP_FILE=$(TEST_SKIP_FILE) hardware/vm/run.sh .build/debug/telestation $(VM_OUT)
 
 # What the VM harness needs on the host; `make deps` installs them with the rest.
-APT_TEST += qemu-system-x86 linux-image-amd64 busybox-static linux-headers-amd64 v4l2loopback-dkms
+APT_TEST += qemu-system-x86 linux-image-amd64 busybox-static linux-headers-amd64 v4l2loopback-dkms dosfstools
 PIP_TEST += virtme-ng

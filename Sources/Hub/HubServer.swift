@@ -41,6 +41,8 @@ public struct HubServer: Sendable {
     public let fleet: Fleet
     /// The stations with their own credentials (`DIR/.hub/stations.json`).
     public let registry: StationRegistry
+    /// Replies about cases, for the stations to fetch (`DIR/.hub/replies.jsonl`).
+    public let replies: ReplyBook
     /// The keys stations seal their bundles for and the hub signs receipts
     /// with (`DIR/.hub/keys.json`); nil when the file cannot be read, and then
     /// stations are not told any (they cannot export for this hub).
@@ -55,6 +57,7 @@ public struct HubServer: Sendable {
         self.forwarder = pacs.map { PACSForwarder(store: store, target: $0, logger: logger) }
         self.fleet = Fleet(directory: store.directory, logger: logger)
         self.registry = StationRegistry(directory: store.directory)
+        self.replies = ReplyBook(directory: store.directory)
         if let keys {
             self.keys = keys
         } else {
@@ -177,6 +180,8 @@ extension HTTPField.Name {
     static let telestationHubKeys = Self(HubPublicKeys.headerName)!
     /// On a creation answer: the hub already holds this item (see `HubStore.itemKey`).
     static let telestationHeld = Self("Telestation-Held")!
+    /// Where stations fetch replies about their cases (see `CaseReply`).
+    static let telestationReplies = Self("Telestation-Replies")!
     /// On a refusal: why (`revoked`, `impersonation`), for the station's diagnose.
     static let telestationRefusal = Self("Telestation-Refusal")!
 }
@@ -230,6 +235,13 @@ struct TusResponder: HTTPResponder {
         if fleetPage { return fleet(path) }
         // Not tus requests: no Tus-Resumable needed.
         if request.method == .get && path == "/status" { return try await status() }
+        if path == Self.repliesPath {
+            switch request.method {
+            case .get: return repliesFor(request, identity)
+            case .post: return try await postReply(request, identity)
+            default: return reply(.methodNotAllowed, body: "use GET to fetch replies, POST to add one")
+            }
+        }
         if path.hasPrefix(base) && path.hasSuffix(Self.receiptSuffix) {
             guard request.method == .get else { return reply(.methodNotAllowed, body: "use GET on a receipt") }
             let id = String(path.dropFirst(base.count).dropLast(Self.receiptSuffix.count))
@@ -324,10 +336,56 @@ struct TusResponder: HTTPResponder {
         h[.telestationReceipts] = "1"
         h[.telestationTransport] = RecompressedFile.capability
         if let keys = server.keys { h[.telestationHubKeys] = keys.publicKeys.headerValue }
+        h[.telestationReplies] = Self.repliesPath
         return reply(.noContent, headers: h)
     }
 
     static let receiptSuffix = "/receipt"
+    static let repliesPath = "/replies"
+
+    /// `GET /replies?since=ID`: a station's replies after the last it has.
+    /// A station's own credential names the station; with the shared token
+    /// or none, `station=ID` does.
+    private func repliesFor(_ request: Request, _ identity: HubIdentity) -> Response {
+        let query = request.uri.queryParameters
+        let since = query.get("since").flatMap { Int($0) } ?? 0
+        let station: String
+        switch identity {
+        case let .station(id):
+            if let named = query.get("station"), named != id {
+                return impersonation(identity, claims: named) ?? reply(.forbidden)
+            }
+            station = id
+        case .open, .shared:
+            guard let named = query.get("station"), StationRegistry.isValidStationID(named) else {
+                return reply(.badRequest, body: "name the station: GET /replies?station=ID&since=N")
+            }
+            station = named
+        }
+        let list = server.replies.replies(station: station, since: since)
+        let data = (try? ReplyBook.encoder.encode(["replies": list])) ?? Data()
+        return json(.ok, Array(data))
+    }
+
+    /// `POST /replies` {"station","case","kind","image","text"}: from the
+    /// operators or a specialist's system, never from a station.
+    private func postReply(_ request: Request, _ identity: HubIdentity) async throws -> Response {
+        if case .station = identity {
+            return reply(.forbidden, body: "a station cannot post replies; use the operators' token")
+        }
+        let body = try await request.body.collect(upTo: 16 * 1024)
+        struct Posted: Decodable { var station: String; var `case`: String; var kind: String; var image: Int?; var text: String? }
+        guard let posted = try? JSONDecoder().decode(Posted.self, from: Data(buffer: body)) else {
+            return reply(.badRequest, body: #"send JSON: {"station": "ID", "case": "CASE", "kind": "received"|"retake"|"note", "image": N, "text": "…"}"#)
+        }
+        switch CaseReply.validate(station: posted.station, caseID: posted.case, kind: posted.kind, image: posted.image, text: posted.text ?? "") {
+        case let .failure(e): return reply(.badRequest, body: e.message)
+        case let .success(kind):
+            let saved = try server.replies.post(station: posted.station, caseID: posted.case, kind: kind, image: posted.image, text: posted.text ?? "")
+            server.logger.info("reply posted", metadata: ["station": "\(saved.station)", "case": "\(saved.caseID)", "kind": "\(saved.kind.rawValue)"])
+            return json(.created, Array((try? ReplyBook.encoder.encode(saved)) ?? Data()))
+        }
+    }
 
     /// `GET <upload URL>/receipt`: the record beside a stored file is the
     /// authority (see `HubStore.update`).

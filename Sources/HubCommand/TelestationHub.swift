@@ -18,7 +18,7 @@ public struct TelestationHub: AsyncParsableCommand {
         commandName: "telestation-hub",
         abstract: "A small tus 1.0 server that receives images from stations.",
         discussion: "Without a subcommand it serves (telestation-hub --store DIR is telestation-hub serve --store DIR).",
-        subcommands: [Serve.self, Enroll.self, Revoke.self, Stations.self, Import.self, Keys.self],
+        subcommands: [Serve.self, Enroll.self, Revoke.self, Stations.self, Import.self, Keys.self, Reply.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -281,6 +281,40 @@ struct Import: AsyncParsableCommand {
         print("total: \(filed) filed, \(held) already held, \(report.bundles.filter { $0.refused != nil }.count) bundles refused")
         if report.bundles.contains(where: { $0.refused != nil || !$0.refusedItems.isEmpty || $0.receiptsError != nil }) {
             throw ExitCode(1)
+        }
+    }
+}
+
+/// `telestation-hub reply`: an answer about a case, for its station.
+struct Reply: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send a station a reply about a case: received, a retake of image N, or a note.",
+        discussion: """
+            The station fetches it the next time it reaches the hub (GET /replies) and the kiosk shows it \
+            under Respuestas with an unread badge. Systems can post the same with POST /replies and the \
+            shared token (--token-file): {"station": "ID", "case": "CASE", "kind": "note", "text": "…"}.
+            """)
+    @OptionGroup var store: StoreOption
+    @Option(help: "The station's id.")
+    var station: String
+    @Option(name: .customLong("case"), help: "The case id, as the station sent it (tus metadata case).")
+    var caseID: String
+    @Option(help: "received, retake or note.")
+    var kind: String = "note"
+    @Option(help: "For a retake: which image of the case, 1, 2, … in the order they were sent.")
+    var image: Int?
+    @Argument(help: "The text (for a note: the dermatologist's answer).")
+    var text: String = ""
+
+    func run() throws {
+        let hub = try store.open()
+        switch CaseReply.validate(station: station, caseID: caseID, kind: kind, image: image, text: text) {
+        case let .failure(e): throw ValidationError(e.message)
+        case let .success(k):
+            do {
+                let r = try ReplyBook(directory: hub.directory).post(station: station, caseID: caseID, kind: k, image: image, text: text)
+                print("reply \(r.id) for station \(station), case \(caseID): \(k.rawValue)")
+            } catch { throw ValidationError(error.description) }
         }
     }
 }

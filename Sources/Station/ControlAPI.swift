@@ -110,6 +110,25 @@ public struct ControlAPI: Sendable {
                 return api.json(await api.backend.link())
             }
         }
+        router.get("/api/v1/replies") { request, _ in
+            api.json(await api.backend.replies(refresh: request.uri.queryParameters.get("refresh") == "1"))
+        }
+        router.post("/api/v1/replies/:id/read") { request, context in
+            try await api.handle(request) {
+                guard let id = Int(try context.parameters.require("id")) else { throw StationError(.badRequest, "a reply id is a number") }
+                try await api.backend.markReplyRead(id)
+                return api.json(await api.backend.replies(refresh: false))
+            }
+        }
+        router.get("/api/v1/stick") { _, _ in
+            api.json(await api.backend.stickStatus())
+        }
+        router.post("/api/v1/stick/export") { request, _ in
+            try await api.handle(request) {
+                let op = try await api.backend.exportToStick()
+                return api.json(op, status: op.ok ? .ok : .internalServerError)
+            }
+        }
         router.get("/api/v1/camera/controls") { request, _ in
             try await api.handle(request) { api.json(try await api.backend.cameraControls()) }
         }

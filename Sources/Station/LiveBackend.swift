@@ -5,6 +5,7 @@ import Foundation
 import Imaging
 import Logging
 import ServiceLifecycle
+import Sneakernet
 import Spool
 import Synchronization
 import Uplink
@@ -26,6 +27,8 @@ public final class LiveBackend: StationBackend {
     let triggerWatchers = Mutex<[any TriggerWatcher]>([])
     private let lastCameraError = Mutex<(message: String, at: Date)?>(nil)
     let contexts = CaptureContexts()
+    /// The USB stick the daemon sees (see `StickService`).
+    let stick = StickState()
 
     struct Review {
         var still: CapturedStill
@@ -267,6 +270,7 @@ public final class LiveBackend: StationBackend {
         if config.trigger.anyButton(cameraDevice: config.camera.device) {
             services.append(ManagedService(name: "triggers") { TriggerService(backend: self) })
         }
+        services.append(ManagedService(name: "stick") { StickService(backend: self) })
         services.append(ManagedService(name: "retention") { RetentionService(spool: self.spool, minFree: self.config.spool.minFree, logger: self.logger) })
         if config.health.interval > 0 {
             let reporter = healthReporter()
@@ -276,6 +280,24 @@ public final class LiveBackend: StationBackend {
             })
         }
         return services
+    }
+
+    /// The hub's replies, kept by the upload worker.
+    var replyStore: ReplyStore { worker?.replies ?? ReplyStore(directory: config.station.stateDir) }
+
+    public func replies(refresh: Bool) async -> RepliesSnapshot {
+        if refresh, let worker { await worker.checkReplies() }
+        let store = replyStore
+        return RepliesSnapshot(replies: await Blocking.run { store.all() })
+    }
+
+    public func markReplyRead(_ id: Int) async throws {
+        let store = replyStore
+        let found: Bool
+        do { found = try await Blocking.run { () throws(SneakernetError) in try store.markRead(id) } } catch {
+            throw StationError(.internalFailure, "cannot record that reply \(id) was read: \(error)")
+        }
+        if !found { throw StationError(.notFound, "no reply \(id)") }
     }
 
     /// Health reports on this daemon's queue and camera.

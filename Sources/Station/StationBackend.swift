@@ -39,12 +39,31 @@ public protocol StationBackend: Sendable {
     func setOpenCase(_ request: CaptureRequest?) async
     /// Capture buttons: their devices, whether a case is open, the last press.
     func triggerStatus() async -> TriggerStatus
+
+    /// The USB stick, if one is mounted, and what an export would carry.
+    func stickStatus() async -> StickStatus
+    /// Reads the stick's receipts, then writes every owed item onto it.
+    func exportToStick() async throws -> StickOperation
+
+    /// The hub's replies about cases, newest first; `refresh` asks the hub
+    /// first (the kiosk's Respuestas tab when it opens).
+    func replies(refresh: Bool) async -> RepliesSnapshot
+    /// Marks a reply read (the kiosk's unread badge).
+    func markReplyRead(_ id: Int) async throws
 }
 
 extension StationBackend {
     /// Backends without capture buttons.
     public func setOpenCase(_ request: CaptureRequest?) async {}
     public func triggerStatus() async -> TriggerStatus { TriggerStatus() }
+    /// Backends without a queue to carry on a stick.
+    public func stickStatus() async -> StickStatus { StickStatus(reason: "this station does not export to USB sticks") }
+    public func exportToStick() async throws -> StickOperation {
+        throw StationError(.unavailable, "this station does not export to USB sticks")
+    }
+    /// Backends without a hub to answer.
+    public func replies(refresh: Bool) async -> RepliesSnapshot { RepliesSnapshot(replies: []) }
+    public func markReplyRead(_ id: Int) async throws { throw StationError(.notFound, "no reply \(id)") }
 }
 
 extension StationBackend {

@@ -27,6 +27,8 @@ public final class UploadWorker: Sendable {
     /// The keys for bundles on a stick: the worker tells the hub the station's
     /// signing key and keeps the hub's public keys when it learns them.
     let stickKeys: StickKeys?
+    /// Where the hub's replies about cases are kept (nil: not fetched).
+    let replies: ReplyStore?
 
     /// What is sent for an item when it is not its own file. Must be the
     /// same bytes every time it is made for the item (an upload interrupted
@@ -101,8 +103,10 @@ public final class UploadWorker: Sendable {
 
     public init(spool: Spool, client: TusClient, station: String, owner: String = UploadWorker.defaultOwner(),
                 leaseSeconds: Double = 300, authBackoff: Double = 600, transform: Transform? = nil,
-                recompress: Bool = false, stickKeys: StickKeys? = nil, logger: Logger = Logger(label: "telestation.upload")) {
+                recompress: Bool = false, stickKeys: StickKeys? = nil, replies: ReplyStore? = nil,
+                logger: Logger = Logger(label: "telestation.upload")) {
         self.stickKeys = stickKeys
+        self.replies = replies
         self.preparation = UploadPreparation(policy: .init(enabled: recompress), transform: transform, logger: logger)
         self.spool = spool
         self.client = client
@@ -322,6 +326,27 @@ public final class UploadWorker: Sendable {
         // to the station the first time it sees it.
         if let stationKey { metadata.extra.append(("station_key", stationKey)) }
         return metadata
+    }
+
+    /// Fetches the hub's new replies about this station's cases, when the
+    /// hub offers them (learnt from an upload's OPTIONS; never probed, so an
+    /// outage costs no extra requests). Returns how many were new.
+    @discardableResult
+    public func checkReplies() async -> Int {
+        guard let replies, client.status.capabilities?.repliesPath != nil else { return 0 }
+        switch await client.replies(station: station, since: replies.lastID) {
+        case let .success(fetched):
+            do {
+                let new = try replies.merge(fetched)
+                if new > 0 { logger.notice("\(new) new repl\(new == 1 ? "y" : "ies") from the hub about cases") }
+                return new
+            } catch {
+                logger.warning("cannot keep the hub's replies: \(error)")
+            }
+        case let .failure(error):
+            logger.info("cannot fetch the hub's replies: \(error)")
+        }
+        return 0
     }
 
     /// Whether the hub rebuilds recompressed files, from its OPTIONS answer
@@ -576,10 +601,16 @@ public final class UploadWorker: Sendable {
         }
         defer { pausedPulse.cancel() }
         var nextReceipts = Date()
+        var nextReplies = Date()
         // Receipts are owed: the idle wait ends when the next round is due.
         var receiptsOwed = true
         while !Task.isCancelled {
             heartbeat()
+            if Date() >= nextReplies {
+                await checkReplies()
+                // Once a minute at most: on 2G every request costs a round trip and a handshake.
+                nextReplies = Date().addingTimeInterval(max(60, receiptInterval))
+            }
             if Date() >= nextReceipts {
                 // Between items too, so a long queue does not delay receipts
                 // (and with them retention) until it is empty.

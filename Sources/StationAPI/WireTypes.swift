@@ -279,3 +279,95 @@ public struct StationHealth: Sendable, Codable, Equatable {
 public enum ImageKind: String, Sendable {
     case full, preview
 }
+
+/// A USB stick the daemon sees mounted, and what exporting to it would carry
+/// (`GET /api/v1/stick`; `POST /api/v1/stick/export` writes the bundle).
+public struct StickStatus: Sendable, Codable, Equatable {
+    /// Where the stick is mounted; nil: no stick.
+    public var mountPoint: String?
+    /// Images and previews the hub has not confirmed, and their bytes.
+    public var owedItems: Int
+    public var owedBytes: Int64
+    /// Whether a bundle can be sealed (the station knows the hub's keys).
+    public var canExport: Bool
+    /// Why not, for the kiosk and the technician.
+    public var reason: String?
+    /// An export in progress: items written so far of `owedItems`.
+    public var exporting: Int?
+    public var lastExport: StickOperation?
+    public var lastReceipts: StickOperation?
+
+    public init(mountPoint: String? = nil, owedItems: Int = 0, owedBytes: Int64 = 0, canExport: Bool = false, reason: String? = nil,
+                exporting: Int? = nil, lastExport: StickOperation? = nil, lastReceipts: StickOperation? = nil) {
+        self.mountPoint = mountPoint
+        self.owedItems = owedItems
+        self.owedBytes = owedBytes
+        self.canExport = canExport
+        self.reason = reason
+        self.exporting = exporting
+        self.lastExport = lastExport
+        self.lastReceipts = lastReceipts
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case reason, exporting
+        case mountPoint = "mount_point", owedItems = "owed_items", owedBytes = "owed_bytes", canExport = "can_export"
+        case lastExport = "last_export", lastReceipts = "last_receipts"
+    }
+}
+
+/// What an export to the stick or a reading of its receipts did.
+public struct StickOperation: Sendable, Codable, Equatable {
+    public var at: Date
+    public var ok: Bool
+    /// One line for staff: "12 images written to the USB stick", or the error.
+    public var message: String
+    /// Items written (export) or marked received (receipts).
+    public var items: Int
+
+    public init(at: Date, ok: Bool, message: String, items: Int = 0) {
+        self.at = at
+        self.ok = ok
+        self.message = message
+        self.items = items
+    }
+}
+
+/// A reply from the hub about a case, as the kiosk shows it under
+/// Respuestas (`GET /api/v1/replies`).
+public struct CaseReplyItem: Sendable, Codable, Equatable {
+    public var id: Int
+    public var caseID: String
+    /// `received`, `retake` or `note`.
+    public var kind: String
+    public var image: Int?
+    public var text: String
+    public var at: Date
+    public var read: Bool
+
+    public init(id: Int, caseID: String, kind: String, image: Int?, text: String, at: Date, read: Bool) {
+        self.id = id
+        self.caseID = caseID
+        self.kind = kind
+        self.image = image
+        self.text = text
+        self.at = at
+        self.read = read
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, image, text, at, read
+        case caseID = "case_id"
+    }
+}
+
+/// The replies the station holds, newest first, and how many are unread.
+public struct RepliesSnapshot: Sendable, Codable, Equatable {
+    public var replies: [CaseReplyItem]
+    public var unread: Int
+
+    public init(replies: [CaseReplyItem]) {
+        self.replies = replies
+        self.unread = replies.filter { !$0.read }.count
+    }
+}

@@ -289,6 +289,28 @@ public final class TusClient: Sendable {
         }
     }
 
+    // MARK: Replies
+
+    /// Replies about this station's cases after `since`, from the hub's
+    /// replies endpoint (nil path: the hub has none, or is not known yet).
+    public func replies(station: String, since: Int) async -> Result<[HubReply], UplinkError> {
+        guard let path = status.capabilities?.repliesPath, var url = URLComponents(string: hubURL) else {
+            return .success([])
+        }
+        url.path = path
+        url.queryItems = [URLQueryItem(name: "station", value: station), URLQueryItem(name: "since", value: "\(since)")]
+        guard let target = url.string else { return .success([]) }
+        let request = CurlRequest(method: .get, url: target, headers: baseHeaders(), body: nil)
+        switch await worker.perform(request, maxRate: control.snapshot.maxRate, control: TransferControl()) {
+        case let .failed(error, _, _): return .failure(UplinkError(.transport, describe(error)))
+        case let .response(response, _):
+            guard response.status == 200 else {
+                return .failure(UplinkError(.protocolViolation, redact("the hub answered \(response.status) for its replies: \(response.bodySnippet)")))
+            }
+            return HubReply.parse(response.body)
+        }
+    }
+
     // MARK: Pieces
 
     func baseHeaders() -> [String] {

@@ -56,9 +56,13 @@ public struct TusCapabilities: Sendable, Equatable {
     /// The hub's public keys for bundles carried by stick
     /// (`Telestation-Hub-Keys: hpke=…, sign=…`), as the hub sent them.
     public var hubKeys: String?
+    /// Where the hub answers replies about cases (`Telestation-Replies: /replies`).
+    public var repliesPath: String?
 
     public init(versions: [String] = ["1.0.0"], extensions: Set<String> = [], maxSize: Int64? = nil,
-                checksumAlgorithms: [String] = [], receipts: Bool = false, transports: Set<String> = [], hubKeys: String? = nil) {
+                checksumAlgorithms: [String] = [], receipts: Bool = false, transports: Set<String> = [], hubKeys: String? = nil,
+                repliesPath: String? = nil) {
+        self.repliesPath = repliesPath
         self.versions = versions
         self.extensions = extensions
         self.maxSize = maxSize
@@ -111,7 +115,8 @@ public struct TusCapabilities: Sendable, Equatable {
                                         checksumAlgorithms: list(r[header: "Tus-Checksum-Algorithm"]),
                                         receipts: r[header: "Telestation-Receipts"]?.trimmingCharacters(in: .whitespaces) == "1",
                                         transports: Set(list(r[header: "Telestation-Transport"])),
-                                        hubKeys: r[header: "Telestation-Hub-Keys"].map { String($0.prefix(400)) }))
+                                        hubKeys: r[header: "Telestation-Hub-Keys"].map { String($0.prefix(400)) },
+                                        repliesPath: r[header: "Telestation-Replies"].flatMap { $0.hasPrefix("/") && $0.count < 200 ? $0 : nil }))
     }
 }
 

@@ -28,7 +28,7 @@ extension StationConfig {
         }
         return UploadWorker(spool: spool, client: client, station: station.id, authBackoff: uplink.backoffMax,
                             transform: DicomItem.transform(config: self), recompress: uplink.recompress,
-                            stickKeys: stickKeys)
+                            stickKeys: stickKeys, replies: ReplyStore(directory: station.stateDir))
     }
 
     /// The keys for USB-stick bundles, in the state directory beside the

@@ -269,6 +269,15 @@ else
     fail "uinput: $(modprobe uinput 2>&1) /dev/uinput $( [ -c /dev/uinput ] && echo present || echo missing), helper $( [ -x "$TOOLS/uinput-button" ] && echo built || echo 'not built (see run.sh output)')"
 fi
 
+# --- a USB stick for a station offline for days: export, import, receipts -------
+# dummy_hcd + g_mass_storage serve a FAT image as a USB disk (stick_checks.py).
+python3 "$HERE/stick_checks.py" "$BIN" "$(dirname "$BIN")/telestation-hub" "$OUT" \
+    > "$OUT/stick-checks.out" 2> "$OUT/stick-checks.err"
+while read -r verdict rest; do
+    case $verdict in PASS) pass "$rest";; FAIL) fail "$rest";; esac
+done < "$OUT/stick-checks.out"
+grep -q . "$OUT/stick-checks.out" || fail "stick checks printed nothing: $(tail -n 3 "$OUT/stick-checks.err")"
+
 # --- GPIO -----------------------------------------------------------------------
 if modprobe gpio-sim 2>/dev/null; then
     fail "gpio-sim is available but no check uses it yet"

@@ -25,6 +25,8 @@ need_apt=""
 command -v qemu-system-x86_64 >/dev/null || need_apt="$need_apt qemu-system-x86"
 command -v v4l2-ctl >/dev/null || need_apt="$need_apt v4l-utils"
 command -v djpeg >/dev/null || need_apt="$need_apt libjpeg-turbo-progs"
+# mkfs.vfat and fsck.vfat for the USB stick checks (stick_checks.py).
+command -v mkfs.vfat >/dev/null || need_apt="$need_apt dosfstools"
 ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || need_apt="$need_apt linux-image-amd64"
 # virtme-ng needs a static busybox for its init.
 [ -e /bin/busybox ] || [ -e /usr/bin/busybox ] || need_apt="$need_apt busybox-static"

@@ -2,7 +2,7 @@
 const T = {{STRINGS}};
 const SITES = {{SITES}};
 const $ = (id) => document.getElementById(id);
-const state = { caseId: "", site: "", urgent: false, review: null, fresh: null, link: null, previewRetry: null };
+const state = { caseId: "", site: "", urgent: false, review: null, fresh: null, link: null, previewRetry: null, stick: null, stickReceiptsShown: null };
 
 function t(key) { return T[key] || key; }
 document.querySelectorAll("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
@@ -15,6 +15,7 @@ function show(id) {
   document.querySelectorAll(".screen").forEach(s => s.classList.toggle("show", s.id === id));
   document.querySelectorAll(".tab").forEach(b => b.classList.toggle("active", b.dataset.screen === id || (id === "review-screen" && b.id === "tab-capture")));
   if (id === "queue-screen") refreshQueue();
+  if (id === "replies-screen") refreshReplies(true);
 }
 document.querySelectorAll(".tab").forEach(b => b.addEventListener("click", () => {
   /* Leaving the review by a tab means the photo was not wanted: same as Retake. */
@@ -353,8 +354,74 @@ async function refreshStatus() {
   }
 }
 
+/* USB stick: the button appears while a stick is mounted; one tap copies every
+   image still owed to the hub onto it. Receipts on a stick are read by the
+   daemon as soon as it is plugged in. */
+function fill(key, n) { return t(key).replace("{n}", String(n)); }
+function renderStick(s) {
+  const b = $("stick-btn");
+  state.stick = s;
+  b.hidden = !s.mount_point;
+  if (!s.mount_point) return;
+  b.disabled = s.exporting !== undefined && s.exporting !== null;
+  b.textContent = b.disabled ? fill("stick_exporting", s.exporting) + "/" + s.owed_items
+    : s.owed_items > 0 ? fill("stick_export", s.owed_items) : t("stick_nothing");
+  b.classList.toggle("ready", !!s.can_export);
+  const receipts = s.last_receipts;
+  if (receipts && receipts.ok && receipts.items > 0 && state.stickReceiptsShown !== receipts.at) {
+    state.stickReceiptsShown = receipts.at;
+    $("toast").textContent = fill("stick_receipts", receipts.items);
+  }
+}
+async function refreshStick() { try { renderStick(await api("GET", "/api/v1/stick")); } catch (e) { $("stick-btn").hidden = true; } }
+$("stick-btn").addEventListener("click", async () => {
+  const s = state.stick;
+  show("queue-screen");
+  if (!s || !s.can_export) { $("toast").textContent = s && s.owed_items === 0 ? t("stick_nothing") : t("stick_cannot") + (s && s.reason ? " (" + s.reason + ")" : ""); return; }
+  $("toast").textContent = t("stick_wait");
+  $("stick-btn").disabled = true;
+  try {
+    const op = await api("POST", "/api/v1/stick/export");
+    $("toast").textContent = fill("stick_done", op.items);
+  } catch (e) { $("toast").textContent = t("stick_failed") + " " + e.message; }
+  refreshStick();
+});
+
+/* Respuestas: what the hub said about each case, newest first; the badge
+   counts the unread ones, and a tap on a reply marks it read. */
+function replyKind(r) {
+  if (r.kind === "received") return t("reply_received");
+  if (r.kind === "retake") return fill("reply_retake", r.image || "?");
+  return t("reply_note");
+}
+function renderReplies(snap) {
+  $("replies-count").textContent = snap.unread ? String(snap.unread) : "";
+  const list = $("replies-list");
+  $("replies-empty").hidden = snap.replies.length > 0;
+  list.textContent = "";
+  snap.replies.forEach(r => {
+    const b = document.createElement("button");
+    b.className = "reply" + (r.read ? "" : " unread"); b.dataset.id = r.id;
+    const top = document.createElement("div"); top.className = "top";
+    const c = document.createElement("span"); c.className = "case"; c.textContent = t("reply_case") + " " + r.case_id;
+    const k = document.createElement("span"); k.className = "kind"; k.textContent = replyKind(r);
+    const w = document.createElement("span"); w.className = "when";
+    w.textContent = new Date(r.at).toLocaleString(T.lang === "es" ? "es-PE" : "en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+    top.append(c, k, w);
+    const text = document.createElement("div"); text.className = "text"; text.textContent = r.text;
+    b.append(top, text);
+    if (!r.read) b.addEventListener("click", async () => {
+      try { renderReplies(await api("POST", "/api/v1/replies/" + r.id + "/read")); } catch (e) { /* shown again on the next refresh */ }
+    });
+    list.appendChild(b);
+  });
+}
+async function refreshReplies(fromHub) { try { renderReplies(await api("GET", "/api/v1/replies" + (fromHub ? "?refresh=1" : ""))); } catch (e) { /* the link indicator says why */ } }
+
 buildKeypad(); buildSites(); buildLimits(); renderLimit(); renderCase(); renderSite(); renderUrgent();
 /* After load: an endless MJPEG response must not keep the page "loading". */
 if (document.readyState === "complete") startPreview(); else window.addEventListener("load", startPreview);
 refreshStatus(); setInterval(refreshStatus, 2000);
+refreshStick(); setInterval(refreshStick, 2000);
+refreshReplies(false); setInterval(() => refreshReplies(false), 5000);
 setInterval(() => { if ($("queue-screen").classList.contains("show")) refreshQueue(); }, 1000);

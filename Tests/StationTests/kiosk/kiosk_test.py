@@ -27,16 +27,22 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 TIMEOUT = 60  # generous: a loaded 2-core machine runs Chromium slowly
+# The live station's hub and station id (live-station.sh prints them); None for the demo daemon.
+HUB = None
 
 
 def start_daemon(binary, extra_args):
     args = [binary] + (shlex.split(extra_args) if extra_args else ["--listen", "127.0.0.1:0"])
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
     deadline = time.time() + TIMEOUT
+    global HUB
     while time.time() < deadline:
         line = proc.stdout.readline()
         if not line:
             break
+        hub = re.search(r"^hub (http://\S+) station (\S+)", line)
+        if hub:
+            HUB = (hub.group(1), hub.group(2))
         m = re.search(r"listening (http://\S+)", line)
         if m:
             return proc, m.group(1)
@@ -193,10 +199,51 @@ def run(k, url):
     k.shot("6-queue-done")
     upload_limit(k, url)
 
+    replies(k, url)
+
     # Back to capture for another photo of the same case.
+    k.tap(k.by_id("tab-queue"))
+    k.until("queue screen again", lambda: k.visible_screen() == "queue-screen")
     k.tap(k.by_id("another-btn"))
     k.until("capture screen", lambda: k.visible_screen() == "capture-screen")
     assert k.by_id("case-field").text.endswith("HC-004512")
+
+
+def post_reply(body):
+    """What the dermatologist's side does: POST /replies at the hub."""
+    req = urllib.request.Request(HUB[0] + "/replies", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status == 201, r.status
+        return json.load(r)
+
+
+def replies(k, url):
+    """The hub's answers about the case reach the kiosk's Respuestas tab,
+    unread until tapped."""
+    d = k.d
+    assert k.by_id("replies-count").text == "", "unread replies before any was posted"
+    if HUB is None:
+        return
+    post_reply({"station": HUB[1], "case": "HC-004512", "kind": "retake", "image": 2, "text": "La imagen 2 está desenfocada."})
+    post_reply({"station": HUB[1], "case": "HC-004512", "kind": "note",
+                "text": "Nevus displásico probable. Control en 3 meses; derivar si cambia de tamaño."})
+    k.tap(k.by_id("tab-replies"))
+    k.until("replies screen", lambda: k.visible_screen() == "replies-screen")
+    k.until("two replies", lambda: len(d.find_elements(By.CSS_SELECTOR, "#replies-list .reply")) == 2)
+    k.until("unread badge", lambda: k.by_id("replies-count").text == "2")
+    first, second = d.find_elements(By.CSS_SELECTOR, "#replies-list .reply")
+    # Newest first: the note, then the retake of image 2.
+    assert "Nota del especialista" in first.text and "Control en 3 meses" in first.text and "HC-004512" in first.text, first.text
+    assert "Repetir la imagen 2" in second.text and "desenfocada" in second.text, second.text
+    assert "unread" in first.get_attribute("class")
+    k.shot("7-replies")
+    k.tap(first)
+    k.until("badge counts one unread", lambda: k.by_id("replies-count").text == "1")
+    k.until("the tapped reply is read", lambda: "unread" not in d.find_elements(By.CSS_SELECTOR, "#replies-list .reply")[0].get_attribute("class"))
+    # The station keeps them, read or not: the control API says the same.
+    kept = api(url, "/api/v1/replies")
+    assert kept["unread"] == 1 and [r["read"] for r in kept["replies"]] == [True, False], kept
 
 
 def api(url, path):

@@ -32,6 +32,8 @@ min_free = "10MiB"
 key_file = "$DIR/spool.key"
 TOML
 "$BIN/telestation-hub" --listen "127.0.0.1:$HUB_PORT" --store "$DIR/hub" >"$DIR/hub.log" 2>&1 &
+# The test posts the hub's replies about a case here.
+echo "hub http://127.0.0.1:$HUB_PORT station ps-kiosk-test"
 HUB=$!
 "$BIN/telestation" run --config "$DIR/station.toml" &
 DAEMON=$!
