@@ -2,6 +2,8 @@
 APT_TEST += chromium chromium-driver cage
 # Debian 12 has Selenium 4.8, enough for this test.
 APT_TEST += python3-selenium
+# axe-core's accessibility rules (WCAG 2 A/AA, colour contrast) run inside the page.
+PIP_TEST += axe-selenium-python==2.1.6
 
 KIOSK_ARTIFACTS ?= .build/artifacts
 # The real daemon (`telestation run`, synthetic camera, a real hub behind a rate cap).

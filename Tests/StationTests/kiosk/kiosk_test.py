@@ -146,6 +146,7 @@ def run(k, url):
         .map(e => e.id || e.textContent)""")
     assert not overflow, f"cut off at this screen size: {overflow}"
     k.shot("1-capture")
+    axe_check(k, "capture")
     camera_settings(k, url)
 
     # Capture without a case id: a clear Spanish error, nothing captured.
@@ -197,6 +198,7 @@ def run(k, url):
     k.until("received", lambda: "Recibida" in d.find_element(By.CSS_SELECTOR, "#queue-list .item .state").text)
     assert bar() == 100
     k.shot("6-queue-done")
+    axe_check(k, "queue")
     upload_limit(k, url)
 
     replies(k, url)
@@ -207,6 +209,29 @@ def run(k, url):
     k.tap(k.by_id("another-btn"))
     k.until("capture screen", lambda: k.visible_screen() == "capture-screen")
     assert k.by_id("case-field").text.endswith("HC-004512")
+
+
+def axe_check(k, name):
+    """axe-core's WCAG 2 A and AA rules (colour contrast among them) run
+    inside the page as it is on screen; any serious or critical violation
+    fails, and the report is kept beside the screenshots."""
+    import axe_selenium_python
+    source = os.path.join(os.path.dirname(axe_selenium_python.__file__), "node_modules", "axe-core", "axe.min.js")
+    with open(source) as f:
+        k.d.execute_script(f.read())
+    k.d.set_script_timeout(120)
+    result = k.d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}}, (err, r) => done(err ? {error: String(err)} : r));""")
+    assert "error" not in result, result
+    with open(os.path.join(k.artifacts, f"axe-{name}.json"), "w") as f:
+        json.dump({"violations": result["violations"], "passes": [p["id"] for p in result["passes"]]}, f, indent=1)
+    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+           if v["impact"] in ("serious", "critical")]
+    assert not bad, f"axe-core on the {name} screen: {bad}"
+    assert "color-contrast" in [p["id"] for p in result["passes"]], "axe-core did not check colour contrast"
+    print(f"axe-core: {name} screen, {len(result['passes'])} rules passed, "
+          f"{len(result['violations'])} minor/moderate findings")
 
 
 def post_reply(body):
@@ -238,6 +263,7 @@ def replies(k, url):
     assert "Repetir la imagen 2" in second.text and "desenfocada" in second.text, second.text
     assert "unread" in first.get_attribute("class")
     k.shot("7-replies")
+    axe_check(k, "replies")
     k.tap(first)
     k.until("badge counts one unread", lambda: k.by_id("replies-count").text == "1")
     k.until("the tapped reply is read", lambda: "unread" not in d.find_elements(By.CSS_SELECTOR, "#replies-list .reply")[0].get_attribute("class"))
@@ -346,6 +372,7 @@ def run_problems(k, url):
     k.tap(k.by_id("capture-btn"))
     k.until("camera error", lambda: "cámara no responde" in k.by_id("form-error").text)
     k.shot("problems")
+    axe_check(k, "problems")
 
 
 if __name__ == "__main__":
