@@ -301,13 +301,25 @@ def main():
         verdict(got and got["last_receipts"]["items"] == 2 * IMAGES and owed_now == 0,
                 f"stick: plugged in at the station, the daemon read the hub's receipts: \"{(got or {}).get('last_receipts', {}).get('message')}\"; {owed_now} items pending")
         unplug()
-        created_before = open(OUT + "/stick-hub.log").read().count("created upload")
+        def uploads_of_images():
+            """Uploads the hub created for images and previews (its .incoming
+            records, kept after completion), and the stored ones."""
+            created = 0
+            for name in os.listdir(HUB_STORE + "/.incoming"):
+                if name.endswith(".json"):
+                    with open(os.path.join(HUB_STORE, ".incoming", name)) as f:
+                        created += json.load(f)["metadata"].get("kind") in ("image", "preview")
+            stored = sum(1 for x in hub_records() if x["metadata"].get("kind") in ("image", "preview"))
+            return created, stored
+        created_before, stored_before = uploads_of_images()
         hub = Hub(BIN_DIR, HUB_STORE, OUT + "/stick-hub.log", port=HUB_PORT)
-        time.sleep(15)   # several of the daemon's upload rounds (backoff_max 2 s)
-        hub_text = open(OUT + "/stick-hub.log").read()
-        created = hub_text.count("created upload") - created_before
-        verdict(created == 0 and len(hub_records()) == len(records),
-                f"stick: the link returns: the station creates {created} uploads, the hub still holds {len(hub_records())} files")
+        # The daemon's health report goes as soon as the hub answers: then the link is surely back.
+        reports = wait(lambda: any(x["metadata"].get("kind") == "health" for x in hub_records()), 120)
+        time.sleep(10)   # several more of the daemon's upload rounds (backoff_max 2 s)
+        created_after, stored_after = uploads_of_images()
+        verdict(reports and created_after == created_before and stored_after == stored_before,
+                f"stick: the link returns ({'a health report arrived' if reports else 'NO health report arrived'}): the station creates "
+                f"{created_after - created_before} uploads of images or previews; the hub holds {stored_after} of them, as before")
 
         # 7. Revoked: diagnose explains.
         sh(HUB_BIN, "revoke", "--store", HUB_STORE, STATION)
