@@ -220,7 +220,7 @@ let package = Package(
             dependencies: ["Hub", "Basics", "Config", "Recompression", "Sneakernet", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Config", "ConfigFile", "StationAPI", "Hub", "TestSupport"]),
         .testTarget(
-            name: "StationTests", dependencies: ["Basics", "Station", "Dicom", "StationAPI", "StationDemo", "Config", "ConfigFile", "TestSupport", "Hub", .product(name: "Crypto", package: "swift-crypto")],
+            name: "StationTests", dependencies: ["Basics", "Station", "Dicom", "StationAPI", "StationDemo", "Config", "ConfigFile", "TestSupport", "Hub", "Sneakernet", .product(name: "Crypto", package: "swift-crypto")],
             // The browser test is Python, run by `make test-kiosk`.
             exclude: ["kiosk"]),
         // Structured random inputs for every parser of untrusted bytes (`make fuzz`).

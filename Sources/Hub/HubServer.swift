@@ -493,7 +493,12 @@ struct TusResponder: HTTPResponder {
             // It came by stick (or an earlier upload): nothing to send. The
             // answer is an upload already complete, pointing at the stored one.
             let info = try await server.store.createHeld(length: length, metadata: metadata, held: held, expiresIn: server.options.expiry)
-            server.logger.info("creation of an item already held", metadata: ["id": "\(info.id)", "held_as": "\(held.id)"])
+            // How much of the file came with the creation anyway (a client that
+            // does not know the item went by stick sends its first piece).
+            let carried = request.headers[.contentType] == "application/offset+octet-stream"
+                ? (Self.number(request.headers[.contentLength]) ?? 0) : 0
+            server.logger.info("creation of an item already held; \(carried) bytes of it came with the request",
+                               metadata: ["id": "\(info.id)", "held_as": "\(held.id)"])
             var h = HTTPFields()
             h[HTTPField.Name.location] = server.options.basePath + info.id
             h[.uploadOffset] = "0"
