@@ -22,5 +22,5 @@ test-kiosk: build
 	  --artifacts $(KIOSK_ARTIFACTS) --size 1024x600
 	$(PY) Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DAEMON) --args "$(KIOSK_ARGS)" \
 	  --artifacts $(KIOSK_ARTIFACTS)/800x480 --size 800x480
-	TELESTATION_DEMO_PROBLEMS=disk,token,camera $(PY) Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DEMO) \
-	  --args "--listen 127.0.0.1:0" --artifacts $(KIOSK_ARTIFACTS) --problems
+	TELESTATION_DEMO_PROBLEMS=disk,token,camera,stick $(PY) Tests/StationTests/kiosk/kiosk_test.py --daemon $(KIOSK_DEMO) \
+	  --args "--listen 127.0.0.1:0" --artifacts $(KIOSK_ARTIFACTS)/800x480 --size 800x480 --problems

@@ -25,6 +25,9 @@ public final class DemoBackend: StationBackend {
         var online = true
         var hub: LinkState.Hub = .ok
         var diskNearlyFull = false
+        /// A USB stick shown as mounted, for the kiosk's USB button.
+        var stick: String?
+        var lastExport: StickOperation?
         var rate: Double = 0
         var uploading = false
         var nextWarnings: [CaptureWarning] = []
@@ -59,6 +62,29 @@ public final class DemoBackend: StationBackend {
     public func setOnline(_ online: Bool) { state.withLock { $0.online = online } }
     public func setHub(_ hub: LinkState.Hub) { state.withLock { $0.hub = hub } }
     public func setDiskNearlyFull(_ full: Bool) { state.withLock { $0.diskNearlyFull = full } }
+    /// Shows a USB stick as mounted at `mountPoint` (nil: none).
+    public func setStick(_ mountPoint: String?) { state.withLock { $0.stick = mountPoint } }
+
+    public func stickStatus() async -> StickStatus {
+        state.withLock { s in
+            let owed = s.queue.filter { !$0.state.isDelivered }
+            return StickStatus(mountPoint: s.stick, owedItems: owed.count, owedBytes: owed.reduce(0) { $0 + $1.bytesTotal },
+                               canExport: s.stick != nil && !owed.isEmpty,
+                               reason: s.stick == nil ? "no USB stick is mounted" : owed.isEmpty ? "nothing to export" : nil,
+                               lastExport: s.lastExport)
+        }
+    }
+
+    /// Pretends to write the owed items (the real export is `LiveBackend`'s).
+    public func exportToStick() async throws -> StickOperation {
+        try state.withLock { s in
+            guard s.stick != nil else { throw StationError(.conflict, "no USB stick is mounted") }
+            let n = s.queue.filter { !$0.state.isDelivered }.count
+            let op = StickOperation(at: Date(), ok: true, message: "\(n) items written to the USB stick", items: n)
+            s.lastExport = op
+            return op
+        }
+    }
     /// When `recover()` finished, to check that READY came after it.
     public var recoveredAt: ContinuousClock.Instant? { state.withLock { $0.recoveredAt } }
 

@@ -11,7 +11,7 @@ import Basics
 //   TELESTATION_DEMO_WARNINGS=blurry,...   warnings for every capture
 //   TELESTATION_DEMO_ROUND_MS=N            upload loop round (default 250)
 //   TELESTATION_DEMO_CAMERA=off            no synthetic camera (idle benchmarks)
-//   TELESTATION_DEMO_PROBLEMS=disk,token,camera   report these health problems
+//   TELESTATION_DEMO_PROBLEMS=disk,token,camera   report these health problems (stick: a USB stick is mounted)
 // It prints `listening http://HOST:PORT/` on stdout once the port is bound.
 import Config
 import JournalLog
@@ -64,6 +64,7 @@ for problem in (env["TELESTATION_DEMO_PROBLEMS"] ?? "").split(separator: ",") {
     case "disk": backend.setDiskNearlyFull(true)
     case "token": backend.setHub(.rejectedToken)
     case "camera": backend.camera.isMissing = true
+    case "stick": backend.setStick("/media/telestation-usb")
     default: break
     }
 }

@@ -364,8 +364,12 @@ function renderStick(s) {
   b.hidden = !s.mount_point;
   if (!s.mount_point) return;
   b.disabled = s.exporting !== undefined && s.exporting !== null;
-  b.textContent = b.disabled ? fill("stick_exporting", s.exporting) + "/" + s.owed_items
+  /* Short on the button (the header of a 7-inch panel is full); the whole sentence for screen readers and on tap. */
+  const full = b.disabled ? fill("stick_exporting", s.exporting) + "/" + s.owed_items
     : s.owed_items > 0 ? fill("stick_export", s.owed_items) : t("stick_nothing");
+  b.textContent = b.disabled ? "USB " + s.exporting + "/" + s.owed_items : s.owed_items > 0 ? "USB · " + s.owed_items : "USB ✓";
+  b.setAttribute("aria-label", full);
+  b.title = full;
   b.classList.toggle("ready", !!s.can_export);
   const receipts = s.last_receipts;
   if (receipts && receipts.ok && receipts.items > 0 && state.stickReceiptsShown !== receipts.at) {
