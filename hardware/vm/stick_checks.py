@@ -138,8 +138,18 @@ def plug():
 
 def mount_stick(node):
     # Repairs what a pull left behind, as a desktop's automounter would.
-    subprocess.run(["fsck.vfat", "-a", node], capture_output=True)
+    r = subprocess.run(["fsck.vfat", "-a", "-w", node], capture_output=True, text=True)
+    with open(OUT + "/stick-fsck.log", "a") as f:
+        f.write(f"fsck.vfat -a -w {node}: exit {r.returncode}\n{r.stdout}{r.stderr}\n")
     sh("mount", "-t", "vfat", "-o", "flush", node, MOUNT)
+
+
+def kernel_log(lines=12):
+    """The kernel's last words, for a failure that names an I/O error."""
+    r = subprocess.run(["dmesg"], capture_output=True, text=True)
+    with open(OUT + "/stick-dmesg.txt", "w") as f:
+        f.write(r.stdout)
+    return " | ".join(r.stdout.strip().splitlines()[-lines:])
 
 
 def pull():
@@ -270,8 +280,12 @@ def main():
         wait(lambda: api("GET", "/api/v1/stick")[1].get("mount_point") == MOUNT, 30)
         status, op = api("POST", "/api/v1/stick/export")
         bundles = glob.glob(MOUNT + "/telestation/" + STATION + "-*")
-        verdict(status == 200 and op.get("items") == 2 * IMAGES and len(bundles) == 1,
-                f"stick: the kiosk's export wrote {op.get('items') if isinstance(op, dict) else op} items: \"{op.get('message') if isinstance(op, dict) else ''}\"")
+        exported = status == 200 and op.get("items") == 2 * IMAGES and len(bundles) == 1
+        verdict(exported,
+                f"stick: the kiosk's export wrote {op.get('items') if isinstance(op, dict) else op} items: \"{op.get('message') if isinstance(op, dict) else ''}\""
+                + ("" if exported else f"; kernel: {kernel_log()}"))
+        if not exported:
+            return
         unplug()
         gone = wait(lambda: api("GET", "/api/v1/stick")[1].get("mount_point") is None, 30)
         verdict(gone, "stick: unplugged, the kiosk stops offering the export")
