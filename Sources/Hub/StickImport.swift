@@ -51,7 +51,7 @@ public struct StickImport: Sendable {
     }
 
     public func run(root: String) async -> Report {
-        let (complete, unfinished) = Bundle.list(root: root)
+        let (complete, unfinished) = StickBundle.list(root: root)
         var outcomes: [Outcome] = []
         for path in complete {
             outcomes.append(await importBundle(path))

@@ -10,8 +10,8 @@ import Glibc
 /// each item back, checked against its length and SHA-256.
 public struct BundleReader: Sendable {
     public let path: String
-    public let manifest: Bundle.Manifest
-    public let items: [Bundle.Item]
+    public let manifest: StickBundle.Manifest
+    public let items: [StickBundle.Item]
     /// The bundle's secret (the HPKE exporter's output).
     let secretBytes: [UInt8]
     var secret: SymmetricKey { SymmetricKey(data: secretBytes) }
@@ -33,12 +33,12 @@ public struct BundleReader: Sendable {
             throw SneakernetError(.bundle, "\(bundleName) has no readable manifest.sig: the bundle is incomplete or damaged",
                                   nextStep: "export again at the station; this bundle cannot be imported")
         }
-        let manifest: Bundle.Manifest
-        do { manifest = try JSONDecoder().decode(Bundle.Manifest.self, from: manifestBytes) } catch {
+        let manifest: StickBundle.Manifest
+        do { manifest = try JSONDecoder().decode(StickBundle.Manifest.self, from: manifestBytes) } catch {
             throw SneakernetError(.bundle, "\(bundleName)/manifest.json is not a bundle manifest: \(error)")
         }
-        guard manifest.format == Bundle.format else {
-            throw SneakernetError(.bundle, "\(bundleName) is a '\(manifest.format)' bundle; this hub reads '\(Bundle.format)'",
+        guard manifest.format == StickBundle.format else {
+            throw SneakernetError(.bundle, "\(bundleName) is a '\(manifest.format)' bundle; this hub reads '\(StickBundle.format)'",
                                   nextStep: "update the hub's software")
         }
         // Whose is it, and did that station sign it?
@@ -92,7 +92,7 @@ public struct BundleReader: Sendable {
             throw SneakernetError(.bundle, "\(bundleName)'s encapsulated key is not base64")
         }
         do {
-            let recipient = try HPKE.Recipient(privateKey: hubKeys.hpke, ciphersuite: Bundle.suite, info: Bundle.info,
+            let recipient = try HPKE.Recipient(privateKey: hubKeys.hpke, ciphersuite: StickBundle.suite, info: StickBundle.info,
                                                encapsulatedKey: encapsulated)
             secretBytes = try recipient.exportSecret(context: Data(manifest.bundle.utf8), outputByteCount: 32).withUnsafeBytes { Array($0) }
         } catch {
@@ -104,7 +104,7 @@ public struct BundleReader: Sendable {
         }
         var contents: [UInt8] = []
         try Self.open(path: (path as NSString).appendingPathComponent("contents.enc"), name: "contents.enc", secret: SymmetricKey(data: secretBytes)) { contents += $0 }
-        do { items = try JSONDecoder().decode(Bundle.Contents.self, from: Data(contents)).items } catch {
+        do { items = try JSONDecoder().decode(StickBundle.Contents.self, from: Data(contents)).items } catch {
             throw SneakernetError(.bundle, "\(bundleName)'s contents cannot be read: \(error)")
         }
         guard items.count == manifest.items else {
@@ -114,7 +114,7 @@ public struct BundleReader: Sendable {
 
     /// Decrypts one item into `destination` (a new file, flushed) and checks
     /// its length and SHA-256.
-    public func extract(_ item: Bundle.Item, to destination: String) throws(SneakernetError) {
+    public func extract(_ item: StickBundle.Item, to destination: String) throws(SneakernetError) {
         guard manifest.files.contains(where: { $0.name == item.file }) else {
             throw SneakernetError(.bundle, "item \(item.item) names \(item.file), which the manifest does not list")
         }
@@ -153,8 +153,8 @@ public struct BundleReader: Sendable {
             throw SneakernetError(.bundle, "\(name) is missing from the bundle")
         }
         defer { try? handle.close() }
-        let key = Bundle.fileKey(secret, name)
-        let sealedSegment = Bundle.segmentSize + 16
+        let key = StickBundle.fileKey(secret, name)
+        let sealedSegment = StickBundle.segmentSize + 16
         var index: UInt64 = 0
         var pending: Data? = try readSegment(handle, sealedSegment, name)
         guard pending != nil else { throw SneakernetError(.bundle, "\(name) is empty: the bundle is damaged") }
@@ -163,7 +163,7 @@ public struct BundleReader: Sendable {
             let last = next == nil
             guard segment.count >= 16 else { throw SneakernetError(.bundle, "\(name) ends in a piece too short to be sealed") }
             do {
-                let box = try ChaChaPoly.SealedBox(nonce: Bundle.nonce(index, last: last),
+                let box = try ChaChaPoly.SealedBox(nonce: StickBundle.nonce(index, last: last),
                                                    ciphertext: segment.prefix(segment.count - 16), tag: segment.suffix(16))
                 body(Array(try ChaChaPoly.open(box, using: key, authenticating: Data(name.utf8))))
             } catch {

@@ -49,14 +49,14 @@ public struct StickReceipts: Codable, Sendable, Equatable {
     public init(bundle: String, station: String, writtenAt: Date, hubKey: String, items: [Entry]) {
         self.bundle = bundle
         self.station = station
-        self.writtenAt = Bundle.isoNow(writtenAt)
+        self.writtenAt = StickBundle.isoNow(writtenAt)
         self.hubKey = hubKey
         self.items = items
     }
 
     /// Writes `receipts.json` and its signature into the bundle, each durably.
     public func write(into bundlePath: String, signer: Curve25519.Signing.PrivateKey) throws(SneakernetError) {
-        let bytes = (try? Bundle.encoder.encode(self)) ?? Data()
+        let bytes = (try? StickBundle.encoder.encode(self)) ?? Data()
         let signature: Data
         do { signature = try signer.signature(for: bytes) } catch { throw SneakernetError(.key, "cannot sign the receipts: \(error)") }
         // The signature first: a receipts.json without its matching

@@ -171,7 +171,7 @@ public struct StickReceiptImport: Sendable {
         let items = try await spool.perform { try $0.allItems() }
         var byName: [String: SpoolItem] = [:]
         for item in items { byName[item.itemName] = item }
-        for path in Bundle.list(root: root).complete {
+        for path in StickBundle.list(root: root).complete {
             let name = (path as NSString).lastPathComponent
             let receipts: StickReceipts
             do {
@@ -207,7 +207,7 @@ public struct StickReceiptImport: Sendable {
 
     static func isOurs(_ path: String, station: String) -> Bool {
         guard let data = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent("manifest.json")),
-              let manifest = try? JSONDecoder().decode(Bundle.Manifest.self, from: data) else { return false }
+              let manifest = try? JSONDecoder().decode(StickBundle.Manifest.self, from: data) else { return false }
         return manifest.station == station
     }
 }

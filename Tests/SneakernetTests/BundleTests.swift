@@ -59,8 +59,8 @@ import Testing
         let written = try write()
         #expect(written.items == 3)
         #expect(written.itemBytes == 2_504_000)
-        #expect(!written.path.contains(Bundle.partialPrefix))
-        #expect(Bundle.list(root: root).complete == [written.path])
+        #expect(!written.path.contains(StickBundle.partialPrefix))
+        #expect(StickBundle.list(root: root).complete == [written.path])
         let reader = try open(written.path)
         #expect(reader.manifest.station == "posta-1")
         #expect(reader.items.map(\.item) == ["a", "b", "c"])
@@ -113,7 +113,7 @@ import Testing
         expectRefused(written.path, mentioning: "does not match its SHA-256")
         // Now also fix the manifest's hashes and sign it with the station's key.
         let manifestPath = written.path + "/manifest.json"
-        var manifest = try JSONDecoder().decode(Bundle.Manifest.self, from: fm.contents(atPath: manifestPath)!)
+        var manifest = try JSONDecoder().decode(StickBundle.Manifest.self, from: fm.contents(atPath: manifestPath)!)
         let i1 = manifest.files.firstIndex { $0.name == "items/0001.enc" }!, i2 = manifest.files.firstIndex { $0.name == "items/0002.enc" }!
         (manifest.files[i1].sha256, manifest.files[i2].sha256) = (manifest.files[i2].sha256, manifest.files[i1].sha256)
         let e = JSONEncoder()
@@ -138,10 +138,10 @@ import Testing
     @Test func aHalfWrittenBundleIsRefusedOrSkipped() throws {
         let written = try write()
         // A stick pulled before the rename: the bundle is still .partial-, listed as unfinished.
-        let partial = root + "/telestation/" + Bundle.partialPrefix + "posta-1-20261201-000000-abcdef"
+        let partial = root + "/telestation/" + StickBundle.partialPrefix + "posta-1-20261201-000000-abcdef"
         try FileManager.default.copyItem(atPath: written.path, toPath: partial)
-        #expect(Bundle.list(root: root).unfinished == [partial])
-        #expect(Bundle.list(root: root).complete == [written.path])
+        #expect(StickBundle.list(root: root).unfinished == [partial])
+        #expect(StickBundle.list(root: root).complete == [written.path])
         // A file cut short on the stick (the medium lost its tail).
         let path = written.path + "/items/0001.enc"
         let bytes = FileManager.default.contents(atPath: path)!

@@ -30,7 +30,7 @@ import Glibc
 /// stick pulled mid-write holds either a complete bundle or a `.partial-`
 /// directory the importer names and skips; a bundle whose files do not match
 /// the signed manifest (a damaged stick) is refused as a whole.
-public enum Bundle {
+public enum StickBundle {
     public static let directoryName = "telestation"
     public static let partialPrefix = ".partial-"
     public static let format = "telestation-bundle 1"
@@ -172,7 +172,7 @@ public struct BundleWriter: Sendable {
         guard !items.isEmpty else {
             throw SneakernetError(.refused, "nothing to export: every item has reached the hub")
         }
-        let top = (root as NSString).appendingPathComponent(Bundle.directoryName)
+        let top = (root as NSString).appendingPathComponent(StickBundle.directoryName)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
             throw SneakernetError(.io, "\(root) is not a directory", nextStep: "give the directory where the stick is mounted (e.g. /media/usb)")
@@ -189,7 +189,7 @@ public struct BundleWriter: Sendable {
         for i in random.indices { random[i] = UInt8.random(in: 0...255) }
         let safeStation = String(station.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(40))
         let name = "\(safeStation)-\(stamp)-\(random.hex)"
-        let partial = (top as NSString).appendingPathComponent(Bundle.partialPrefix + name)
+        let partial = (top as NSString).appendingPathComponent(StickBundle.partialPrefix + name)
         let final = (top as NSString).appendingPathComponent(name)
         try makeDirectory(partial)
         try makeDirectory((partial as NSString).appendingPathComponent("items"))
@@ -197,13 +197,13 @@ public struct BundleWriter: Sendable {
         let sender: HPKE.Sender
         let secret: SymmetricKey
         do {
-            sender = try HPKE.Sender(recipientKey: hubKeys.hpke, ciphersuite: Bundle.suite, info: Bundle.info)
+            sender = try HPKE.Sender(recipientKey: hubKeys.hpke, ciphersuite: StickBundle.suite, info: StickBundle.info)
             secret = try sender.exportSecret(context: Data(name.utf8), outputByteCount: 32)
         } catch {
             throw SneakernetError(.key, "cannot seal for the hub's key: \(error)")
         }
-        var files: [Bundle.FileEntry] = []
-        var listed: [Bundle.Item] = []
+        var files: [StickBundle.FileEntry] = []
+        var listed: [StickBundle.Item] = []
         var total: Int64 = 0
         var written: Int64 = 0
         for (index, source) in items.enumerated() {
@@ -216,22 +216,22 @@ public struct BundleWriter: Sendable {
             }
             files.append(entry)
             written += entry.length
-            listed.append(Bundle.Item(item: source.item, file: fileName, length: source.length, sha256: source.sha256,
+            listed.append(StickBundle.Item(item: source.item, file: fileName, length: source.length, sha256: source.sha256,
                                       metadata: source.metadata.map { [$0.0, $0.1] }))
             total += source.length
             progress(index + 1)
         }
-        let contents = (try? Bundle.encoder.encode(Bundle.Contents(items: listed))) ?? Data()
+        let contents = (try? StickBundle.encoder.encode(StickBundle.Contents(items: listed))) ?? Data()
         let contentsEntry = try sealFile("contents.enc", in: partial, secret: secret, length: Int64(contents.count)) { offset, count in
             Array(contents[Int(offset)..<Int(offset) + count])
         }
         files.insert(contentsEntry, at: 0)
         written += contentsEntry.length
-        let manifest = Bundle.Manifest(
-            format: Bundle.format, bundle: name, station: station, stationKey: stationKey.publicKeyBase64,
-            createdAt: Bundle.isoNow(now), hubKey: hubKeys.fingerprint,
+        let manifest = StickBundle.Manifest(
+            format: StickBundle.format, bundle: name, station: station, stationKey: stationKey.publicKeyBase64,
+            createdAt: StickBundle.isoNow(now), hubKey: hubKeys.fingerprint,
             encapsulatedKey: sender.encapsulatedKey.base64EncodedString(), items: items.count, itemBytes: total, files: files)
-        let manifestBytes = (try? Bundle.encoder.encode(manifest)) ?? Data()
+        let manifestBytes = (try? StickBundle.encoder.encode(manifest)) ?? Data()
         let signature: Data
         do { signature = try stationKey.key.signature(for: manifestBytes) } catch {
             throw SneakernetError(.key, "cannot sign the manifest: \(error)")
@@ -251,18 +251,18 @@ public struct BundleWriter: Sendable {
 
     /// Seals `length` bytes, read piece by piece, into `dir/name`; flushed.
     private func sealFile(_ name: String, in dir: String, secret: SymmetricKey, length: Int64,
-                          read: (Int64, Int) throws(SneakernetError) -> [UInt8]) throws(SneakernetError) -> Bundle.FileEntry {
+                          read: (Int64, Int) throws(SneakernetError) -> [UInt8]) throws(SneakernetError) -> StickBundle.FileEntry {
         let path = (dir as NSString).appendingPathComponent(name)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw DurableFile.io("open", path, errno) }
         defer { close(fd) }
-        let key = Bundle.fileKey(secret, name)
+        let key = StickBundle.fileKey(secret, name)
         var hasher = SHA256()
         var offset: Int64 = 0
         var index: UInt64 = 0
         var written: Int64 = 0
         repeat {
-            let count = Int(min(Int64(Bundle.segmentSize), length - offset))
+            let count = Int(min(Int64(StickBundle.segmentSize), length - offset))
             let plain = try read(offset, count)
             guard plain.count == count else {
                 throw SneakernetError(.io, "an item gave \(plain.count) bytes where \(count) were expected at offset \(offset)")
@@ -271,7 +271,7 @@ public struct BundleWriter: Sendable {
             let last = offset >= length
             let box: ChaChaPoly.SealedBox
             do {
-                box = try ChaChaPoly.seal(plain, using: key, nonce: Bundle.nonce(index, last: last), authenticating: Data(name.utf8))
+                box = try ChaChaPoly.seal(plain, using: key, nonce: StickBundle.nonce(index, last: last), authenticating: Data(name.utf8))
             } catch { throw SneakernetError(.key, "cannot seal \(name): \(error)") }
             let out = Array(box.ciphertext) + Array(box.tag)
             do { try Syscall.writeAll(fd, out, path: path) } catch {
@@ -282,6 +282,6 @@ public struct BundleWriter: Sendable {
             index += 1
         } while offset < length
         guard fsync(fd) == 0 else { throw DurableFile.io("fsync", path, errno) }
-        return Bundle.FileEntry(name: name, length: written, sha256: hasher.finalize().hex)
+        return StickBundle.FileEntry(name: name, length: written, sha256: hasher.finalize().hex)
     }
 }
