@@ -79,7 +79,22 @@ function buildKeypad() {
   const spacer = document.createElement("div");
   pad.append(clear, spacer, done);
 }
-$("case-field").addEventListener("click", () => { $("case-field").classList.remove("invalid"); $("keypad-overlay").classList.add("show"); });
+$("case-field").addEventListener("click", () => { $("case-field").classList.remove("invalid"); $("keypad-overlay").classList.add("show"); showRecentCases(); });
+/* The patients of the last day's cases on this station, to pick again instead of typing a DNI twice. */
+async function showRecentCases() {
+  const box = $("recent-cases");
+  box.textContent = "";
+  let snap;
+  try { snap = await api("GET", "/api/v1/queue"); } catch (e) { return; }
+  const ids = (snap.cases || []).map(c => c.case_id).filter((id, i, all) => id && all.indexOf(id) === i).slice(0, 4);
+  if (!ids.length) return;
+  const label = document.createElement("span"); label.textContent = t("recent_cases"); box.appendChild(label);
+  ids.forEach(id => {
+    const b = document.createElement("button"); b.textContent = id; b.dataset.recent = id;
+    b.addEventListener("click", () => { state.caseId = id; $("form-error").textContent = ""; renderCase(); });
+    box.appendChild(b);
+  });
+}
 
 function renderSite() {
   const f = $("site-field");

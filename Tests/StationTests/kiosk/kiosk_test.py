@@ -209,6 +209,19 @@ def run(k, url):
     k.tap(k.by_id("another-btn"))
     k.until("capture screen", lambda: k.visible_screen() == "capture-screen")
     assert k.by_id("case-field").text.endswith("HC-004512")
+    # The same patient again later: picked from the recent cases, not typed again.
+    k.tap(k.by_id("case-field"))
+    k.until("keypad", lambda: k.by_id("keypad-overlay").is_displayed())
+    k.tap(d.find_element(By.XPATH, '//div[@id="keypad"]/button[contains(@class,"wide") and not(contains(@class,"done"))]'))
+    assert k.by_id("keypad-value").text.strip() == "", k.by_id("keypad-value").text
+    k.until("recent case offered", lambda: d.find_elements(By.CSS_SELECTOR, '#recent-cases button[data-recent="HC-004512"]'))
+    k.tap(d.find_element(By.CSS_SELECTOR, '#recent-cases button[data-recent="HC-004512"]'))
+    assert k.by_id("keypad-value").text == "HC-004512", k.by_id("keypad-value").text
+    cut = d.execute_script("""return [...document.querySelectorAll('#keypad-overlay button')]
+        .filter(e => e.getBoundingClientRect().bottom > window.innerHeight + 0.5).map(e => e.textContent)""")
+    assert not cut, f"keypad keys cut off below the screen with the recent cases shown: {cut}"
+    k.shot("8-recent-cases")
+    k.tap(k.by_id("keypad-done"))
 
 
 def axe_check(k, name):
