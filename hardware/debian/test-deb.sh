@@ -47,9 +47,14 @@ setpriv --reuid=telestation --regid=telestation --init-groups telestation config
 echo "== telestation-hub is the same binary, started under its own name"
 [ "$(readlink /usr/bin/telestation-hub)" = telestation ] || fail "/usr/bin/telestation-hub is not a symlink to telestation"
 hub_help=$(telestation-hub --help) || fail "telestation-hub --help failed"
+for sub in serve enroll revoke stations import keys reply; do
+  grep -q -- "$sub" <<<"$hub_help" || fail "telestation-hub --help does not list the subcommand $sub"
+done
+# Serving is the default subcommand: `telestation-hub --listen … --store …` below runs it.
+serve_help=$(telestation-hub serve --help) || fail "telestation-hub serve --help failed"
 for opt in --listen --store --token-file --max-size --expiry-hours --stow-url --stow-user \
            --stow-password-file --stow-retry-max --no-stow-verify --metrics-require-token; do
-  grep -q -- "$opt" <<<"$hub_help" || fail "telestation-hub --help does not list $opt"
+  grep -q -- "$opt" <<<"$serve_help" || fail "telestation-hub serve --help does not list $opt"
 done
 hub_dir=$(mktemp -d); chown telestation: "$hub_dir"
 setpriv --reuid=telestation --regid=telestation --init-groups telestation-hub --listen 127.0.0.1:0 --store "$hub_dir" \
