@@ -36,7 +36,14 @@ echo "== hub on 127.0.0.1:$PORT storing into $DEMO/hub"
 "$BIN/telestation-hub" --listen "127.0.0.1:$PORT" --store "$DEMO/hub" --token-file "$DEMO/token" > "$DEMO/hub.log" 2>&1 &
 HUB=$!
 trap 'kill $HUB 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -s -o /dev/null -X OPTIONS "http://127.0.0.1:$PORT/files/" && break; sleep 0.2; done
+# Its own startup line, not just an answer on the port: another program
+# already listening there would take the images instead.
+for _ in $(seq 100); do grep -q "listening on" "$DEMO/hub.log" && break; kill -0 $HUB 2>/dev/null || break; sleep 0.2; done
+if ! grep -q "listening on" "$DEMO/hub.log"; then
+    echo "demo FAILED: the hub did not start on 127.0.0.1:$PORT: $(tail -n 2 "$DEMO/hub.log")" >&2
+    echo "  if another program uses port $PORT, run the demo with DEMO_HUB_PORT=another port" >&2
+    exit 1
+fi
 
 echo "== capture two stills from the synthetic camera (case 40123456)"
 "$BIN/telestation" capture --case 40123456 --site arm_left --urgent
