@@ -390,9 +390,13 @@ def run_problems(k, url):
     overflow = d.execute_script("""return [...document.querySelectorAll('header button, header #link')]
         .filter(e => e.offsetParent !== null && (e.getBoundingClientRect().right > window.innerWidth + 0.5 || e.getBoundingClientRect().bottom > 80))
         .map(e => e.id || e.textContent)""")
-    if overflow:
+    cut = d.execute_script("""return [...document.querySelectorAll('#capture-screen button')]
+        .filter(e => e.offsetParent !== null && e.getBoundingClientRect().bottom > window.innerHeight + 0.5)
+        .map(e => e.id || e.textContent)""")
+    if overflow or cut:
         k.shot("failure")
     assert not overflow, f"header cut off with the USB button at this size: {overflow}"
+    assert not cut, f"capture screen cut off below the problem banner at this size: {cut}"
     k.shot("problems")
     axe_check(k, "problems")
     k.tap(k.by_id("stick-btn"))
