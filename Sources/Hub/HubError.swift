@@ -1,5 +1,6 @@
 import Basics
 import Foundation
+import Sneakernet
 
 /// What went wrong in the hub, for its operator.
 public enum HubErrorCode: String, FailureCode { case storage, configuration, startup }
@@ -10,6 +11,13 @@ public typealias HubError = Failure<HubErrorCode>
 
 extension Failure where Code == HubErrorCode {
     static func posix(_ e: SystemCallError) -> HubError {
-        HubError(.storage, e.description, nextStep: "check that the store directory exists, is writable and has free space", cause: e)
+        HubError(.storage, e.description, nextStep: storageStep, cause: e)
     }
+
+    /// A durable write (`DurableFile`) into the store that failed.
+    static func durable(_ e: SneakernetError) -> HubError {
+        HubError(.storage, e.message, nextStep: storageStep, cause: e.cause)
+    }
+
+    static let storageStep = "check that the store directory exists, is writable and has free space"
 }

@@ -288,17 +288,10 @@ struct TusResponder: HTTPResponder {
                 return .failure(Refusal(response: r))
             case .unknown: break
             }
-            if let token = server.token, Self.constantTimeEqual(Array(given.utf8), Array(token.utf8)) { return .success(.shared) }
+            if let token = server.token, Digest.constantTimeEquals(given, token) { return .success(.shared) }
         }
         if server.token == nil && !server.registry.hasCredentials { return .success(.open) }
         return .failure(Refusal(response: reply(.unauthorized, body: given == nil ? "missing bearer token" : "missing or wrong bearer token")))
-    }
-
-    /// Constant-time comparison: timing must not reveal how much matched.
-    static func constantTimeEqual(_ given: [UInt8], _ wanted: [UInt8]) -> Bool {
-        var diff = given.count ^ wanted.count
-        for i in 0..<wanted.count { diff |= Int((i < given.count ? given[i] : 0) ^ wanted[i]) }
-        return diff == 0
     }
 
     /// A station's credential reaches only its own uploads: another

@@ -1,6 +1,7 @@
 import Basics
 import Crypto
 import Foundation
+import Sneakernet
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -127,15 +128,8 @@ public final class HubStore: Sendable {
     /// counts as not held, but never a file without its marker).
     func mark(_ metadata: [String: String], storedAs: String) throws(HubError) {
         guard let key = Self.itemKey(metadata) else { return }
-        let dir = (directory as NSString).appendingPathComponent(".items")
-        mkdir(dir, 0o755)
-        let path = markerPath(key), tmp = path + ".tmp"
-        let fd = try Self.call("open", tmp) { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
-        defer { close(fd) }
-        do throws(SystemCallError) { try Syscall.writeAll(fd, Array(storedAs.utf8), path: tmp) } catch { throw HubError.posix(error) }
-        try Self.call("fsync", tmp) { fsync(fd) }
-        try Self.call("rename", path) { rename(tmp, path) }
-        try? Syscall.syncDirectory(dir)
+        mkdir((directory as NSString).appendingPathComponent(".items"), 0o755)
+        do { try DurableFile.write(Array(storedAs.utf8), to: markerPath(key)) } catch { throw HubError.durable(error) }
     }
 
     /// Serialises "is it held? store it" between the server and an import
@@ -161,9 +155,7 @@ public final class HubStore: Sendable {
                     unlink(temp)
                     return .alreadyHeld(existing)
                 }
-                var bytes = [UInt8](repeating: 0, count: 16)
-                for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
-                let id = bytes.hex
+                let id = Self.newID()
                 let name = "\(id)-\(Self.safeName(metadata["filename"] ?? "upload"))"
                 let now = Date()
                 var done = UploadInfo(id: id, length: length, metadata: metadata, createdAt: now, expiresAt: now)
@@ -198,14 +190,17 @@ public final class HubStore: Sendable {
     func partPath(_ id: String) -> String { (incoming as NSString).appendingPathComponent("\(id).part") }
     func infoPath(_ id: String) -> String { (incoming as NSString).appendingPathComponent("\(id).json") }
 
+    /// A new upload id: 16 random bytes in lower-case hex.
+    static func newID() -> String {
+        (0..<16).map { _ in UInt8.random(in: 0...255) }.hex
+    }
+
     static func isValidID(_ id: String) -> Bool {
         id.count == 32 && id.allSatisfy { $0.isHexDigit && ($0.isNumber || $0.isLowercase) }
     }
 
     public func create(length: Int64, metadata: [String: String], expiresIn: Double) async throws(HubError) -> UploadInfo {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
-        let id = bytes.hex
+        let id = Self.newID()
         let now = Date()
         let info = UploadInfo(id: id, length: length, metadata: metadata, createdAt: now,
                               expiresAt: now.addingTimeInterval(expiresIn))
@@ -222,10 +217,8 @@ public final class HubStore: Sendable {
     /// start, pointing at the stored one (no bytes are sent or kept twice).
     public func createHeld(length: Int64, metadata: [String: String], held: UploadInfo,
                            expiresIn: Double) async throws(HubError) -> UploadInfo {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
         let now = Date()
-        var info = UploadInfo(id: bytes.hex, length: length, metadata: metadata, createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+        var info = UploadInfo(id: Self.newID(), length: length, metadata: metadata, createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
         info.storedAs = held.storedAs
         info.sha256 = held.sha256
         info.sha256Verified = held.sha256Verified

@@ -1,6 +1,7 @@
 import Basics
 import Crypto
 import Foundation
+import Sneakernet
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,19 +76,11 @@ public final class StationRegistry: Sendable {
     public func authenticate(token: String) -> Authentication {
         let hash = Digest.sha256Hex(Array(token.utf8))
         for (id, record) in stations() {
-            guard let wanted = record.tokenSHA256, Self.constantTimeEqual(wanted, hash) else { continue }
+            guard let wanted = record.tokenSHA256, Digest.constantTimeEquals(wanted, hash) else { continue }
             if let revoked = record.revokedAt { return .revoked(id, revoked) }
             return .station(id)
         }
         return .unknown
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var diff: UInt8 = 0
-        for i in x.indices { diff |= x[i] ^ y[i] }
-        return diff == 0
     }
 
     /// Enrols a station (or enrols it again, replacing its token and
@@ -167,17 +160,7 @@ public final class StationRegistry: Sendable {
         e.dateEncodingStrategy = .iso8601
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = (try? e.encode(["stations": stations])) ?? Data()
-        let tmp = path + ".tmp"
-        let out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw HubError(.storage, "cannot write \(tmp): \(String(cString: strerror(errno)))") }
-        do { try Syscall.writeAll(out, Array(data), path: tmp) } catch {
-            close(out)
-            throw HubError.posix(error)
-        }
-        fsync(out)
-        close(out)
-        guard rename(tmp, path) == 0 else { throw HubError(.storage, "cannot replace \(path): \(String(cString: strerror(errno)))") }
-        try? Syscall.syncDirectory((path as NSString).deletingLastPathComponent)
+        do { try DurableFile.write(Array(data), to: path, mode: 0o600) } catch { throw HubError.durable(error) }
         cache.withLock { $0 = Cache() }
     }
 

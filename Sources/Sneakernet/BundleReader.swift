@@ -28,8 +28,7 @@ public struct BundleReader: Sendable {
             throw SneakernetError(.bundle, "\(bundleName) has no manifest.json: the bundle is incomplete",
                                   nextStep: "export again at the station; this bundle cannot be imported")
         }
-        guard let sigText = FileManager.default.contents(atPath: sigPath),
-              let signature = Data(base64Encoded: String(decoding: sigText, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let signature = StickBundle.readSignature(sigPath) else {
             throw SneakernetError(.bundle, "\(bundleName) has no readable manifest.sig: the bundle is incomplete or damaged",
                                   nextStep: "export again at the station; this bundle cannot be imported")
         }

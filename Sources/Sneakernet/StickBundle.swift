@@ -87,6 +87,13 @@ public enum StickBundle {
         var items: [Item]
     }
 
+    /// A detached signature file (`manifest.sig`, `receipts.sig`): one line
+    /// of base64. nil when it is missing or not base64.
+    static func readSignature(_ path: String) -> Data? {
+        guard let text = FileManager.default.contents(atPath: path) else { return nil }
+        return Data(base64Encoded: String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     /// Derives the key of one file of the bundle from the bundle's secret.
     static func fileKey(_ secret: SymmetricKey, _ name: String) -> SymmetricKey {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: secret, info: Data("file \(name)".utf8), outputByteCount: 32)

@@ -71,8 +71,7 @@ public struct StickReceipts: Codable, Sendable, Equatable {
         guard let bytes = FileManager.default.contents(atPath: (bundlePath as NSString).appendingPathComponent("receipts.json")) else {
             return nil
         }
-        guard let sigText = FileManager.default.contents(atPath: (bundlePath as NSString).appendingPathComponent("receipts.sig")),
-              let signature = Data(base64Encoded: String(decoding: sigText, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let signature = StickBundle.readSignature((bundlePath as NSString).appendingPathComponent("receipts.sig")) else {
             throw SneakernetError(.bundle, "\(name)/receipts.json has no readable signature",
                                   nextStep: "import the bundle at the hub again; it rewrites the receipts")
         }

@@ -1,4 +1,5 @@
 import Basics
+import Config
 import Foundation
 import Logging
 import Sneakernet
@@ -71,6 +72,15 @@ public struct StickKeys: Sendable {
     }
 }
 
+extension StickKeys {
+    /// A station's own: in its state directory beside the queue's database
+    /// (never the spool directory, whose every file is taken for an item),
+    /// unless `uplink.hub_keys` names the hub's.
+    public init(config: StationConfig) {
+        self.init(directory: config.station.stateDir, configured: config.uplink.hubKeys)
+    }
+}
+
 /// `telestation export DIR`: every item the hub has not confirmed, as one
 /// bundle on the stick, in the form it would be uploaded (the DICOM object
 /// when DICOM is on), sealed for the hub. Nothing changes in the queue: the
@@ -86,6 +96,12 @@ public struct StickExport: Sendable {
         self.station = station
         self.keys = keys
         self.transform = transform
+    }
+
+    /// The station's export: its id, its keys, and each item in the form it
+    /// is uploaded (the DICOM object when `[dicom]` is on).
+    public init(spool: Spool, config: StationConfig) {
+        self.init(spool: spool, station: config.station.id, keys: StickKeys(config: config), transform: DicomItem.transform(config: config))
     }
 
     /// Items the hub has not confirmed and whose files are here: queued,
@@ -148,6 +164,10 @@ public struct StickReceiptImport: Sendable {
         self.spool = spool
         self.station = station
         self.keys = keys
+    }
+
+    public init(spool: Spool, config: StationConfig) {
+        self.init(spool: spool, station: config.station.id, keys: StickKeys(config: config))
     }
 
     public struct Report: Sendable, Equatable {

@@ -109,7 +109,7 @@ extension LiveBackend {
     func importStickReceipts(_ root: String) async {
         let op: StickOperation
         do {
-            let report = try await StickReceiptImport(spool: spool, station: config.station.id, keys: stickKeys).run(root: root)
+            let report = try await StickReceiptImport(spool: spool, config: config).run(root: root)
             var message = report.marked == 0 ? "no new receipts on the USB stick" : "\(report.marked) items confirmed by the hub (receipts on the USB stick)"
             if !report.waiting.isEmpty { message += "; \(report.waiting.count) bundle(s) not yet imported at the hub" }
             if !report.errors.isEmpty { message += "; receipts not believed: \(report.errors.joined(separator: "; "))" }
@@ -122,7 +122,6 @@ extension LiveBackend {
         stick.value.withLock { $0.lastReceipts = op }
     }
 
-    var stickKeys: StickKeys { StickKeys(directory: config.station.stateDir, configured: config.uplink.hubKeys) }
 
     public func stickStatus() async -> StickStatus {
         let s = stick.value.withLock { $0 }
@@ -130,7 +129,7 @@ extension LiveBackend {
         var reason: String?
         var canExport = false
         do {
-            canExport = try stickKeys.hubKeys() != nil
+            canExport = try StickKeys(config: config).hubKeys() != nil
             if !canExport { reason = "the station has not reached the hub yet, so it cannot seal a bundle for it" }
         } catch { reason = "\(error)" }
         if s.mount == nil { reason = "no USB stick is mounted" } else if s.mount?.readOnly == true {
@@ -153,7 +152,7 @@ extension LiveBackend {
         }
         defer { stick.value.withLock { $0.exporting = nil } }
         await importStickReceipts(mount.mountPoint)
-        let export = StickExport(spool: spool, station: config.station.id, keys: stickKeys, transform: DicomItem.transform(config: config))
+        let export = StickExport(spool: spool, config: config)
         let op: StickOperation
         do {
             let state = stick

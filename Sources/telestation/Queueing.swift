@@ -28,13 +28,7 @@ extension StationConfig {
         }
         return UploadWorker(spool: spool, client: client, station: station.id, authBackoff: uplink.backoffMax,
                             transform: DicomItem.transform(config: self), recompress: uplink.recompress,
-                            stickKeys: stickKeys, replies: ReplyStore(directory: station.stateDir))
-    }
-
-    /// The keys for USB-stick bundles, in the state directory beside the
-    /// queue's database (not in the spool directory, whose every file is an item).
-    var stickKeys: StickKeys {
-        StickKeys(directory: station.stateDir, configured: uplink.hubKeys)
+                            stickKeys: StickKeys(config: self), replies: ReplyStore(directory: station.stateDir))
     }
 }
 

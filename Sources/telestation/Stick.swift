@@ -30,8 +30,7 @@ struct Export: AsyncParsableCommand {
         do {
             let config = try options.load()
             let spool = try config.openSpool()
-            let export = StickExport(spool: spool, station: config.station.id, keys: config.stickKeys,
-                                     transform: DicomItem.transform(config: config))
+            let export = StickExport(spool: spool, config: config)
             let written = try await export.export(to: directory)
             print("wrote \(written.items) item\(written.items == 1 ? "" : "s") (\(Units.formatBytes(written.itemBytes))) to \(written.path) — \(Units.formatBytes(written.bundleBytes)) on the stick")
             print("the items stay queued until the hub's receipts come back: `telestation import-receipts \(directory)` after the hub imported the stick")
@@ -58,7 +57,7 @@ struct ImportReceipts: AsyncParsableCommand {
         do {
             let config = try options.load()
             let spool = try config.openSpool()
-            let report = try await StickReceiptImport(spool: spool, station: config.station.id, keys: config.stickKeys)
+            let report = try await StickReceiptImport(spool: spool, config: config)
                 .run(root: directory)
             print("\(report.marked) item\(report.marked == 1 ? "" : "s") marked received from \(report.bundles) bundle\(report.bundles == 1 ? "" : "s")"
                   + (report.alreadyReceived > 0 ? " (\(report.alreadyReceived) already received)" : ""))
