@@ -8,6 +8,7 @@ Nothing here imitates the station: the campaigns drive the built binaries
 import hashlib
 import json
 import os
+import random
 import re
 import socket
 import sqlite3
@@ -31,6 +32,29 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def reusable_port():
+    """A free loopback port below the kernel's ephemeral range, for a server
+    that stops and must come back on the same port: a port from the ephemeral
+    range can meanwhile become the source port of some outgoing connection."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, min(low, 30000))
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise SystemExit("no free loopback port between 20000 and the ephemeral range")
 
 
 class LineReader:

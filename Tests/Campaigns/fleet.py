@@ -28,7 +28,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from campaign import Daemon, Hub, LineReader, fail, free_port, log, make_jpegs, report, write_config  # noqa: E402
+from campaign import Daemon, Hub, LineReader, fail, free_port, log, make_jpegs, report, reusable_port, write_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RULES = os.path.join(ROOT, "hardware", "hub", "telestation-alerts.yml")
@@ -134,14 +134,16 @@ def wait_until(what, check, timeout, every=0.5):
 
 def health_rows(state_dir):
     db = sqlite3.connect(os.path.join(state_dir, "queue.sqlite"))
-    rows = db.execute("SELECT state, captured_at FROM item WHERE kind = 'health'").fetchall()
+    rows = db.execute("SELECT state, captured_at, file FROM item WHERE kind = 'health'").fetchall()
     db.close()
     return rows
 
 
 def hub_health_uploads(store, station):
-    """(captured_at, completed_at) of each health report the hub stored for station."""
-    out = []
+    """{item: (captured_at, completed_at)} of each health report the hub stored for station.
+    The hub's times are whole seconds; the station's queue keeps fractions, so
+    reports are matched by their item name, never by comparing the two clocks."""
+    out = {}
     for name in os.listdir(store):
         if not name.endswith(".json.json"):
             continue
@@ -149,8 +151,8 @@ def hub_health_uploads(store, station):
             info = json.load(f)
         m = info.get("metadata", {})
         if m.get("kind") == "health" and m.get("station") == station and info.get("completed_at"):
-            out.append((iso(m["captured_at"]), iso(info["completed_at"])))
-    return sorted(out)
+            out[m["item"]] = (iso(m["captured_at"]), iso(info["completed_at"]))
+    return out
 
 
 def iso(s):
@@ -173,7 +175,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="telestation-fleet-")
     log(f"work directory: {work}")
-    hub_port = free_port()
+    hub_port = reusable_port()
     store = os.path.join(work, "hub")
     hub_log = os.path.join(work, "hub.log")
     hub = Hub(bin_dir, store, hub_log, port=hub_port)
@@ -302,22 +304,25 @@ def main():
         t_back = time.time()
 
         # Likewise a report queued in that second is not counted as one made offline.
-        made_offline = [r for r in queued if r[1] < t_restart]
+        made_offline = {r[2]: r[1] for r in queued if r[1] < t_restart}
 
         def late_arrivals():
-            got = [(c, d) for c, d in hub_health_uploads(store, STATIONS[0]) if t_stop <= c < t_restart]
-            return got if len(got) >= len(made_offline) and len(got) >= 2 else None
+            at_hub = hub_health_uploads(store, STATIONS[0])
+            got = {item: at_hub[item] for item in made_offline if item in at_hub}
+            return got if len(got) == len(made_offline) and len(got) >= 2 else None
 
         late = wait_until("the offline reports at the hub", late_arrivals, 60)
         if not late:
-            problems.append(f"the {len(made_offline)} reports queued offline did not all reach the hub: "
-                            f"{[(c - t_stop, d - t_stop) for c, d in hub_health_uploads(store, STATIONS[0]) if c >= t_stop]}")
+            at_hub = hub_health_uploads(store, STATIONS[0])
+            problems.append(f"of the {len(made_offline)} reports queued offline, these did not reach the hub: "
+                            f"{sorted(set(made_offline) - set(at_hub))} (queued {made_offline}, t_stop {t_stop})")
         else:
-            delays = [d - c for c, d in late]
+            # Delay: the hub's completion (whole seconds) after the station made the report.
+            delays = [late[item][1] - made_offline[item] for item in late]
             figures["late_reports"] = len(late)
             figures["late_report_delay_s_max"] = round(max(delays), 1)
             figures["late_report_delay_s_min"] = round(min(delays), 1)
-            if min(delays) <= 0 or any(d < t_restart for _, d in late):
+            if any(done < t_restart for _, done in late.values()):
                 problems.append(f"reports made offline were stored before the hub came back: {late}")
         newer = wait_until("newer reports in Prometheus", lambda: (lambda g: g if all(
             g.get(s, (0,))[0] > max(t_back - 5, before.get(s, (0,))[0]) for s in STATIONS) else None)(
