@@ -38,6 +38,11 @@ public struct DicomContext: Sendable, Equatable, Codable {
     public var patientSex: String?
     /// YYYYMMDD or nil.
     public var patientBirthDate: String?
+    /// Age String (`054Y`) or nil.
+    public var patientAge: String?
+    /// The kiosk's case: one study for all its images. nil: one study per
+    /// (stationID, caseID), as for images enqueued one by one.
+    public var caseUID: String?
     /// The kiosk's body site, raw value (`arm_left`, `face`, ...).
     public var site: String
     /// The staff note → Image Comments (0020,4000); may be empty.
@@ -59,7 +64,10 @@ public struct DicomContext: Sendable, Equatable, Codable {
                 caseID: String, patientName: String? = nil, patientSex: String? = nil, patientBirthDate: String? = nil,
                 site: String, note: String = "", capturedAt: Date, clockSynchronized: Bool? = nil,
                 manufacturer: String? = nil, model: String? = nil, serial: String? = nil,
-                polarized: Bool? = nil, contact: Bool? = nil, softwareVersion: String, imageSHA256: String) {
+                polarized: Bool? = nil, contact: Bool? = nil, softwareVersion: String, imageSHA256: String,
+                patientAge: String? = nil, caseUID: String? = nil) {
+        self.patientAge = patientAge
+        self.caseUID = caseUID
         self.imageType = imageType
         self.stationID = stationID
         self.stationName = stationName ?? stationID
@@ -103,8 +111,9 @@ public enum DicomObject {
 
     /// The object's UIDs; see `DicomUID` for the scheme.
     public static func uids(for c: DicomContext) -> DicomUIDs {
-        DicomUIDs(study: DicomUID.make("study", [c.stationID, c.caseID]),
-                  series: DicomUID.make("series", [c.stationID, c.caseID, c.imageType.rawValue, c.manufacturer ?? "", c.model ?? ""]),
+        let study = c.caseUID.map { [c.stationID, c.caseID, $0] } ?? [c.stationID, c.caseID]
+        return DicomUIDs(study: DicomUID.make("study", study),
+                  series: DicomUID.make("series", study + [c.imageType.rawValue, c.manufacturer ?? "", c.model ?? ""]),
                   instance: DicomUID.make("instance", [c.stationID, c.caseID, c.imageSHA256.lowercased()]))
     }
 
@@ -152,6 +161,9 @@ public enum DicomObject {
         if let sex = c.patientSex, !["F", "M", "O"].contains(sex) {
             throw DicomError(.invalidContext, "the patient's sex \"\(sex)\" is not F, M or O", nextStep: "give F, M, O or nothing")
         }
+        if let age = c.patientAge, !(age.count == 4 && age.prefix(3).allSatisfy(\.isASCII) && age.prefix(3).allSatisfy(\.isNumber) && "DWMY".contains(age.last!)) {
+            throw DicomError(.invalidContext, "the patient's age \"\(age)\" is not an Age String such as 054Y", nextStep: "give three digits and D, W, M or Y, or nothing")
+        }
         if let d = c.patientBirthDate, !Text.isDate(d) {
             throw DicomError(.invalidContext, "the birth date \"\(d)\" is not a date written YYYYMMDD", nextStep: "write it as 19840523, or give nothing")
         }
@@ -197,6 +209,7 @@ public enum DicomObject {
             E.text(0x0010, 0x0020, "LO", patientID),
             E.text(0x0010, 0x0030, "DA", c.patientBirthDate ?? ""),
             E.text(0x0010, 0x0040, "CS", c.patientSex ?? ""),
+        ] + (c.patientAge.map { [E.text(0x0010, 0x1010, "AS", $0)] } ?? []) + [
             E.text(0x0018, 0x1020, "LO", Text.lo(c.softwareVersion)),
             // Study, series, image numbers
             E.text(0x0020, 0x000D, "UI", uids.study),

@@ -235,6 +235,10 @@ struct TusResponder: HTTPResponder {
         if fleetPage { return fleet(path) }
         // Not tus requests: no Tus-Resumable needed.
         if request.method == .get && path == "/status" { return try await status() }
+        if path == Self.casesPath {
+            guard request.method == .get else { return reply(.methodNotAllowed, body: "use GET to list cases") }
+            return try await cases(request, identity)
+        }
         if path == Self.repliesPath {
             switch request.method {
             case .get: return repliesFor(request, identity)
@@ -335,6 +339,7 @@ struct TusResponder: HTTPResponder {
 
     static let receiptSuffix = "/receipt"
     static let repliesPath = "/replies"
+    static let casesPath = "/cases"
 
     /// `GET /replies?since=ID`: a station's replies after the last it has.
     /// A station's own credential names the station; with the shared token
@@ -358,6 +363,24 @@ struct TusResponder: HTTPResponder {
         let list = server.replies.replies(station: station, since: since)
         let data = (try? ReplyBook.encoder.encode(["replies": list])) ?? Data()
         return json(.ok, Array(data))
+    }
+
+    /// `GET /cases[?station=ID]`: the cases the hub holds, newest first
+    /// (`HubCase`), for the operators and the specialist's side; a station's
+    /// own credential is refused, as it holds other stations' patients.
+    private func cases(_ request: Request, _ identity: HubIdentity) async throws -> Response {
+        if case .station = identity {
+            return reply(.forbidden, body: "a station cannot list cases; use the operators' token")
+        }
+        let station: String? = request.uri.queryParameters.get("station").map { String($0) }
+        if let station, !StationRegistry.isValidStationID(station) {
+            return reply(.badRequest, body: "station=\(station) is not a station id")
+        }
+        let list = HubCase.group(try await server.store.records(), station: station)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        struct Cases: Encodable { var cases: [HubCase] }
+        return json(.ok, Array((try? encoder.encode(Cases(cases: list))) ?? Data()))
     }
 
     /// `POST /replies` {"station","case","kind","image","text"}: from the

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 public enum Priority: String, Sendable, Equatable, Hashable, CaseIterable, Codable {
@@ -58,10 +59,26 @@ public struct CaptureContext: Sendable, Equatable, Codable {
     public var patientSex: String?
     /// `YYYYMMDD`.
     public var patientBirthDate: String?
+    /// DICOM Age String, `054Y`.
+    public var patientAge: String?
+    /// The case this image was sent in from the kiosk: one id for all its
+    /// images (one study), its place in the case (1-based, the number a
+    /// reply's "retake image N" names) and how many the case holds.
+    public var caseUID: String?
+    public var imageIndex: Int?
+    public var imagesInCase: Int?
+    /// Overview, close-up or dermoscopic (`ImageRole` raw value).
+    public var role: String?
+    /// Front or back of the body map (`BodyAspect` raw value).
+    public var aspect: String?
+    public var history: CaseHistory?
+    /// The consent text the patient agreed to, as shown on the kiosk; nil: none recorded.
+    public var consent: String?
 
     public init(imageType: String? = nil, manufacturer: String? = nil, model: String? = nil, serial: String? = nil,
                 polarized: Bool? = nil, contact: Bool? = nil, clockSynchronized: Bool? = nil,
-                patientName: String? = nil, patientSex: String? = nil, patientBirthDate: String? = nil) {
+                patientName: String? = nil, patientSex: String? = nil, patientBirthDate: String? = nil,
+                patientAge: String? = nil) {
         self.imageType = imageType
         self.manufacturer = manufacturer
         self.model = model
@@ -72,12 +89,14 @@ public struct CaptureContext: Sendable, Equatable, Codable {
         self.patientName = patientName
         self.patientSex = patientSex
         self.patientBirthDate = patientBirthDate
+        self.patientAge = patientAge
     }
 
     enum CodingKeys: String, CodingKey {
         case imageType = "image_type", manufacturer, model, serial, polarized, contact
         case clockSynchronized = "clock_synchronized", patientName = "patient_name", patientSex = "patient_sex"
-        case patientBirthDate = "patient_birth_date"
+        case patientBirthDate = "patient_birth_date", patientAge = "patient_age"
+        case caseUID = "case_uid", imageIndex = "image_index", imagesInCase = "images_in_case", role, aspect, history, consent
     }
 
     /// The stored form; nil for an empty context.

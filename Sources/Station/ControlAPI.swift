@@ -9,9 +9,13 @@ import Synchronization
 ///
 /// JSON over HTTP under `/api/v1/`:
 /// - `GET  /api/v1/status` — status line, health, link and queue summary
-/// - `POST /api/v1/captures` `{case_id, site, note?, priority?}` → 201 review item
+/// - `POST /api/v1/captures` `{case_id, site, note?, priority?, role?, aspect?, patient?, history?, consent?}` → 201 review item
 /// - `GET  /api/v1/captures/{id}/image` and `/preview` — JPEG
-/// - `POST /api/v1/captures/{id}/accept` → queue item; `POST …/retake` → 204
+/// - `POST /api/v1/captures/{id}/accept` → queue item; `POST …/retake` → 204 (also drops one image of a case)
+/// - `POST /api/v1/case/check` `{case_id, patient?, …}` → the case as the station would store it (DNI check character,
+///   patient fields), or the error naming what to correct — the kiosk asks before the echo "¿Es la paciente …?"
+/// - `POST /api/v1/cases` `{ids: [review ids], case: {case_id, patient?, history?, consent?, note?, priority?}}` →
+///   201 `{case_uid, items}`: the stills under review sent as one case (409 if one was taken for another case id)
 /// - `GET  /api/v1/queue`, `GET /api/v1/queue/{id}/thumbnail`
 /// - `GET  /api/v1/link`; `POST /api/v1/uploads` `{action: pause|resume|limit, rate?}`
 /// - `GET  /api/v1/camera/controls`; `PUT /api/v1/camera/controls/{name}` `{value: int|bool}` → the
@@ -79,6 +83,18 @@ public struct ControlAPI: Sendable {
             try await api.handle(request) {
                 try await api.backend.retake(id: context.parameters.require("id"))
                 return Response(status: .noContent)
+            }
+        }
+        router.post("/api/v1/case/check") { request, _ in
+            try await api.handle(request) {
+                let checked = try api.validator.validate(object: CaptureRequestValidator.object(try await api.body(request)), requireSite: false)
+                return api.json(checked)
+            }
+        }
+        router.post("/api/v1/cases") { request, _ in
+            try await api.handle(request) {
+                let submission = try api.validator.validateCase(json: try await api.body(request))
+                return api.json(try await api.backend.sendCase(submission), status: .created)
             }
         }
         router.put("/api/v1/case") { request, _ in
@@ -310,7 +326,7 @@ public struct ControlAPI: Sendable {
 
     func errorResponse(_ error: StationError) -> Response {
         let status: HTTPResponse.Status = switch error.code {
-        case .badRequest, .invalidCaseId: .badRequest
+        case .badRequest, .invalidCaseId, .dniCheckMismatch: .badRequest
         case .notFound: .notFound
         case .conflict: .conflict
         case .payloadTooLarge: .contentTooLarge

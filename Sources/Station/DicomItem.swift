@@ -36,7 +36,8 @@ public enum DicomItem {
             capturedAt: item.metadata.capturedAt, clockSynchronized: stored?.clockSynchronized,
             manufacturer: stored?.manufacturer, model: stored?.model, serial: stored?.serial,
             polarized: stored?.polarized ?? camera.polarized, contact: stored?.contact ?? camera.contact,
-            softwareVersion: softwareVersion, imageSHA256: item.sha256)
+            softwareVersion: softwareVersion, imageSHA256: item.sha256,
+            patientAge: stored?.patientAge, caseUID: stored?.caseUID)
     }
 
     /// The whole Part 10 file for a queued image: its JPEG read (and

@@ -38,7 +38,8 @@ public final class LiveBackend: StationBackend {
 
     /// Stills waiting for Send or Retake longer than this are dropped.
     static let reviewLifetime: Double = 30 * 60
-    static let maxReviews = 8
+    /// A case holds up to this many stills under review at once.
+    static let maxReviews = 12
 
     public init(config: StationConfig, spool: Spool, engine: CaptureEngine, worker: UploadWorker?, monitor: LoopMonitor,
                 logger: Logger = Logger(label: "telestation")) {
@@ -122,22 +123,80 @@ public final class LiveBackend: StationBackend {
         guard let review = reviews.withLock({ $0.removeValue(forKey: id) }) else {
             throw StationError(.notFound, "no capture \(id) waiting for review", nextStep: "capture again")
         }
+        do {
+            return try await enqueue(review, details: review.request, place: nil)
+        } catch {
+            // Keep the still for another try: the staff saw it and may free space.
+            reviews.withLock { $0[id] = review }
+            throw error
+        }
+    }
+
+    public func sendCase(_ submission: CaseSubmission) async throws -> SentCase {
+        let details = submission.details
+        let held = reviews.withLock { r in submission.ids.map { r[$0] } }
+        for (id, review) in zip(submission.ids, held) {
+            guard let review else {
+                throw StationError(.notFound, "capture \(id) is no longer waiting for review (stills are kept \(Int(Self.reviewLifetime / 60)) minutes)",
+                                   nextStep: "take that image again, then send the case")
+            }
+            // One mistyped id must not file another person's photograph in this case.
+            guard review.request.caseId == details.caseId else {
+                throw StationError(.conflict, "capture \(id) was taken for case \(review.request.caseId), not \(details.caseId)",
+                                   nextStep: "drop it from this case or retake it for this patient")
+            }
+        }
+        let caseUID = UUID().uuidString.lowercased()
+        var items: [QueueItem] = []
+        for (n, (id, review)) in zip(submission.ids, held).enumerated() {
+            guard let review, reviews.withLock({ $0.removeValue(forKey: id) }) != nil else {
+                throw StationError(.conflict, "capture \(id) was sent or dropped meanwhile; \(items.count) of \(submission.ids.count) images were queued",
+                                   nextStep: "check the queue, then send what is left again")
+            }
+            do {
+                items.append(try await enqueue(review, details: details,
+                                               place: (caseUID: caseUID, index: n + 1, count: submission.ids.count)))
+            } catch let error as StationError {
+                reviews.withLock { $0[id] = review }
+                throw StationError(error.code, "\(items.count) of \(submission.ids.count) images of the case were queued; the rest wait for review: \(error.message)",
+                                   nextStep: error.nextStep)
+            }
+        }
+        logger.info("case \(caseUID) for \(details.caseId): \(items.count) image(s) queued")
+        return SentCase(caseUID: caseUID, items: items)
+    }
+
+    /// Queues a reviewed still with the case's details (patient, history,
+    /// consent, note, priority from `details`; role and site from the still's own request).
+    private func enqueue(_ review: Review, details d: CaptureRequest,
+                         place: (caseUID: String, index: Int, count: Int)?) async throws -> QueueItem {
         let r = review.request
         let stamp = ISO8601DateFormatter().string(from: review.still.capturedAt).replacingOccurrences(of: ":", with: "")
-        let metadata = ItemMetadata(caseID: r.caseId, site: r.site, note: r.note, priority: r.priority == .urgent ? .urgent : .routine,
-                                    capturedAt: review.still.capturedAt, filename: "\(config.station.id)-\(r.caseId)-\(stamp).jpg",
-                                    context: contexts.context(forStillFrom: review.still.stream.device, camera: config.camera))
+        var context = contexts.context(forStillFrom: review.still.stream.device, camera: config.camera)
+        if let p = d.patient {
+            context.patientName = p.dicomName
+            context.patientSex = p.sex
+            context.patientAge = p.dicomAge
+        }
+        context.role = r.role?.rawValue
+        context.aspect = r.aspect?.rawValue
+        context.history = d.history
+        context.consent = d.consent
+        context.caseUID = place?.caseUID
+        context.imageIndex = place?.index
+        context.imagesInCase = place?.count
+        let metadata = ItemMetadata(caseID: d.caseId, site: r.site, note: d.note, priority: d.priority == .urgent ? .urgent : .routine,
+                                    capturedAt: review.still.capturedAt, filename: "\(config.station.id)-\(d.caseId)-\(stamp).jpg",
+                                    context: context)
         let result: EnqueueResult
         do {
             result = try await spool.perform { try $0.enqueue(imageData: review.still.jpeg, preview: review.still.preview, metadata: metadata) }
         } catch let error as SpoolError {
-            // Keep the still for another try: the staff saw it and may free space.
-            reviews.withLock { $0[id] = review }
             throw StationError(.unavailable, "the image could not be queued: \(error.message)", nextStep: error.nextStep)
         }
         worker?.wake()
-        logger.info("queued item \(result.imageID) for case \(r.caseId)\(review.item.trigger.map { $0 == .kiosk ? "" : " (captured by \($0.rawValue))" } ?? "")")
-        return QueueItem(id: String(result.imageID), caseId: r.caseId, site: r.site, priority: r.priority, state: .queued,
+        logger.info("queued item \(result.imageID) for case \(d.caseId)\(review.item.trigger.map { $0 == .kiosk ? "" : " (captured by \($0.rawValue))" } ?? "")")
+        return QueueItem(id: String(result.imageID), caseId: d.caseId, site: r.site, priority: d.priority, state: .queued,
                          bytesTotal: result.size, bytesSent: 0, createdAt: Date())
     }
 
@@ -181,7 +240,8 @@ public final class LiveBackend: StationBackend {
             out.append(QueueItem(id: String(item.id), caseId: item.metadata.caseID, site: item.metadata.site,
                                  priority: item.metadata.priority == .urgent ? .urgent : .routine, state: state,
                                  bytesTotal: total, bytesSent: sent, etaSeconds: eta, createdAt: item.createdAt,
-                                 detail: item.lastError))
+                                 detail: item.lastError, patient: item.metadata.context.flatMap(PatientEntry.init(context:)),
+                                 role: item.metadata.context?.role.flatMap(ImageRole.init(rawValue:))))
         }
         return QueueSnapshot(items: out)
     }
@@ -439,5 +499,17 @@ extension StationError {
         default: .cameraMissing
         }
         self.init(code, e.message, nextStep: e.nextStep)
+    }
+}
+
+extension PatientEntry {
+    /// The patient as stored with an item (`APELLIDOS^Nombres`, sex, `054Y`),
+    /// for the kiosk to offer again; nil when the item has no whole patient.
+    init?(context c: CaptureContext) {
+        guard let name = c.patientName, let sex = c.patientSex, let age = c.patientAge,
+              age.hasSuffix("Y"), let years = Int(age.dropLast()) else { return nil }
+        let parts = name.split(separator: "^", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        self.init(surnames: String(parts[0]), givenNames: String(parts[1]), sex: sex, age: years)
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Config
 import Foundation
 
@@ -54,7 +55,7 @@ public struct CaseIdPolicy: Sendable {
         }
         if let (digits, check) = DNI.split(id) {
             guard DNI.checkCharacters(digits).contains(check) else {
-                throw StationError(.invalidCaseId,
+                throw StationError(.dniCheckMismatch,
                                    "the check character \(check) does not match DNI \(digits): a digit or the check character was mistyped",
                                    nextStep: "read the 8 digits and the character after them again from the patient's DNI card")
             }
@@ -122,26 +123,54 @@ public struct CaptureRequestValidator: Sendable {
         self.caseIds = caseIds
     }
 
+    static let fields = ["case_id", "site", "note", "priority", "role", "aspect", "patient", "history", "consent"]
+    static let maxTextCharacters = 120
+    static let maxConsentCharacters = 2000
+
     public func validate(json body: Data) throws(StationError) -> CaptureRequest {
+        try validate(object: Self.object(body), requireSite: true)
+    }
+
+    /// `POST /api/v1/cases`: `{"ids": ["r…", …], "case": {case_id, patient, history, consent, note, priority}}`.
+    public func validateCase(json body: Data) throws(StationError) -> CaseSubmission {
+        let object = try Self.object(body)
+        let usage = #"send {"ids": ["r1a2b3c4", …], "case": {"case_id": "…", "patient": {…}, "history": {…}, "consent": "…"}}"#
+        if let unknown = object.keys.sorted().first(where: { !["ids", "case"].contains($0) }) {
+            throw StationError(.badRequest, "unknown field \"\(unknown)\"", nextStep: usage)
+        }
+        guard let ids = object["ids"] as? [String], !ids.isEmpty, ids.count <= 16 else {
+            throw StationError(.badRequest, "ids must list the 1 to 16 captures under review that make the case", nextStep: usage)
+        }
+        guard Set(ids).count == ids.count else {
+            throw StationError(.badRequest, "ids names the same capture twice", nextStep: "list each image of the case once")
+        }
+        guard let details = object["case"] as? [String: Any] else {
+            throw StationError(.badRequest, "case is missing or not an object", nextStep: usage)
+        }
+        return CaseSubmission(ids: ids, details: try validate(object: details, requireSite: false))
+    }
+
+    static func object(_ body: Data) throws(StationError) -> [String: Any] {
         guard body.count <= Self.maxBodyBytes else {
             throw StationError(.payloadTooLarge, "the request body has \(body.count) bytes, more than \(Self.maxBodyBytes)",
-                               nextStep: "send only case_id, site, note and priority")
+                               nextStep: "send only \(fields.joined(separator: ", "))")
         }
-        let object: [String: Any]
         do {
             guard let o = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
                 throw StationError(.badRequest, "the request body must be a JSON object",
                                    nextStep: #"send {"case_id": "...", "site": "...", "note": "...", "priority": "routine"}"#)
             }
-            object = o
+            return o
         } catch let e as StationError {
             throw e
         } catch {
             throw StationError(.badRequest, "the request body is not valid JSON", nextStep: "send a JSON object with Content-Type: application/json")
         }
-        let known: Set<String> = ["case_id", "site", "note", "priority"]
-        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-            throw StationError(.badRequest, "unknown field \"\(unknown)\"", nextStep: "allowed fields: case_id, site, note, priority")
+    }
+
+    func validate(object: [String: Any], requireSite: Bool) throws(StationError) -> CaptureRequest {
+        if let unknown = object.keys.sorted().first(where: { !Self.fields.contains($0) }) {
+            throw StationError(.badRequest, "unknown field \"\(unknown)\"", nextStep: "allowed fields: \(Self.fields.joined(separator: ", "))")
         }
         guard let rawCase = object["case_id"] else {
             throw StationError(.invalidCaseId, "case_id is missing", nextStep: "enter the patient's \(caseIds.formats)")
@@ -151,27 +180,20 @@ public struct CaptureRequestValidator: Sendable {
         }
         let caseId = try caseIds.normalize(caseText)
 
-        guard let siteText = object["site"] as? String else {
-            throw StationError(.badRequest, object["site"] == nil ? "site is missing" : "site must be a string",
-                               nextStep: "one of: \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard let site = BodySite(rawValue: siteText) else {
-            throw StationError(.badRequest, "unknown body site \"\(siteText)\"",
-                               nextStep: "one of: \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))")
+        var site = ""
+        if requireSite || (object["site"] != nil && !(object["site"] is NSNull)) {
+            guard let siteText = object["site"] as? String else {
+                throw StationError(.badRequest, object["site"] == nil ? "site is missing" : "site must be a string",
+                                   nextStep: "one of: \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard let known = BodySite(rawValue: siteText) else {
+                throw StationError(.badRequest, "unknown body site \"\(siteText)\"",
+                                   nextStep: "one of: \(BodySite.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            site = known.rawValue
         }
 
-        var note = ""
-        if let raw = object["note"], !(raw is NSNull) {
-            guard let n = raw as? String else { throw StationError(.badRequest, "note must be a string") }
-            note = n.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard note.count <= Self.maxNoteCharacters else {
-                throw StationError(.badRequest, "the note has \(note.count) characters, more than \(Self.maxNoteCharacters)",
-                                   nextStep: "shorten it; details belong in the referral")
-            }
-            guard !note.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" }) else {
-                throw StationError(.badRequest, "the note contains control characters", nextStep: "send plain text")
-            }
-        }
+        let note = try Self.text(object["note"], field: "note", limit: Self.maxNoteCharacters, allowLines: true) ?? ""
 
         var priority = CasePriority.routine
         if let raw = object["priority"], !(raw is NSNull) {
@@ -180,7 +202,99 @@ public struct CaptureRequestValidator: Sendable {
             }
             priority = p
         }
-        return CaptureRequest(caseId: caseId, site: site.rawValue, note: note, priority: priority)
+        let role = try Self.choice(object["role"], field: "role", ImageRole.self)
+        let aspect = try Self.choice(object["aspect"], field: "aspect", BodyAspect.self)
+        let patient = try Self.patient(object["patient"])
+        let history = try Self.history(object["history"])
+        var consent: String? = nil
+        if let raw = object["consent"], !(raw is NSNull) {
+            guard let text = try Self.text(raw, field: "consent", limit: Self.maxConsentCharacters, allowLines: true), !text.isEmpty else {
+                throw StationError(.badRequest, "consent is empty", nextStep: "send the text the patient agreed to, or leave consent out until the box is ticked")
+            }
+            consent = text
+        }
+        return CaptureRequest(caseId: caseId, site: site, note: note, priority: priority, role: role, aspect: aspect,
+                              patient: patient, history: history, consent: consent)
+    }
+
+    /// Free text: trimmed, within `limit` characters, no control characters
+    /// (line breaks and tabs only where `allowLines`). nil when absent.
+    static func text(_ raw: Any?, field: String, limit: Int, allowLines: Bool = false) throws(StationError) -> String? {
+        guard let raw, !(raw is NSNull) else { return nil }
+        guard let s = raw as? String else { throw StationError(.badRequest, "\(field) must be a string") }
+        let text = s.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.count <= limit else {
+            throw StationError(.badRequest, "the \(field) has \(text.count) characters, more than \(limit)",
+                               nextStep: "shorten it; details belong in the referral")
+        }
+        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !(allowLines && ($0 == "\n" || $0 == "\t")) }) else {
+            throw StationError(.badRequest, "the \(field) contains control characters", nextStep: "send plain text")
+        }
+        return text
+    }
+
+    static func choice<T: RawRepresentable & CaseIterable>(_ raw: Any?, field: String, _: T.Type) throws(StationError) -> T? where T.RawValue == String {
+        guard let raw, !(raw is NSNull) else { return nil }
+        guard let value = (raw as? String).flatMap(T.init(rawValue:)) else {
+            throw StationError(.badRequest, "\(field) must be one of: \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+
+    /// JSONSerialization reads `true`/`false` as NSNumber too; a boolean's type encoding is `c` (a JSON number's is `q` or `d`).
+    static func isBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    static func flag(_ raw: Any?, field: String) throws(StationError) -> Bool? {
+        guard let raw, !(raw is NSNull) else { return nil }
+        // JSONSerialization gives NSNumber for both booleans and numbers; only a JSON boolean is a yes/no answer.
+        guard let n = raw as? NSNumber, isBoolean(n) else {
+            throw StationError(.badRequest, "history.\(field) must be true, false or null (not known)")
+        }
+        return n.boolValue
+    }
+
+    static func patient(_ raw: Any?) throws(StationError) -> PatientEntry? {
+        guard let raw, !(raw is NSNull) else { return nil }
+        let usage = #"send {"surnames": "MAMANI QUISPE", "given_names": "Rosa", "sex": "F", "age": 54}"#
+        guard let o = raw as? [String: Any] else { throw StationError(.badRequest, "patient must be an object", nextStep: usage) }
+        if let unknown = o.keys.sorted().first(where: { !["surnames", "given_names", "sex", "age"].contains($0) }) {
+            throw StationError(.badRequest, "unknown patient field \"\(unknown)\"", nextStep: usage)
+        }
+        func name(_ key: String, _ label: String) throws(StationError) -> String {
+            guard let n = try text(o[key], field: "patient.\(key)", limit: 64), !n.isEmpty else {
+                throw StationError(.badRequest, "the patient's \(label) are missing", nextStep: "write them as on the DNI")
+            }
+            guard !n.contains("^"), !n.contains("\\"), !n.contains("=") else {
+                throw StationError(.badRequest, "the patient's \(label) contain ^, \\ or =", nextStep: "write letters, spaces, apostrophes and hyphens only")
+            }
+            return n
+        }
+        let surnames = try name("surnames", "surnames").uppercased()
+        let given = try name("given_names", "given names")
+        guard let sex = o["sex"] as? String, ["F", "M", "O"].contains(sex) else {
+            throw StationError(.badRequest, "patient.sex must be \"F\", \"M\" or \"O\"", nextStep: usage)
+        }
+        guard let n = o["age"] as? NSNumber, !isBoolean(n), n.doubleValue == n.doubleValue.rounded(),
+              (0...130).contains(n.intValue) else {
+            throw StationError(.badRequest, "patient.age must be whole years from 0 to 130", nextStep: "ask the patient or read the birth date on the DNI")
+        }
+        return PatientEntry(surnames: surnames, givenNames: given, sex: sex, age: n.intValue)
+    }
+
+    static func history(_ raw: Any?) throws(StationError) -> CaseHistory? {
+        guard let raw, !(raw is NSNull) else { return nil }
+        let keys = ["duration", "itching", "bleeding", "changed", "treatment"]
+        guard let o = raw as? [String: Any] else {
+            throw StationError(.badRequest, "history must be an object", nextStep: "fields: \(keys.joined(separator: ", "))")
+        }
+        if let unknown = o.keys.sorted().first(where: { !keys.contains($0) }) {
+            throw StationError(.badRequest, "unknown history field \"\(unknown)\"", nextStep: "fields: \(keys.joined(separator: ", "))")
+        }
+        let h = CaseHistory(duration: try text(o["duration"], field: "history.duration", limit: maxTextCharacters).flatMap { $0.isEmpty ? nil : $0 },
+                            itching: try flag(o["itching"], field: "itching"), bleeding: try flag(o["bleeding"], field: "bleeding"),
+                            changed: try flag(o["changed"], field: "changed"),
+                            treatment: try text(o["treatment"], field: "history.treatment", limit: 500, allowLines: true).flatMap { $0.isEmpty ? nil : $0 })
+        return h.isEmpty ? nil : h
     }
 
     /// Parses `{"action": "pause"|"resume"|"limit", "rate": "64kbit" | bytesPerSecond}`.

@@ -22,6 +22,10 @@ public protocol StationBackend: Sendable {
     func accept(id: String) async throws -> QueueItem
     /// Discards a reviewed still.
     func retake(id: String) async throws
+    /// Sends the stills under review that make one case, in order, as one
+    /// case: one case id for all of them at the hub, the case's patient,
+    /// history and consent with each.
+    func sendCase(_ submission: CaseSubmission) async throws -> SentCase
 
     func queue() async throws -> QueueSnapshot
     func link() async -> LinkState
@@ -53,6 +57,13 @@ public protocol StationBackend: Sendable {
 }
 
 extension StationBackend {
+    /// Backends that keep no case record: each still is accepted on its own.
+    public func sendCase(_ submission: CaseSubmission) async throws -> SentCase {
+        var items: [QueueItem] = []
+        for id in submission.ids { items.append(try await accept(id: id)) }
+        return SentCase(caseUID: UUID().uuidString.lowercased(), items: items)
+    }
+
     /// Backends without capture buttons.
     public func setOpenCase(_ request: CaptureRequest?) async {}
     public func triggerStatus() async -> TriggerStatus { TriggerStatus() }

@@ -319,6 +319,12 @@ public final class UploadWorker: Sendable {
             metadata.sha256 = prepared.sha256 ?? Digest.sha256Hex(prepared.bytes)
             metadata.extra = [("image_sha256", item.sha256)] + prepared.extra
         }
+        // The case it was sent in from the kiosk: the hub groups a case's
+        // images by `case_uid` and shows the patient, history and consent.
+        if item.kind == .image {
+            if !item.metadata.note.isEmpty { metadata.extra.append(("note", item.metadata.note)) }
+            if let c = item.metadata.context { metadata.extra += Self.casePairs(c) }
+        }
         // The station's name for the item (its spool file's name): the hub
         // keeps one copy whichever way the item travels.
         metadata.extra.append(("item", item.itemName))
@@ -326,6 +332,22 @@ public final class UploadWorker: Sendable {
         // to the station the first time it sees it.
         if let stationKey { metadata.extra.append(("station_key", stationKey)) }
         return metadata
+    }
+
+    /// The case's pairs in an image's metadata; absent fields are left out.
+    static func casePairs(_ c: CaptureContext) -> [(String, String)] {
+        var pairs: [(String, String)] = []
+        if let v = c.caseUID { pairs.append(("case_uid", v)) }
+        if let v = c.imageIndex { pairs.append(("image_index", String(v))) }
+        if let v = c.imagesInCase { pairs.append(("images_in_case", String(v))) }
+        if let v = c.role { pairs.append(("role", v)) }
+        if let v = c.aspect { pairs.append(("aspect", v)) }
+        if let v = c.patientName { pairs.append(("patient_name", v)) }
+        if let v = c.patientSex { pairs.append(("patient_sex", v)) }
+        if let v = c.patientAge { pairs.append(("patient_age", v)) }
+        if let v = c.history { pairs.append(("history", v.json)) }
+        if let v = c.consent { pairs.append(("consent", v)) }
+        return pairs
     }
 
     /// Fetches the hub's new replies about this station's cases, when the

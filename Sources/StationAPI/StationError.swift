@@ -9,6 +9,8 @@ public enum StationErrorCode: String, FailureCode, CaseIterable {
     /// A control API request was malformed or out of range.
     case badRequest = "bad_request"
     case invalidCaseId = "invalid_case_id"
+    /// A DNI whose check character does not match its 8 digits: a typo.
+    case dniCheckMismatch = "dni_check_mismatch"
     case notFound = "not_found"
     /// The request is valid but the station cannot act on it right now
     /// (for example a capture while the camera is missing).

@@ -1,3 +1,4 @@
+import Basics
 import Capture
 import Foundation
 
@@ -13,16 +14,60 @@ public struct CaptureRequest: Sendable, Codable, Equatable {
     public var site: String
     public var note: String
     public var priority: CasePriority
+    /// What this image is in the case; nil from clients that send single images.
+    public var role: ImageRole?
+    /// The side of the body map the site was picked on.
+    public var aspect: BodyAspect?
+    /// The patient as entered on the kiosk and confirmed by staff.
+    public var patient: PatientEntry?
+    public var history: CaseHistory?
+    /// The consent text the patient agreed to (sent only once the box is ticked).
+    public var consent: String?
 
-    public init(caseId: String, site: String, note: String = "", priority: CasePriority = .routine) {
+    public init(caseId: String, site: String, note: String = "", priority: CasePriority = .routine,
+                role: ImageRole? = nil, aspect: BodyAspect? = nil, patient: PatientEntry? = nil,
+                history: CaseHistory? = nil, consent: String? = nil) {
         self.caseId = caseId
         self.site = site
         self.note = note
         self.priority = priority
+        self.role = role
+        self.aspect = aspect
+        self.patient = patient
+        self.history = history
+        self.consent = consent
     }
 
     enum CodingKeys: String, CodingKey {
-        case caseId = "case_id", site, note, priority
+        case caseId = "case_id", site, note, priority, role, aspect, patient, history, consent
+    }
+}
+
+/// `POST /api/v1/cases`: the images under review that make one case, in
+/// the order the dermatologist sees them, and the case as it stands when
+/// staff press Send (history and note may have changed since the first image).
+public struct CaseSubmission: Sendable, Equatable {
+    public var ids: [String]
+    public var details: CaptureRequest
+
+    public init(ids: [String], details: CaptureRequest) {
+        self.ids = ids
+        self.details = details
+    }
+}
+
+/// What `POST /api/v1/cases` answers: the case's id, shared by its images at the hub, and the queued images.
+public struct SentCase: Sendable, Codable, Equatable {
+    public var caseUID: String
+    public var items: [QueueItem]
+
+    public init(caseUID: String, items: [QueueItem]) {
+        self.caseUID = caseUID
+        self.items = items
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case caseUID = "case_uid", items
     }
 }
 
@@ -81,11 +126,13 @@ public struct CaseProgress: Sendable, Codable, Equatable {
     public var sent: Int
     /// Confirmed filed by the hub.
     public var received: Int
+    /// The patient as last entered for this case id, for the kiosk to offer again.
+    public var patient: PatientEntry?
     /// The case is received when all its images are.
     public var isReceived: Bool { images > 0 && received == images }
 
     enum CodingKeys: String, CodingKey {
-        case caseId = "case_id", images, sent, received
+        case caseId = "case_id", images, sent, received, patient
     }
 }
 
@@ -102,9 +149,16 @@ public struct QueueItem: Sendable, Codable, Equatable {
     public var createdAt: Date
     /// Why the item is waiting or failed, for people.
     public var detail: String?
+    /// The patient entered with the case, offered again for the same patient's next case.
+    public var patient: PatientEntry?
+    /// Overview, close-up or dermoscopic, when sent as part of a kiosk case.
+    public var role: ImageRole?
 
     public init(id: String, caseId: String, site: String, priority: CasePriority, state: QueueState,
-                bytesTotal: Int64, bytesSent: Int64, etaSeconds: Double? = nil, createdAt: Date, detail: String? = nil) {
+                bytesTotal: Int64, bytesSent: Int64, etaSeconds: Double? = nil, createdAt: Date, detail: String? = nil,
+                patient: PatientEntry? = nil, role: ImageRole? = nil) {
+        self.patient = patient
+        self.role = role
         self.id = id
         self.caseId = caseId
         self.site = site
@@ -119,7 +173,7 @@ public struct QueueItem: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, caseId = "case_id", site, priority, state, bytesTotal = "bytes_total", bytesSent = "bytes_sent"
-        case etaSeconds = "eta_seconds", createdAt = "created_at", detail
+        case etaSeconds = "eta_seconds", createdAt = "created_at", detail, patient, role
     }
 }
 
@@ -145,6 +199,7 @@ public struct QueueSnapshot: Sendable, Codable, Equatable {
                 return cases.count - 1
             }()
             cases[i].images += 1
+            if cases[i].patient == nil { cases[i].patient = item.patient }
             if item.state.isDelivered { cases[i].sent += 1 }
             if item.state == .received { cases[i].received += 1 }
         }

@@ -50,6 +50,17 @@ struct DicomObjectTests {
         var station2 = c
         station2.stationID = "ps-cusco-02"
         #expect(DicomObject.uids(for: station2).study != base.study)
+        // The kiosk's cases: each visit of the same patient is its own study,
+        // all images of one visit in one; without a case UID, one study per case id.
+        var visit2 = c
+        visit2.caseUID = "578d726e-1fec-4650-a276-513f2a5998a9"
+        #expect(DicomObject.uids(for: visit2).study != base.study)
+        var visit2Image2 = visit2
+        visit2Image2.imageSHA256 = String(repeating: "cd", count: 32); visit2Image2.site = "face"
+        #expect(DicomObject.uids(for: visit2Image2).study == DicomObject.uids(for: visit2).study)
+        var noCase = c, noCase2 = c
+        noCase.caseUID = nil; noCase2.caseUID = nil; noCase2.imageSHA256 = String(repeating: "ef", count: 32)
+        #expect(DicomObject.uids(for: noCase).study == DicomObject.uids(for: noCase2).study && DicomObject.uids(for: noCase).study != base.study)
         // Parts cannot run together: ("ab", "c") and ("a", "bc") differ.
         var x = c, y = c
         x.stationID = "ab"; x.caseID = "c"; y.stationID = "a"; y.caseID = "bc"

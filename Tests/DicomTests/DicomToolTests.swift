@@ -53,7 +53,10 @@ import TestSupport
         let sop = c.type == .dermoscopic ? "=DermoscopicPhotographyImageStorage" : "=VLPhotographicImageStorage"
         #expect(r.stdout.contains("(0008,0016) UI \(sop)"), "\(r.stdout)")
         #expect(r.stdout.contains("(0002,0010) UI =JPEGBaseline"))
-        if c.withPatient { #expect(r.stdout.contains("QUISPE MAMANI^Ñusta Illariy"), "\(r.stdout)") }
+        if c.withPatient {
+            #expect(r.stdout.contains("QUISPE MAMANI^Ñusta Illariy"), "\(r.stdout)")
+            #expect(r.stdout.contains("(0010,1010) AS [041Y]"), "\(r.stdout)")
+        }
     }
 
     @Test(arguments: cases) func pydicomReadsTheCameraJPEGUnchanged(_ c: Case) throws {

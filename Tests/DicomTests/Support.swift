@@ -21,7 +21,8 @@ func context(_ type: DicomImageType, jpeg: [UInt8], site: String = "arm_left", w
                  capturedAt: Date(timeIntervalSince1970: 1_767_268_800.25), clockSynchronized: withPatient ? true : nil,
                  manufacturer: withPatient ? "DermLite" : nil, model: withPatient ? "DL5" : nil, serial: withPatient ? "DL5-0042" : nil,
                  polarized: withPatient ? true : nil, contact: withPatient ? false : nil,
-                 softwareVersion: "telestation 0.1.0", imageSHA256: sha256Hex(jpeg))
+                 softwareVersion: "telestation 0.1.0", imageSHA256: sha256Hex(jpeg),
+                 patientAge: withPatient ? "041Y" : nil, caseUID: withPatient ? "4b8c84c6-31eb-480e-b912-1f91dcd92140" : nil)
 }
 
 /// The test tools, where `make deps-test` puts them. A missing tool fails

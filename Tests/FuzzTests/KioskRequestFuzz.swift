@@ -42,7 +42,7 @@ import Station
                 }
             }
         } catch let e as StationError {
-            guard [.badRequest, .invalidCaseId, .payloadTooLarge].contains(e.code) else { throw Fuzz.Violation("a \(e.code) error: \(e)") }
+            guard [.badRequest, .invalidCaseId, .dniCheckMismatch, .payloadTooLarge].contains(e.code) else { throw Fuzz.Violation("a \(e.code) error: \(e)") }
             let text = e.message + " " + (e.nextStep ?? "")
             guard !e.message.isEmpty, fieldWords.contains(where: { text.contains($0) }) else {
                 throw Fuzz.Violation("the error names no field: \(e.description.prefix(200).debugDescription)")

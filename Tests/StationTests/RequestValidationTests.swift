@@ -1,6 +1,7 @@
 import Config
 import ConfigFile
 import Foundation
+import Basics
 import Testing
 @testable import Station
 
@@ -39,7 +40,7 @@ import Testing
                 try CaseIdPolicy.peru.normalize(typo)
             } throws: { error in
                 guard let e = error as? StationError else { return false }
-                return e.code == .invalidCaseId && e.message.contains("check character") && (e.nextStep ?? "").contains("card")
+                return e.code == .dniCheckMismatch && e.message.contains("check character") && (e.nextStep ?? "").contains("card")
             }
         }
         // Nine digits without a dash stay a historia clínica number.
@@ -160,6 +161,10 @@ import Testing
             for site in BodySite.allCases { #expect(table["site_" + site.rawValue] != nil, "site_\(site.rawValue)") }
             for w in CaptureWarning.allCases { #expect(table["warn_" + w.rawValue] != nil, "warn_\(w.rawValue)") }
             for s in QueueState.allCases { #expect(table["state_" + s.rawValue] != nil, "state_\(s.rawValue)") }
+            for r in ImageRole.allCases { #expect(table["role_" + r.rawValue] != nil, "role_\(r.rawValue)") }
+            for a in BodyAspect.allCases { #expect(table[a.rawValue] != nil, "\(a.rawValue)") }
+            for sex in ["F", "M", "O"] { #expect(table["confirm_" + sex]?.contains("{name}") == true, "confirm_\(sex)") }
+            for q in ["itching", "bleeding", "changed"] { #expect(table[q] != nil, "\(q)") }
         }
     }
 
@@ -180,5 +185,58 @@ import Testing
         let en = KioskPage.render(language: .en, caseFormats: "")
         #expect(en.contains(#""capture":"CAPTURE""#))
         #expect(!en.contains("{{"))
+    }
+}
+
+/// The whole case as the kiosk sends it: patient, history, consent, image role and body map side.
+@Suite struct CaseRequestTests {
+    let v = CaptureRequestValidator()
+    func error(_ json: String) -> StationError? { CaptureRequestValidatorTests().error(json) }
+
+    @Test func aWholeCaseRequest() throws {
+        let r = try v.validate(json: Data(#"""
+            {"case_id":"40123456-J","site":"arm_left","aspect":"back","role":"close_up","note":"8 mm","priority":"urgent",
+             "patient":{"surnames":" Mamani Quispe ","given_names":"Rosa","sex":"F","age":54},
+             "history":{"duration":"3 meses","itching":true,"bleeding":false,"changed":null,"treatment":""},
+             "consent":"El paciente acepta."}
+            """#.utf8))
+        #expect(r.caseId == "40123456")
+        #expect(r.role == .closeUp && r.aspect == .back)
+        #expect(r.patient == PatientEntry(surnames: "MAMANI QUISPE", givenNames: "Rosa", sex: "F", age: 54))
+        #expect(r.patient?.dicomName == "MAMANI QUISPE^Rosa" && r.patient?.dicomAge == "054Y")
+        // Unanswered questions stay unknown, empty text is no answer.
+        #expect(r.history == CaseHistory(duration: "3 meses", itching: true, bleeding: false))
+        #expect(r.consent == "El paciente acepta.")
+    }
+
+    @Test func eachMistakeInTheCaseIsNamed() {
+        let base = #""case_id":"45871236","site":"face""#
+        #expect(error("{\(base),\"role\":\"selfie\"}")?.message == "role must be one of: overview, close_up, dermoscopic")
+        #expect(error("{\(base),\"aspect\":\"side\"}")?.message == "aspect must be one of: front, back")
+        #expect(error("{\(base),\"patient\":{\"surnames\":\"\",\"given_names\":\"Rosa\",\"sex\":\"F\",\"age\":5}}")?.message == "the patient's surnames are missing")
+        #expect(error("{\(base),\"patient\":{\"surnames\":\"A^B\",\"given_names\":\"Rosa\",\"sex\":\"F\",\"age\":5}}")?.message.contains("contain ^") == true)
+        #expect(error("{\(base),\"patient\":{\"surnames\":\"A\",\"given_names\":\"Rosa\",\"sex\":\"X\",\"age\":5}}")?.message.hasPrefix("patient.sex must be") == true)
+        #expect(error("{\(base),\"patient\":{\"surnames\":\"A\",\"given_names\":\"Rosa\",\"sex\":\"F\",\"age\":131}}")?.message == "patient.age must be whole years from 0 to 130")
+        #expect(error("{\(base),\"patient\":{\"surnames\":\"A\",\"given_names\":\"Rosa\",\"sex\":\"F\",\"age\":true}}")?.message == "patient.age must be whole years from 0 to 130")
+        #expect(error("{\(base),\"patient\":{\"surnames\":\"A\",\"given_names\":\"Rosa\",\"sex\":\"F\",\"age\":5.5}}")?.message == "patient.age must be whole years from 0 to 130")
+        #expect(error("{\(base),\"patient\":{\"surnames\":\"A\",\"given_names\":\"Rosa\",\"sex\":\"F\",\"age\":5,\"dni\":1}}")?.message == #"unknown patient field "dni""#)
+        #expect(error("{\(base),\"history\":{\"itching\":1}}")?.message == "history.itching must be true, false or null (not known)")
+        #expect(error("{\(base),\"history\":{\"fever\":true}}")?.message == #"unknown history field "fever""#)
+        #expect(error("{\(base),\"consent\":\"  \"}")?.message == "consent is empty")
+        #expect(error(#"{"case_id":"40123456-7","site":"face"}"#)?.code == .dniCheckMismatch)
+    }
+
+    @Test func aCaseSubmission() throws {
+        let s = try v.validateCase(json: Data(#"{"ids":["r1","r2","r3"],"case":{"case_id":"HC-004512","consent":"Sí."}}"#.utf8))
+        #expect(s.ids == ["r1", "r2", "r3"])
+        #expect(s.details.caseId == "HC-004512" && s.details.site == "" && s.details.consent == "Sí.")
+        func fails(_ json: String) -> String? {
+            do { _ = try v.validateCase(json: Data(json.utf8)); return nil } catch { return error.message }
+        }
+        #expect(fails(#"{"ids":[],"case":{"case_id":"HC-1"}}"#)?.hasPrefix("ids must list") == true)
+        #expect(fails(#"{"ids":["r1","r1"],"case":{"case_id":"HC-1"}}"#) == "ids names the same capture twice")
+        #expect(fails(#"{"ids":["r1"]}"#) == "case is missing or not an object")
+        #expect(fails(#"{"ids":["r1"],"case":{"case_id":"HC-1"},"x":1}"#) == #"unknown field "x""#)
+        #expect(fails(#"{"ids":["r1"],"case":{"case_id":"40123456-7"}}"#)?.contains("check character") == true)
     }
 }

@@ -1,8 +1,10 @@
+import Basics
 import Capture
 import Config
 import ConfigFile
 import Foundation
 import Spool
+import Dicom
 import Testing
 @testable import Station
 
@@ -116,6 +118,69 @@ import Testing
             #expect(items.first?.metadata.priority == .urgent)
         }
     }
+
+    /// A whole kiosk case on the real backend: three images (one by the foot
+    /// switch), sent as one case with the patient, history and consent; an
+    /// image of another patient refused from it; what the hub and the DICOM
+    /// object are told.
+    @Test func aCaseOfThreeImagesIsSentAsOne() async throws {
+        try await withBackend(autoSend: false) { backend in
+            let patient = PatientEntry(surnames: "MAMANI QUISPE", givenNames: "Rosa", sex: "F", age: 54)
+            let history = CaseHistory(duration: "3 meses", itching: true, bleeding: false, changed: true, treatment: "Ninguno")
+            func request(_ role: ImageRole, caseId: String = "40123456") -> CaptureRequest {
+                CaptureRequest(caseId: caseId, site: "arm_left", note: "", role: role, aspect: .back, patient: patient)
+            }
+            let overview = try await backend.capture(request(.overview))
+            await backend.setOpenCase(request(.closeUp))
+            await backend.handlePress(TriggerPress(kind: .key, device: "/dev/input/event7 (FootSwitch)"), led: nil)
+            let closeUp = try #require(await backend.triggerStatus().last?.review)
+            #expect(closeUp.request.role == .closeUp && closeUp.trigger == .key)
+            let dermoscopic = try await backend.capture(request(.dermoscopic))
+            let otherPatient = try await backend.capture(request(.overview, caseId: "HC-000123"))
+
+            let details = CaptureRequest(caseId: "40123456", site: "", note: "Lesión pigmentada", priority: .urgent,
+                                         patient: patient, history: history, consent: "El paciente acepta.")
+            // A photograph of someone else is refused from the case, and nothing is queued.
+            await #expect { try await backend.sendCase(CaseSubmission(ids: [overview.id, otherPatient.id], details: details)) } throws: { e in
+                (e as? StationError)?.code == .conflict && (e as? StationError)?.message.contains("HC-000123") == true
+            }
+            #expect(try await backend.queue().items.isEmpty)
+
+            let sent = try await backend.sendCase(CaseSubmission(ids: [overview.id, closeUp.id, dermoscopic.id], details: details))
+            #expect(sent.items.count == 3)
+            // Sent stills leave review; the other patient's stays for its own case.
+            await #expect(throws: StationError.self) { try await backend.retake(id: closeUp.id) }
+            try await backend.retake(id: otherPatient.id)
+
+            let items = try await backend.spool.perform { try $0.allItems() }.filter { $0.kind == .image }.sorted { $0.id < $1.id }
+            #expect(items.count == 3)
+            let contexts = items.compactMap(\.metadata.context)
+            #expect(contexts.count == 3)
+            #expect(Set(contexts.compactMap(\.caseUID)) == [sent.caseUID])
+            #expect(contexts.map(\.imageIndex) == [1, 2, 3] && contexts.allSatisfy { $0.imagesInCase == 3 })
+            #expect(contexts.map(\.role) == ["overview", "close_up", "dermoscopic"])
+            #expect(contexts.allSatisfy { $0.aspect == "back" && $0.patientName == "MAMANI QUISPE^Rosa" && $0.patientSex == "F" && $0.patientAge == "054Y" })
+            #expect(contexts.allSatisfy { $0.history == history && $0.consent == "El paciente acepta." })
+            #expect(items.allSatisfy { $0.metadata.caseID == "40123456" && $0.metadata.note == "Lesión pigmentada" && $0.metadata.priority == .urgent })
+
+            // The hub is told the case in each image's metadata.
+            let pairs = Dictionary(UploadWorker.metadata(for: items[1], station: "ps-trigger", prepared: nil, stationKey: nil).pairs,
+                                   uniquingKeysWith: { a, _ in a })
+            #expect(pairs["case_uid"] == sent.caseUID && pairs["image_index"] == "2" && pairs["images_in_case"] == "3")
+            #expect(pairs["role"] == "close_up" && pairs["aspect"] == "back" && pairs["note"] == "Lesión pigmentada")
+            #expect(pairs["patient_name"] == "MAMANI QUISPE^Rosa" && pairs["patient_age"] == "054Y" && pairs["consent"] == "El paciente acepta.")
+            #expect(pairs["history"] == #"{"bleeding":false,"changed":true,"duration":"3 meses","itching":true,"treatment":"Ninguno"}"#)
+
+            // One DICOM study for the case, with the patient's age.
+            let dicom = try items.map { try DicomItem.context(for: $0, config: backend.config) }
+            #expect(Set(dicom.map { DicomObject.uids(for: $0).study }).count == 1)
+            #expect(dicom.allSatisfy { $0.patientAge == "054Y" && $0.patientName == "MAMANI QUISPE^Rosa" })
+
+            // The kiosk offers the patient again for the next case.
+            #expect(try await backend.queue().cases.first?.patient == patient)
+        }
+    }
+
 }
 
 @Suite(.serialized, .timeLimit(.minutes(2))) struct OpenCaseAPITests {

@@ -2,14 +2,26 @@
 const T = {{STRINGS}};
 const SITES = {{SITES}};
 const $ = (id) => document.getElementById(id);
-const state = { caseId: "", site: "", urgent: false, review: null, fresh: null, link: null, previewRetry: null, stick: null, stickReceiptsShown: null };
+/* The case on screen: the patient (confirmed by staff before any capture),
+   the history, and the set of images under review, in order. */
+const ROLES = ["overview", "close_up", "dermoscopic"];
+const state = {
+  caseId: "", patient: null, confirmed: false, consent: false, history: {}, site: "", aspect: "front", role: "overview",
+  urgent: false, set: [], current: null, retakeAt: null, fresh: null, link: null, previewRetry: null, stick: null,
+  stickReceiptsShown: null, keypadTarget: "case", age: "", sex: "",
+};
 
 function t(key) { return T[key] || key; }
+function fill(key, n) { return t(key).replace("{n}", String(n)); }
 document.querySelectorAll("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
 $("tab-capture").textContent = t("tab_capture");
 $("camera-btn").textContent = t("camera");
 $("capture-btn").textContent = t("capture");
 $("note").placeholder = t("note");
+$("surnames").placeholder = t("surnames");
+$("given-names").placeholder = t("given_names");
+$("duration").placeholder = t("duration");
+$("treatment").placeholder = t("treatment");
 
 function show(id) {
   document.querySelectorAll(".screen").forEach(s => s.classList.toggle("show", s.id === id));
@@ -17,9 +29,8 @@ function show(id) {
   if (id === "queue-screen") refreshQueue();
   if (id === "replies-screen") refreshReplies(true);
 }
+/* Leaving the review by a tab keeps the images of the case: they wait in the set. */
 document.querySelectorAll(".tab").forEach(b => b.addEventListener("click", () => {
-  /* Leaving the review by a tab means the photo was not wanted: same as Retake. */
-  if (state.review) { $("retake-btn").click(); }
   showCamera(false);
   show(b.dataset.screen);
 }));
@@ -34,6 +45,7 @@ async function api(method, path, body) {
   return data;
 }
 function errorText(e) {
+  if (e.code === "dni_check_mismatch") return t("err_dni_check");
   if (e.code === "invalid_case_id") return t("err_invalid_case_id");
   if (e.code === "camera_missing") return t("err_camera_missing");
   return t("err_generic") + " " + e.message;
@@ -52,66 +64,248 @@ function startPreview() {
   img.src = "/api/v1/preview.mjpeg?t=" + Date.now();
 }
 
-/* Case id keypad: digits plus the letters and dash the accepted formats use. */
-const KEYS = ["1","2","3","H","C","4","5","6","E","-","7","8","9","0","⌫"];
-function renderCase() {
-  const f = $("case-field");
-  f.querySelector("span").textContent = state.caseId || t("case_placeholder");
-  f.classList.toggle("empty", !state.caseId);
-  $("keypad-value").textContent = state.caseId || "\u00a0";
+/* The patient sheet: DNI or historia clínica on the keypad (with the DNI's
+   check character, a letter A–K or a digit), names as on the card, sex, age,
+   and the consent read to the patient. */
+const KEYS = ["1","2","3","4","5","6","7","8","9","0","-","⌫","A","B","C","D","E","F","G","H","I","J","K"];
+function patientName(p) { return p.surnames + ", " + p.given_names; }
+function caseBody(extra) {
+  const h = state.history; const history = {};
+  ["duration", "treatment"].forEach(k => { if (h[k]) history[k] = h[k]; });
+  ["itching", "bleeding", "changed"].forEach(k => { if (h[k] === true || h[k] === false) history[k] = h[k]; });
+  const body = { case_id: state.caseId, note: $("note").value, priority: state.urgent ? "urgent" : "routine" };
+  if (state.patient) body.patient = state.patient;
+  if (Object.keys(history).length) body.history = history;
+  if (state.consent) body.consent = t("consent_text");
+  return Object.assign(body, extra || {});
 }
+function renderPatient() {
+  const f = $("patient-field");
+  const p = state.confirmed ? state.patient : null;
+  f.querySelector("span").textContent = p ? state.caseId + " · " + patientName(p) + " · " + p.age : t("patient_placeholder");
+  f.classList.toggle("empty", !p);
+  const c = $("case-field");
+  c.querySelector("span").textContent = state.caseId || t("case_placeholder");
+  c.classList.toggle("empty", !state.caseId);
+  const a = $("age-field");
+  a.querySelector("span").textContent = state.age || "—";
+  a.classList.toggle("empty", !state.age);
+  document.querySelectorAll("button.sex").forEach(b => b.classList.toggle("chosen", b.dataset.sex === state.sex));
+  $("consent-box").checked = state.consent;
+  $("keypad-value").textContent = (state.keypadTarget === "age" ? state.age : state.caseId) || "\u00a0";
+}
+function openPatient() {
+  $("patient-error").textContent = "";
+  renderPatient();
+  $("patient-overlay").classList.add("show");
+}
+$("patient-field").addEventListener("click", openPatient);
+document.querySelectorAll("button.sex").forEach(b => b.addEventListener("click", () => { state.sex = b.dataset.sex; renderPatient(); }));
+$("consent-box").addEventListener("change", () => { state.consent = $("consent-box").checked; });
+$("patient-cancel").addEventListener("click", () => $("patient-overlay").classList.remove("show"));
+/* Any change to who the patient is needs a new confirmation before the next capture. */
+["surnames", "given-names"].forEach(id => $(id).addEventListener("input", () => { state.confirmed = false; }));
+
+$("patient-done").addEventListener("click", async () => {
+  const err = $("patient-error"); err.textContent = "";
+  const surnames = $("surnames").value.trim(), given = $("given-names").value.trim();
+  const age = Number(state.age);
+  if (!state.caseId) { err.textContent = t("err_invalid_case_id"); $("case-field").classList.add("invalid"); return; }
+  if (!surnames || !given) { err.textContent = t("err_patient_names"); return; }
+  if (!state.sex) { err.textContent = t("err_patient_sex"); return; }
+  if (state.age === "" || !(age >= 0 && age <= 130)) { err.textContent = t("err_patient_age"); return; }
+  if (!state.consent) { err.textContent = t("err_consent"); return; }
+  try {
+    const checked = await api("POST", "/api/v1/case/check", { case_id: state.caseId, patient: { surnames, given_names: given, sex: state.sex, age } });
+    state.caseId = checked.case_id; state.patient = checked.patient; state.confirmed = false;
+    $("patient-overlay").classList.remove("show");
+    askConfirm();
+  } catch (e) {
+    err.textContent = errorText(e);
+    if (e.code === "invalid_case_id" || e.code === "dni_check_mismatch") $("case-field").classList.add("invalid");
+  }
+});
+/* The echo, large, before anything is captured: the right person, or back to correct it. */
+function askConfirm() {
+  const p = state.patient;
+  $("confirm-text").textContent = t("confirm_" + p.sex).replace("{name}", patientName(p)).replace("{age}", String(p.age));
+  $("confirm-id").textContent = state.caseId;
+  $("confirm-overlay").classList.add("show");
+}
+$("confirm-yes").addEventListener("click", () => {
+  state.confirmed = true;
+  $("confirm-overlay").classList.remove("show");
+  $("form-error").textContent = "";
+  renderPatient(); sendOpenCase();
+});
+$("confirm-fix").addEventListener("click", () => { $("confirm-overlay").classList.remove("show"); openPatient(); });
+
 function buildKeypad() {
   const pad = $("keypad");
   KEYS.forEach(k => {
     const b = document.createElement("button"); b.textContent = k; b.dataset.key = k;
+    if (/[A-K-]/.test(k)) b.classList.add("letter");
     b.addEventListener("click", () => {
-      $("form-error").textContent = "";
-      if (k === "⌫") state.caseId = state.caseId.slice(0, -1);
-      else if (state.caseId.length < 20) state.caseId += k;
-      renderCase();
+      $("keypad-error").textContent = "";
+      const age = state.keypadTarget === "age";
+      if (age && !/[0-9⌫]/.test(k)) return;
+      let v = age ? state.age : state.caseId;
+      if (k === "⌫") v = v.slice(0, -1);
+      else if (v.length < (age ? 3 : 20)) v += k;
+      if (age) state.age = v; else { state.caseId = v; state.confirmed = false; }
+      renderPatient();
     });
     pad.appendChild(b);
   });
-  const clear = document.createElement("button"); clear.className = "wide"; clear.textContent = t("keypad_clear");
-  clear.addEventListener("click", () => { state.caseId = ""; renderCase(); });
+  const clear = document.createElement("button"); clear.className = "wide"; clear.id = "keypad-clear"; clear.textContent = t("keypad_clear");
+  clear.addEventListener("click", () => { if (state.keypadTarget === "age") state.age = ""; else { state.caseId = ""; state.confirmed = false; } renderPatient(); });
   const done = document.createElement("button"); done.className = "wide done"; done.id = "keypad-done"; done.textContent = t("keypad_done");
-  done.addEventListener("click", () => { $("keypad-overlay").classList.remove("show"); sendOpenCase(); });
-  const spacer = document.createElement("div");
-  pad.append(clear, spacer, done);
+  done.addEventListener("click", keypadDone);
+  pad.append(clear, done);
 }
-$("case-field").addEventListener("click", () => { $("case-field").classList.remove("invalid"); $("keypad-overlay").classList.add("show"); showRecentCases(); });
-/* The patients of the last day's cases on this station, to pick again instead of typing a DNI twice. */
+/* A mistyped DNI check character is refused here, before the patient's name is written. */
+async function keypadDone() {
+  if (state.keypadTarget === "case" && state.caseId) {
+    try { state.caseId = (await api("POST", "/api/v1/case/check", { case_id: state.caseId })).case_id; }
+    catch (e) { $("keypad-error").textContent = errorText(e); return; }
+  }
+  $("keypad-overlay").classList.remove("show");
+  $("case-field").classList.remove("invalid");
+  renderPatient();
+}
+function openKeypad(target) {
+  state.keypadTarget = target;
+  $("keypad-overlay").classList.toggle("digits", target === "age");
+  $("keypad-error").textContent = "";
+  renderPatient();
+  $("keypad-overlay").classList.add("show");
+  if (target === "case") showRecentCases(); else $("recent-cases").textContent = "";
+}
+$("case-field").addEventListener("click", () => { $("case-field").classList.remove("invalid"); openKeypad("case"); });
+$("age-field").addEventListener("click", () => openKeypad("age"));
+/* The patients of the last day's cases on this station, to pick again instead of typing a DNI and a name twice. */
 async function showRecentCases() {
   const box = $("recent-cases");
   box.textContent = "";
   let snap;
   try { snap = await api("GET", "/api/v1/queue"); } catch (e) { return; }
-  const ids = (snap.cases || []).map(c => c.case_id).filter((id, i, all) => id && all.indexOf(id) === i).slice(0, 4);
-  if (!ids.length) return;
+  const seen = new Set();
+  const cases = (snap.cases || []).filter(c => c.case_id && !seen.has(c.case_id) && seen.add(c.case_id)).slice(0, 4);
+  if (!cases.length) return;
   const label = document.createElement("span"); label.textContent = t("recent_cases"); box.appendChild(label);
-  ids.forEach(id => {
-    const b = document.createElement("button"); b.textContent = id; b.dataset.recent = id;
-    b.addEventListener("click", () => { state.caseId = id; $("form-error").textContent = ""; renderCase(); });
+  cases.forEach(c => {
+    const b = document.createElement("button"); b.dataset.recent = c.case_id;
+    b.textContent = c.case_id + (c.patient ? " · " + c.patient.surnames.split(" ")[0] : "");
+    b.addEventListener("click", () => {
+      state.caseId = c.case_id; state.confirmed = false;
+      if (c.patient) {
+        $("surnames").value = c.patient.surnames; $("given-names").value = c.patient.given_names;
+        state.sex = c.patient.sex; state.age = String(c.patient.age);
+      }
+      $("keypad-error").textContent = ""; renderPatient();
+    });
     box.appendChild(b);
   });
 }
 
+/* Image type: overview, close-up, dermoscopic. Each capture moves to the next, as a dermatology case is usually taken. */
+function renderRoles() {
+  document.querySelectorAll("#roles button").forEach(b => {
+    b.classList.toggle("chosen", b.dataset.role === state.role);
+    b.setAttribute("aria-pressed", String(b.dataset.role === state.role));
+  });
+}
+function buildRoles() {
+  ROLES.forEach(r => {
+    const b = document.createElement("button"); b.textContent = t("role_" + r); b.dataset.role = r;
+    b.addEventListener("click", () => { state.role = r; renderRoles(); sendOpenCase(); });
+    $("roles").appendChild(b);
+  });
+}
+
+/* Body map: the front and the back, each region a large target with its
+   side written on it (the front is seen facing the patient: their right on the left). */
+const MAP = {
+  front: [[null, "face", "face", null], [null, "neck", "neck", null], ["arm_right", "chest", "chest", "arm_left"],
+          ["hand_right", "abdomen", "abdomen", "hand_left"], [null, "genital", "genital", null],
+          [null, "leg_right", "leg_left", null], [null, "foot_right", "foot_left", null]],
+  back: [[null, "scalp", "scalp", null], [null, "neck", "neck", null], ["arm_left", "back", "back", "arm_right"],
+         ["hand_left", "back", "back", "hand_right"], [null, null, null, null],
+         [null, "leg_left", "leg_right", null], [null, "foot_left", "foot_right", null]],
+};
+function siteLabel(site, aspect) { return t("site_" + site) + (aspect === "back" && site !== "back" && site !== "scalp" ? " (" + t("back").toLowerCase() + ")" : ""); }
 function renderSite() {
   const f = $("site-field");
-  f.querySelector("span").textContent = state.site ? t("site_" + state.site) : t("site_choose");
+  f.querySelector("span").textContent = state.site ? siteLabel(state.site, state.aspect) : t("site_choose");
   f.classList.toggle("empty", !state.site);
-  document.querySelectorAll("#sites-grid button").forEach(b => b.classList.toggle("chosen", b.dataset.site === state.site));
+  document.querySelectorAll("#body-map button").forEach(b => b.classList.toggle("chosen", b.dataset.site === state.site && b.dataset.aspect === state.aspect));
 }
 function buildSites() {
-  SITES.forEach(s => {
-    const b = document.createElement("button"); b.textContent = t("site_" + s); b.dataset.site = s;
-    b.addEventListener("click", () => { state.site = s; $("form-error").textContent = ""; renderSite(); $("sites-overlay").classList.remove("show"); sendOpenCase(); });
-    $("sites-grid").appendChild(b);
+  const map = $("body-map");
+  const pick = (site, aspect) => { state.site = site; state.aspect = aspect; $("form-error").textContent = ""; renderSite(); $("sites-overlay").classList.remove("show"); sendOpenCase(); };
+  ["front", "back"].forEach(aspect => {
+    const view = document.createElement("div"); view.className = "view " + aspect;
+    const h = document.createElement("h3"); h.textContent = t(aspect); view.appendChild(h);
+    const grid = document.createElement("div"); grid.className = "silhouette";
+    const placed = new Set();
+    MAP[aspect].forEach((row, r) => row.forEach((site, c) => {
+      if (!site || placed.has(site)) return;
+      placed.add(site);
+      const rows = MAP[aspect].map(x => x.indexOf(site) >= 0).reduce((a, hit, i) => hit ? a.concat(i) : a, []);
+      const cols = row.map((x, i) => x === site ? i : -1).filter(i => i >= 0);
+      const b = document.createElement("button"); b.textContent = t("site_" + site); b.dataset.site = site; b.dataset.aspect = aspect;
+      b.style.gridRow = (rows[0] + 1) + " / " + (rows[rows.length - 1] + 2);
+      b.style.gridColumn = (cols[0] + 1) + " / " + (cols[cols.length - 1] + 2);
+      b.setAttribute("aria-label", siteLabel(site, aspect) + " · " + t(aspect));
+      b.addEventListener("click", () => pick(site, aspect));
+      grid.appendChild(b);
+    }));
+    view.appendChild(grid); map.appendChild(view);
   });
+  const more = document.createElement("div"); more.className = "view more";
+  const h = document.createElement("h3"); h.textContent = t("other_sites"); more.appendChild(h);
+  ["mouth", "eye", "other"].forEach(site => {
+    const b = document.createElement("button"); b.textContent = t("site_" + site); b.dataset.site = site; b.dataset.aspect = "front";
+    b.addEventListener("click", () => pick(site, "front"));
+    more.appendChild(b);
+  });
+  map.appendChild(more);
 }
 $("site-field").addEventListener("click", () => $("sites-overlay").classList.add("show"));
 /* A tap beside a sheet closes it, as on a phone. */
-document.querySelectorAll(".overlay").forEach(o => o.addEventListener("click", (e) => { if (e.target === o) o.classList.remove("show"); }));
+document.querySelectorAll(".overlay").forEach(o => o.addEventListener("click", (e) => { if (e.target === o && o.id !== "confirm-overlay") o.classList.remove("show"); }));
+
+/* History: free text for how long and what was tried; yes / no / not asked for the rest. */
+function buildHistory() {
+  document.querySelectorAll(".yesno").forEach(box => {
+    const q = box.dataset.q;
+    const label = document.createElement("span"); label.textContent = t(q); label.id = "q-" + q; box.appendChild(label);
+    box.setAttribute("role", "group"); box.setAttribute("aria-labelledby", "q-" + q);
+    [true, false].forEach(v => {
+      const b = document.createElement("button"); b.textContent = t(v ? "yes" : "no"); b.dataset.value = String(v);
+      b.addEventListener("click", () => { state.history[q] = state.history[q] === v ? null : v; renderHistory(); });
+      box.appendChild(b);
+    });
+  });
+}
+function renderHistory() {
+  document.querySelectorAll(".yesno").forEach(box => box.querySelectorAll("button").forEach(b => {
+    const on = String(state.history[box.dataset.q]) === b.dataset.value;
+    b.classList.toggle("chosen", on); b.setAttribute("aria-pressed", String(on));
+  }));
+  const h = state.history;
+  const filled = h.duration || h.treatment || $("note").value.trim() || ["itching", "bleeding", "changed"].some(k => h[k] === true || h[k] === false);
+  $("history-btn").textContent = filled ? t("history_filled") : t("history");
+  $("history-btn").classList.toggle("filled", !!filled);
+}
+$("history-btn").addEventListener("click", () => {
+  $("duration").value = state.history.duration || ""; $("treatment").value = state.history.treatment || "";
+  renderHistory(); $("history-overlay").classList.add("show");
+});
+$("history-done").addEventListener("click", () => {
+  state.history.duration = $("duration").value.trim(); state.history.treatment = $("treatment").value.trim();
+  $("history-overlay").classList.remove("show"); renderHistory(); sendOpenCase();
+});
 
 function renderUrgent() {
   const b = $("urgent-toggle");
@@ -119,19 +313,19 @@ function renderUrgent() {
   b.classList.toggle("on", state.urgent);
 }
 $("urgent-toggle").addEventListener("click", () => { state.urgent = !state.urgent; renderUrgent(); sendOpenCase(); });
-$("note").addEventListener("change", () => sendOpenCase());
 
 /* The case on screen is where the camera's button, a foot switch or a GPIO
- * button file their photos; the station forgets it unless renewed. */
+ * button file their photos (with the role and site chosen for the next
+ * image); the station forgets it unless renewed. Only a confirmed patient opens it. */
 async function sendOpenCase() {
   try {
-    if (state.caseId && state.site) await api("PUT", "/api/v1/case", { case_id: state.caseId, site: state.site, note: $("note").value, priority: state.urgent ? "urgent" : "routine" });
+    if (state.confirmed && state.site) await api("PUT", "/api/v1/case", caseBody({ site: state.site, aspect: state.aspect, role: state.role }));
     else await api("DELETE", "/api/v1/case");
-  } catch (e) { /* an invalid case id is reported when capturing */ }
+  } catch (e) { /* an invalid case is reported when capturing */ }
 }
-setInterval(() => { if (state.caseId && state.site) sendOpenCase(); }, 60000);
+setInterval(() => { if (state.confirmed && state.site) sendOpenCase(); }, 60000);
 
-/* A press of a capture button: show its photo for review, or say what it needs. */
+/* A press of a capture button: its photo joins the case's set, or the kiosk says what it needs. */
 function showTrigger(ev) {
   if (state.lastTrigger === undefined) { state.lastTrigger = ev ? ev.sequence : 0; return; }
   if (!ev || ev.sequence <= state.lastTrigger) return;
@@ -140,54 +334,113 @@ function showTrigger(ev) {
   if (ev.outcome === "needs_case") { show("capture-screen"); err.textContent = t("trigger_needs_case"); return; }
   if (ev.outcome === "failed") { err.textContent = t("trigger_failed") + " " + (ev.message || ""); return; }
   err.textContent = t("trigger_" + ev.trigger);
-  if (ev.outcome === "captured" && ev.review && !state.review) showReview(ev.review);
+  if (ev.outcome === "captured" && ev.review && !state.set.some(i => i.id === ev.review.id)) addToSet(ev.review);
   else if (ev.outcome === "queued") { state.fresh = ev.queue_id; $("toast").textContent = t("trigger_" + ev.trigger) + " " + t("trigger_queued"); show("queue-screen"); }
 }
 
 /* Capture talks only to the station: it never waits for the network. */
 $("capture-btn").addEventListener("click", async () => {
   const err = $("form-error"); err.textContent = "";
-  if (!state.caseId) { err.textContent = t("err_invalid_case_id"); $("case-field").classList.add("invalid"); return; }
+  if (!state.confirmed) { err.textContent = t("err_patient_needed"); $("patient-field").classList.add("invalid"); return; }
   if (!state.site) { err.textContent = t("err_site"); return; }
   const btn = $("capture-btn"); btn.disabled = true; btn.textContent = t("capturing");
   try {
-    const item = await api("POST", "/api/v1/captures", { case_id: state.caseId, site: state.site, note: $("note").value, priority: state.urgent ? "urgent" : "routine" });
-    showReview(item);
+    addToSet(await api("POST", "/api/v1/captures", caseBody({ site: state.site, aspect: state.aspect, role: state.role })));
   } catch (e) {
     err.textContent = errorText(e);
-    if (e.code === "invalid_case_id") $("case-field").classList.add("invalid");
   } finally { btn.disabled = false; btn.textContent = t("capture"); }
 });
+$("patient-field").addEventListener("click", () => $("patient-field").classList.remove("invalid"));
 
+/* The set: a new image takes the place of the one being retaken, or goes last;
+   the next image's type moves on. */
+function addToSet(item) {
+  if (state.retakeAt !== null) { state.set.splice(Math.min(state.retakeAt, state.set.length), 0, item); state.retakeAt = null; }
+  else state.set.push(item);
+  const next = ROLES.indexOf(item.request.role || state.role) + 1;
+  state.role = ROLES[Math.min(next, ROLES.length - 1)];
+  renderRoles(); sendOpenCase();
+  showReview(item);
+}
+function renderSetButton() {
+  const b = $("set-btn"); b.hidden = state.set.length === 0;
+  b.textContent = fill("set_button", state.set.length);
+  $("send-btn").textContent = fill("send_case", state.set.length);
+}
+function renderStrip() {
+  const strip = $("set-strip");
+  strip.querySelectorAll(".shot").forEach(n => n.remove());
+  state.set.forEach((it, i) => {
+    const n = i + 1;
+    const shot = document.createElement("div"); shot.className = "shot" + (state.current && state.current.id === it.id ? " current" : ""); shot.dataset.id = it.id;
+    shot.setAttribute("role", "listitem");
+    const view = document.createElement("button"); view.className = "thumb";
+    const img = document.createElement("img"); img.alt = ""; img.src = "/api/v1/captures/" + encodeURIComponent(it.id) + "/preview";
+    const cap = document.createElement("span"); cap.textContent = n + " · " + t("role_" + (it.request.role || "overview"));
+    view.append(img, cap); view.setAttribute("aria-label", n + " · " + t("role_" + (it.request.role || "overview")) + " · " + siteLabel(it.request.site, it.request.aspect));
+    view.addEventListener("click", () => showReview(it));
+    const redo = document.createElement("button"); redo.className = "redo"; redo.textContent = "↻"; redo.setAttribute("aria-label", fill("retake_image", n));
+    redo.addEventListener("click", () => retake(it));
+    const drop = document.createElement("button"); drop.className = "drop"; drop.textContent = "✕"; drop.setAttribute("aria-label", fill("drop_image", n));
+    drop.addEventListener("click", () => dropImage(it));
+    shot.append(view, redo, drop);
+    strip.appendChild(shot);
+  });
+}
 function showReview(item) {
-  state.review = item;
+  state.current = item;
+  const r = item.request;
   $("review-image").src = "/api/v1/captures/" + encodeURIComponent(item.id) + "/image";
-  $("review-meta").textContent = item.request.case_id + " · " + t("site_" + item.request.site) + (item.request.priority === "urgent" ? " · " + t("urgent") : "") + " · " + item.width + "×" + item.height;
+  $("review-meta").textContent = (state.set.indexOf(item) + 1) + "/" + state.set.length + " · " + t("role_" + (r.role || "overview")) + " · " + siteLabel(r.site, r.aspect) + " · " + item.width + "×" + item.height;
   const list = $("review-warnings"); list.innerHTML = "";
   (item.warnings.length ? item.warnings : [null]).forEach(w => {
     const li = document.createElement("li");
     if (w) li.textContent = t("warn_" + w); else { li.textContent = t("review_ok"); li.className = "ok"; }
     list.appendChild(li);
   });
+  renderSetButton(); renderStrip();
   show("review-screen");
 }
-$("retake-btn").addEventListener("click", async () => {
-  const item = state.review; state.review = null;
+async function dropImage(item) {
+  const i = state.set.indexOf(item); if (i < 0) return;
+  state.set.splice(i, 1);
+  try { await api("POST", "/api/v1/captures/" + encodeURIComponent(item.id) + "/retake"); } catch (e) { /* gone already: nothing to keep */ }
+  renderSetButton();
+  if (!state.set.length) { state.current = null; show("capture-screen"); return; }
+  showReview(state.set[Math.min(i, state.set.length - 1)]);
+}
+/* Retake one image: the others stay; the new one takes its place, with its type and site. */
+async function retake(item) {
+  const i = state.set.indexOf(item); if (i < 0) return;
+  await dropImage(item);
+  state.retakeAt = i;
+  if (item.request.role) state.role = item.request.role;
+  state.site = item.request.site; state.aspect = item.request.aspect || "front";
+  renderRoles(); renderSite(); sendOpenCase();
   show("capture-screen");
-  if (item) { try { await api("POST", "/api/v1/captures/" + encodeURIComponent(item.id) + "/retake"); } catch (e) { $("form-error").textContent = errorText(e); } }
-});
+}
+$("retake-btn").addEventListener("click", () => { if (state.current) retake(state.current); });
+$("another-image-btn").addEventListener("click", () => show("capture-screen"));
+$("set-btn").addEventListener("click", () => { if (state.set.length) showReview(state.set[state.set.length - 1]); });
 $("send-btn").addEventListener("click", async () => {
-  const item = state.review; if (!item) return;
+  if (!state.set.length) return;
   $("send-btn").disabled = true;
   try {
-    const q = await api("POST", "/api/v1/captures/" + encodeURIComponent(item.id) + "/accept");
-    state.review = null; state.fresh = q.id;
-    $("note").value = ""; state.urgent = false; renderUrgent();
-    $("toast").textContent = t("sent_toast");
+    const sent = await api("POST", "/api/v1/cases", { ids: state.set.map(i => i.id), case: caseBody() });
+    state.fresh = sent.items.length ? sent.items[sent.items.length - 1].id : null;
+    $("toast").textContent = fill("case_sent_toast", sent.items.length);
+    newCase();
     show("queue-screen");
   } catch (e) { $("review-meta").textContent = errorText(e); }
   finally { $("send-btn").disabled = false; }
 });
+/* After a case is sent the screen is ready for the next patient. */
+function newCase() {
+  Object.assign(state, { caseId: "", patient: null, confirmed: false, consent: false, history: {}, site: "", aspect: "front",
+                         role: "overview", urgent: false, set: [], current: null, retakeAt: null, age: "", sex: "" });
+  ["surnames", "given-names", "note", "duration", "treatment"].forEach(id => { $(id).value = ""; });
+  renderPatient(); renderSite(); renderRoles(); renderUrgent(); renderHistory(); renderSetButton(); sendOpenCase();
+}
 $("another-btn").addEventListener("click", () => { $("toast").textContent = ""; show("capture-screen"); });
 $("pause-btn").addEventListener("click", async () => {
   const paused = state.link && state.link.paused;
@@ -372,7 +625,6 @@ async function refreshStatus() {
 /* USB stick: the button appears while a stick is mounted; one tap copies every
    image still owed to the hub onto it. Receipts on a stick are read by the
    daemon as soon as it is plugged in. */
-function fill(key, n) { return t(key).replace("{n}", String(n)); }
 function renderStick(s) {
   const b = $("stick-btn");
   state.stick = s;
@@ -415,6 +667,10 @@ function replyKind(r) {
 }
 function renderReplies(snap) {
   $("replies-count").textContent = snap.unread ? String(snap.unread) : "";
+  /* Redrawn only when something changed: a tap must not land on a row being replaced. */
+  const key = JSON.stringify(snap.replies);
+  if (key === state.repliesShown) return;
+  state.repliesShown = key;
   const list = $("replies-list");
   $("replies-empty").hidden = snap.replies.length > 0;
   list.textContent = "";
@@ -437,7 +693,7 @@ function renderReplies(snap) {
 }
 async function refreshReplies(fromHub) { try { renderReplies(await api("GET", "/api/v1/replies" + (fromHub ? "?refresh=1" : ""))); } catch (e) { /* the link indicator says why */ } }
 
-buildKeypad(); buildSites(); buildLimits(); renderLimit(); renderCase(); renderSite(); renderUrgent();
+buildKeypad(); buildSites(); buildRoles(); buildHistory(); buildLimits(); renderLimit(); renderPatient(); renderSite(); renderRoles(); renderUrgent(); renderHistory(); renderSetButton();
 /* After load: an endless MJPEG response must not keep the page "loading". */
 if (document.readyState === "complete") startPreview(); else window.addEventListener("load", startPreview);
 refreshStatus(); setInterval(refreshStatus, 2000);

@@ -5,8 +5,10 @@ and chromium-driver) driven over WebDriver with Selenium.
     kiosk_test.py --daemon .build/debug/telestation-demo-station [--args "..."] [--artifacts DIR]
     kiosk_test.py --url http://127.0.0.1:8080/          # against a daemon already running
 
-Walks the path staff take — preview, camera settings, case id on the keypad,
-body site, capture, review, send, queue, upload limit — asserting each step and saving a screenshot
+Walks the path staff take — preview, camera settings, the patient (DNI with
+its check character, names, sex, age, consent, the echo), body map, history,
+a three-image case with a retake and a dropped image, send, queue, the case
+at the hub, upload limit, replies, a returning patient — asserting each step and saving a screenshot
 of each screen as DIR/kiosk-*.png. Exits non-zero on the first failure.
 """
 import argparse
@@ -149,79 +151,234 @@ def run(k, url):
     axe_check(k, "capture")
     camera_settings(k, url)
 
-    # Capture without a case id: a clear Spanish error, nothing captured.
+    # Capture before the patient is registered: a clear Spanish error, nothing captured.
     k.tap(k.by_id("capture-btn"))
-    k.until("missing case error", lambda: "DNI" in k.by_id("form-error").text)
+    k.until("patient needed", lambda: "paciente" in k.by_id("form-error").text)
     assert k.visible_screen() == "capture-screen"
 
-    # Case id on the on-screen keypad.
+    # The DNI with a mistyped check character is refused on the keypad, in Spanish.
+    # 40123456's check character is 5 (or J on newer cards).
+    k.tap(k.by_id("patient-field"))
+    k.until("patient sheet", lambda: k.by_id("patient-overlay").is_displayed())
     k.tap(k.by_id("case-field"))
     k.until("keypad", lambda: k.by_id("keypad-overlay").is_displayed())
-    for key in "HC-004512":
-        k.tap(d.find_element(By.CSS_SELECTOR, f'#keypad button[data-key="{key}"]'))
-    assert k.by_id("keypad-value").text == "HC-004512", k.by_id("keypad-value").text
-    k.shot("2-keypad")
+    type_keys(k, "40123456-7")
+    assert k.by_id("keypad-value").text == "40123456-7", k.by_id("keypad-value").text
+    k.tap(k.by_id("keypad-done"))
+    k.until("check character refused", lambda: "carácter de verificación" in k.by_id("keypad-error").text)
+    assert k.by_id("keypad-overlay").is_displayed(), "the keypad closed on a wrong DNI"
+    k.shot("2-dni-refused")
+    k.tap(d.find_element(By.CSS_SELECTOR, '#keypad button[data-key="⌫"]'))
+    type_keys(k, "J")
     k.tap(k.by_id("keypad-done"))
     k.until("keypad closed", lambda: not k.by_id("keypad-overlay").is_displayed())
+    # Stored as its 8 digits once the check character matched.
+    assert k.by_id("case-field").text.endswith("40123456"), k.by_id("case-field").text
 
-    # Body site picker.
+    fill_patient(k, "Mamani Quispe", "Rosa", "F", "54", consent=False)
+    k.tap(k.by_id("patient-done"))
+    k.until("consent required", lambda: "consentimiento" in k.by_id("patient-error").text)
+    k.tap(k.by_id("consent-box"))
+    k.shot("3-patient")
+    axe_check(k, "patient")
+    k.tap(k.by_id("patient-done"))
+    # The echo, large, before any capture.
+    k.until("confirmation", lambda: k.by_id("confirm-overlay").is_displayed())
+    assert k.by_id("confirm-text").text == "¿Es la paciente MAMANI QUISPE, Rosa, 54 años?", k.by_id("confirm-text").text
+    assert k.by_id("confirm-id").text == "40123456"
+    size = d.execute_script("return parseFloat(getComputedStyle(document.getElementById('confirm-text')).fontSize)")
+    assert size >= 28, f"the confirmation is not large: {size}px"
+    k.shot("4-confirm")
+    k.tap(k.by_id("confirm-yes"))
+    k.until("patient on the form", lambda: "MAMANI QUISPE, Rosa" in k.by_id("patient-field").text)
+
+    # Body site on the body map: the back of the left arm.
     k.tap(k.by_id("site-field"))
-    k.until("site picker", lambda: k.by_id("sites-overlay").is_displayed())
-    k.shot("3-sites")
-    k.tap(d.find_element(By.CSS_SELECTOR, '#sites-grid button[data-site="arm_left"]'))
-    k.until("site chosen", lambda: k.by_id("site-field").text.endswith("Brazo izq."))
+    k.until("body map", lambda: k.by_id("sites-overlay").is_displayed())
+    small = d.execute_script("""return [...document.querySelectorAll('#body-map button')]
+        .filter(b => b.getBoundingClientRect().width < 48 || b.getBoundingClientRect().height < 48
+                  || b.getBoundingClientRect().bottom > window.innerHeight + 0.5).map(b => b.dataset.site + '/' + b.dataset.aspect)""")
+    assert not small, f"body map targets under 48 px or cut off: {small}"
+    k.shot("5-body-map")
+    axe_check(k, "body-map")
+    k.tap(d.find_element(By.CSS_SELECTOR, '#body-map button[data-site="arm_left"][data-aspect="back"]'))
+    k.until("site chosen", lambda: "Brazo izq. (espalda)" in k.by_id("site-field").text)
+
+    # History: how long, yes/no answers, treatment, a note.
+    k.tap(k.by_id("history-btn"))
+    k.until("history sheet", lambda: k.by_id("history-overlay").is_displayed())
+    k.by_id("duration").send_keys("3 meses")
+    k.by_id("treatment").send_keys("Ninguno")
+    for q, v in (("itching", "true"), ("bleeding", "false"), ("changed", "true")):
+        k.tap(d.find_element(By.CSS_SELECTOR, f'.yesno[data-q="{q}"] button[data-value="{v}"]'))
     k.by_id("note").send_keys("Lesión pigmentada, 8 mm")
+    k.shot("6-history")
+    axe_check(k, "history")
+    k.tap(k.by_id("history-done"))
+    k.until("history filled", lambda: "✓" in k.by_id("history-btn").text)
     k.tap(k.by_id("urgent-toggle"))
     assert "on" in k.by_id("urgent-toggle").get_attribute("class")
+    cut = d.execute_script("""return [...document.querySelectorAll('#capture-form button')]
+        .filter(e => e.getBoundingClientRect().bottom > window.innerHeight + 0.5 || e.scrollWidth > e.clientWidth + 1)
+        .map(e => e.id || e.dataset.role || e.textContent)""")
+    assert not cut, f"cut off on the case form at this size: {cut}"
+    k.shot("6b-case-form")
 
-    # Capture: the review screen with the image and the warnings.
-    k.tap(k.by_id("capture-btn"))
-    k.until("review screen", lambda: k.visible_screen() == "review-screen")
-    k.until("review image", lambda: d.execute_script("return document.getElementById('review-image').naturalWidth") > 0)
+    # Three images: overview, close-up, dermoscopic; the type moves on by itself.
+    assert role(k) == "overview", role(k)
+    capture(k, 1)
+    assert k.by_id("send-btn").text == "ENVIAR CASO (1)" and k.by_id("retake-btn").text == "Repetir", k.by_id("send-btn").text
     warnings = [li.text for li in d.find_elements(By.CSS_SELECTOR, "#review-warnings li")]
     assert warnings, "no warnings or confirmation shown"
-    assert "HC-004512" in k.by_id("review-meta").text
-    assert k.by_id("send-btn").text == "ENVIAR" and k.by_id("retake-btn").text == "Repetir"
-    k.shot("4-review")
+    k.shot("7-review")
+    k.tap(k.by_id("another-image-btn"))
+    k.until("capture screen", lambda: k.visible_screen() == "capture-screen")
+    assert role(k) == "close_up", role(k)
+    assert k.by_id("set-btn").text == "Caso: 1 · Enviar", k.by_id("set-btn").text
+    capture(k, 2)
+    k.tap(k.by_id("another-image-btn"))
+    assert role(k) == "dermoscopic", role(k)
+    capture(k, 3)
+    first_ids = shots(k)
+    # Retake image 2 alone: the others stay, the new one takes its place as a close-up.
+    tap_nth(k, "#set-strip .shot .redo", 1)
+    k.until("capture screen for the retake", lambda: k.visible_screen() == "capture-screen")
+    assert role(k) == "close_up", role(k)
+    capture(k, 3)
+    after = shots(k)
+    assert after[0] == first_ids[0] and after[2] == first_ids[2] and after[1] != first_ids[1], (first_ids, after)
+    # A fourth image, then dropped: the three stay.
+    k.tap(k.by_id("another-image-btn"))
+    capture(k, 4)
+    tap_nth(k, "#set-strip .shot .drop", 3)
+    k.until("three images again", lambda: len(shots(k)) == 3)
+    assert shots(k) == after, shots(k)
+    tap_nth(k, "#set-strip .shot .thumb", 0)
+    k.until("first image shown", lambda: k.by_id("review-meta").text.startswith("1/3 · Panorámica"))
+    k.shot("8-case-set")
+    axe_check(k, "review")
 
-    # Send: the queue panel with the item and a progress bar that fills.
+    # Send the case: three items in the queue, each received by the hub.
     k.tap(k.by_id("send-btn"))
     k.until("queue screen", lambda: k.visible_screen() == "queue-screen")
-    k.until("queue item", lambda: len(d.find_elements(By.CSS_SELECTOR, "#queue-list .item")) == 1)
-    item = d.find_element(By.CSS_SELECTOR, "#queue-list .item")
-    assert "HC-004512" in item.text and "Urgente" in item.text, item.text
+    k.until("three queue items", lambda: len(d.find_elements(By.CSS_SELECTOR, "#queue-list .item")) == 3)
+    assert "3 imágenes" in k.by_id("toast").text, k.by_id("toast").text
+    k.until("the case's patient and priority in the queue", lambda: all(
+        "40123456" in e.text and "Urgente" in e.text for e in d.find_elements(By.CSS_SELECTOR, "#queue-list .item")))
     k.until("thumbnail", lambda: d.execute_script("return document.querySelector('#queue-list .item img').naturalWidth") > 0)
-    bar = lambda: d.execute_script("return parseFloat(document.querySelector('#queue-list .progress > div').style.width) || 0")
-    k.until("progress bar moving", lambda: bar() > 0)
-    k.shot("5-queue")
+    bar = lambda: d.execute_script("return Math.min(...[...document.querySelectorAll('#queue-list .progress > div')].map(b => parseFloat(b.style.width) || 0))")
+    k.shot("9-queue")
     # Sent, then received once the hub's receipt says filed (telestation-hub gives receipts).
-    k.until("received", lambda: "Recibida" in d.find_element(By.CSS_SELECTOR, "#queue-list .item .state").text)
+    k.until("all received", lambda: all("Recibida" in e.text for e in d.find_elements(By.CSS_SELECTOR, "#queue-list .item .state")))
     assert bar() == 100
-    k.shot("6-queue-done")
+    k.shot("10-queue-done")
     axe_check(k, "queue")
+    if HUB:
+        hub_case(after)
     upload_limit(k, url)
+    # The form is ready for the next patient.
+    k.tap(k.by_id("another-btn"))
+    k.until("capture screen", lambda: k.visible_screen() == "capture-screen")
+    assert "Toque para registrar" in k.by_id("patient-field").text, k.by_id("patient-field").text
 
     replies(k, url)
 
-    # Back to capture for another photo of the same case.
-    k.tap(k.by_id("tab-queue"))
-    k.until("queue screen again", lambda: k.visible_screen() == "queue-screen")
-    k.tap(k.by_id("another-btn"))
-    k.until("capture screen", lambda: k.visible_screen() == "capture-screen")
-    assert k.by_id("case-field").text.endswith("HC-004512")
-    # The same patient again later: picked from the recent cases, not typed again.
+    # The same patient again later: picked from the recent cases, name, sex and age with it.
+    k.tap(k.by_id("tab-capture"))
+    k.tap(k.by_id("patient-field"))
     k.tap(k.by_id("case-field"))
     k.until("keypad", lambda: k.by_id("keypad-overlay").is_displayed())
-    k.tap(d.find_element(By.XPATH, '//div[@id="keypad"]/button[contains(@class,"wide") and not(contains(@class,"done"))]'))
-    assert k.by_id("keypad-value").text.strip() == "", k.by_id("keypad-value").text
-    k.until("recent case offered", lambda: d.find_elements(By.CSS_SELECTOR, '#recent-cases button[data-recent="HC-004512"]'))
-    k.tap(d.find_element(By.CSS_SELECTOR, '#recent-cases button[data-recent="HC-004512"]'))
-    assert k.by_id("keypad-value").text == "HC-004512", k.by_id("keypad-value").text
+    k.until("recent case offered", lambda: d.find_elements(By.CSS_SELECTOR, '#recent-cases button[data-recent="40123456"]'))
+    k.tap(d.find_element(By.CSS_SELECTOR, '#recent-cases button[data-recent="40123456"]'))
+    assert k.by_id("keypad-value").text == "40123456", k.by_id("keypad-value").text
     cut = d.execute_script("""return [...document.querySelectorAll('#keypad-overlay button')]
         .filter(e => e.getBoundingClientRect().bottom > window.innerHeight + 0.5).map(e => e.textContent)""")
     assert not cut, f"keypad keys cut off below the screen with the recent cases shown: {cut}"
-    k.shot("8-recent-cases")
+    k.shot("11-recent-cases")
     k.tap(k.by_id("keypad-done"))
+    k.until("keypad closed", lambda: not k.by_id("keypad-overlay").is_displayed())
+    assert k.by_id("surnames").get_attribute("value") == "MAMANI QUISPE" and k.by_id("given-names").get_attribute("value") == "Rosa"
+    assert k.by_id("age-field").text.endswith("54") and "chosen" in k.by_id("sex-F").get_attribute("class")
+
+
+def type_keys(k, text):
+    for key in text:
+        k.tap(k.d.find_element(By.CSS_SELECTOR, f'#keypad button[data-key="{key}"]'))
+
+
+def fill_patient(k, surnames, given, sex, age, consent=True):
+    """On the patient sheet: names (the panel's keyboard), sex, age on the keypad, consent."""
+    k.by_id("surnames").clear(); k.by_id("surnames").send_keys(surnames)
+    k.by_id("given-names").clear(); k.by_id("given-names").send_keys(given)
+    k.tap(k.by_id(f"sex-{sex}"))
+    k.tap(k.by_id("age-field"))
+    k.until("age keypad", lambda: k.by_id("keypad-overlay").is_displayed())
+    letters = k.d.execute_script("return [...document.querySelectorAll('#keypad .letter')].filter(b => getComputedStyle(b).visibility !== 'hidden').length")
+    assert letters == 0, "letters offered for the age"
+    type_keys(k, age)
+    k.tap(k.by_id("keypad-done"))
+    k.until("age keypad closed", lambda: not k.by_id("keypad-overlay").is_displayed())
+    if consent:
+        k.tap(k.by_id("consent-box"))
+
+
+def enter_patient(k, case_id, surnames, given, sex, age):
+    """Registers and confirms a patient from the capture screen."""
+    k.tap(k.by_id("patient-field"))
+    k.until("patient sheet", lambda: k.by_id("patient-overlay").is_displayed())
+    k.tap(k.by_id("case-field"))
+    type_keys(k, case_id)
+    k.tap(k.by_id("keypad-done"))
+    k.until("keypad closed", lambda: not k.by_id("keypad-overlay").is_displayed())
+    fill_patient(k, surnames, given, sex, age)
+    k.tap(k.by_id("patient-done"))
+    k.until("confirmation", lambda: k.by_id("confirm-overlay").is_displayed())
+    k.tap(k.by_id("confirm-yes"))
+    k.until("patient confirmed", lambda: surnames.upper() in k.by_id("patient-field").text)
+
+
+def role(k):
+    return k.d.execute_script("const b = document.querySelector('#roles button.chosen'); return b && b.dataset.role")
+
+
+def shots(k):
+    # Read in one script: the strip is redrawn whenever the review changes.
+    return k.d.execute_script("return [...document.querySelectorAll('#set-strip .shot')].map(s => s.dataset.id)")
+
+
+def tap_nth(k, css, n):
+    """Taps the n-th match of css, looking again if the list was redrawn meanwhile."""
+    def attempt():
+        k.tap(k.d.find_elements(By.CSS_SELECTOR, css)[n])
+        return True
+    k.until(f"tap {css} #{n}", attempt)
+
+
+def capture(k, count):
+    """CAPTURAR from the capture screen; the review shows the set with `count` images."""
+    k.tap(k.by_id("capture-btn"))
+    k.until("review screen", lambda: k.visible_screen() == "review-screen")
+    k.until("review image", lambda: k.d.execute_script("return document.getElementById('review-image').naturalWidth") > 0)
+    k.until(f"{count} images in the set", lambda: len(shots(k)) == count)
+
+
+def hub_case(ids):
+    """At the hub: one case, its three images in order with their roles, the
+    patient, the history and the consent; the dropped and retaken images are not there."""
+    with urllib.request.urlopen(f"{HUB[0]}/cases?station={HUB[1]}", timeout=30) as r:
+        cases = json.load(r)["cases"]
+    mine = [c for c in cases if c["case"] == "40123456"]
+    assert len(mine) == 1, json.dumps(cases, indent=1)
+    c = mine[0]
+    assert c["complete"] and c["images_expected"] == 3 and len(c["images"]) == 3, json.dumps(c, indent=1)
+    assert [i["index"] for i in c["images"]] == [1, 2, 3], c["images"]
+    assert [i["role"] for i in c["images"]] == ["overview", "close_up", "dermoscopic"], c["images"]
+    assert all(i["site"] == "arm_left" and i["aspect"] == "back" for i in c["images"]), c["images"]
+    assert c["patient_name"] == "MAMANI QUISPE^Rosa" and c["patient_sex"] == "F" and c["patient_age"] == "054Y", c
+    assert c["history"] == {"duration": "3 meses", "itching": True, "bleeding": False, "changed": True, "treatment": "Ninguno"}, c["history"]
+    assert c["consent"].startswith("El paciente (o su apoderado) acepta"), c["consent"]
+    assert c["note"] == "Lesión pigmentada, 8 mm" and c["priority"] == "urgent", c
+    print(f"hub: case {c['case_uid']} with {len(c['images'])} images, {[i['role'] for i in c['images']]}")
 
 
 def axe_check(k, name):
@@ -263,21 +420,22 @@ def replies(k, url):
     assert k.by_id("replies-count").text == "", "unread replies before any was posted"
     if HUB is None:
         return
-    post_reply({"station": HUB[1], "case": "HC-004512", "kind": "retake", "image": 2, "text": "La imagen 2 está desenfocada."})
-    post_reply({"station": HUB[1], "case": "HC-004512", "kind": "note",
+    post_reply({"station": HUB[1], "case": "40123456", "kind": "retake", "image": 2, "text": "La imagen 2 está desenfocada."})
+    post_reply({"station": HUB[1], "case": "40123456", "kind": "note",
                 "text": "Nevus displásico probable. Control en 3 meses; derivar si cambia de tamaño."})
     k.tap(k.by_id("tab-replies"))
     k.until("replies screen", lambda: k.visible_screen() == "replies-screen")
     k.until("two replies", lambda: len(d.find_elements(By.CSS_SELECTOR, "#replies-list .reply")) == 2)
     k.until("unread badge", lambda: k.by_id("replies-count").text == "2")
-    first, second = d.find_elements(By.CSS_SELECTOR, "#replies-list .reply")
+    (first, first_class), (second, _) = d.execute_script(
+        "return [...document.querySelectorAll('#replies-list .reply')].map(r => [r.innerText, r.className])")
     # Newest first: the note, then the retake of image 2.
-    assert "Nota del especialista" in first.text and "Control en 3 meses" in first.text and "HC-004512" in first.text, first.text
-    assert "Repetir la imagen 2" in second.text and "desenfocada" in second.text, second.text
-    assert "unread" in first.get_attribute("class")
+    assert "Nota del especialista" in first and "Control en 3 meses" in first and "40123456" in first, first
+    assert "Repetir la imagen 2" in second and "desenfocada" in second, second
+    assert "unread" in first_class
     k.shot("7-replies")
     axe_check(k, "replies")
-    k.tap(first)
+    tap_nth(k, "#replies-list .reply", 0)
     k.until("badge counts one unread", lambda: k.by_id("replies-count").text == "1")
     k.until("the tapped reply is read", lambda: "unread" not in d.find_elements(By.CSS_SELECTOR, "#replies-list .reply")[0].get_attribute("class"))
     # The station keeps them, read or not: the control API says the same.
@@ -377,12 +535,9 @@ def run_problems(k, url):
     # (On an 800-px panel with a USB stick in, the link shows as its dot; the banner above says it in words.)
     k.until("link indicator", lambda: "rechazó" in k.by_id("link-text").get_attribute("textContent"))
     # Capturing with no camera fails with a message, not a hang.
-    k.tap(k.by_id("case-field"))
-    for key in "45871236":
-        k.tap(d.find_element(By.CSS_SELECTOR, f'#keypad button[data-key="{key}"]'))
-    k.tap(k.by_id("keypad-done"))
+    enter_patient(k, "45871236", "Condori Huamán", "Juan", "M", "7")
     k.tap(k.by_id("site-field"))
-    k.tap(d.find_element(By.CSS_SELECTOR, '#sites-grid button[data-site="face"]'))
+    k.tap(d.find_element(By.CSS_SELECTOR, '#body-map button[data-site="face"][data-aspect="front"]'))
     k.tap(k.by_id("capture-btn"))
     k.until("camera error", lambda: "cámara no responde" in k.by_id("form-error").text)
     # A USB stick is mounted: the header offers it, and everything still fits.
