@@ -31,6 +31,9 @@ LINK = "/dev/input/by-id/telestation-test-button-event-kbd"
 STATE = "/tmp/telestation-daemon-state"
 HUB_STORE = "/tmp/telestation-hub-store"
 CASE = {"case_id": "40123456", "site": "face"}
+PATIENT = {"surnames": "MAMANI QUISPE", "given_names": "Rosa", "sex": "F", "age": 54}
+CONSENT = "El paciente acepta que se tomen y envíen estas fotografías."
+FOOT_SWITCH_CASE = {}
 ORTHANC_PORT = 18042
 VL_PHOTO = "1.2.840.10008.5.1.4.1.1.77.1.4"
 SKIN_OF_FACE = "73897004"
@@ -310,6 +313,27 @@ def run_checks(daemon, button):
             f"colour bars in the 640x480 still, Send puts it in the spool queue (item {accepted[-1] if accepted else '-'}), "
             f"daemon log \"queued item ... (captured by key)\"")
 
+    # A whole case by the foot switch alone: the kiosk opens the case with the
+    # next image's type, each press takes that image for review, and Send files
+    # the three as one case (one study in Orthanc, checked in pacs_checks).
+    reviews = []
+    for role in ("overview", "close_up", "dermoscopic"):
+        api("PUT", "/api/v1/case", dict(CASE, role=role, aspect="front", patient=PATIENT, consent=CONSENT))
+        time.sleep(1)  # past the debounce window of the last press
+        ev = press_and_wait(button, "press", seq())
+        if ev and ev.get("outcome") == "captured":
+            reviews.append(ev["review"])
+    roles = [r["request"].get("role") for r in reviews]
+    code, sent = api("POST", "/api/v1/cases", {"ids": [r["id"] for r in reviews],
+                                               "case": {"case_id": CASE["case_id"], "patient": PATIENT, "consent": CONSENT,
+                                                        "history": {"duration": "2 semanas", "itching": True}}})
+    ok = code == 201 and len(sent.get("items", [])) == 3 and roles == ["overview", "close_up", "dermoscopic"]
+    if ok:
+        accepted.extend(i["id"] for i in sent["items"])
+        FOOT_SWITCH_CASE.update(uid=sent["case_uid"], items=[i["id"] for i in sent["items"]])
+    verdict(ok, f"a three-image case by the foot switch alone (types {roles}, each press one image of the open case), "
+            f"sent as one case: POST /api/v1/cases answered {code}" + (f", case {sent.get('case_uid')}" if ok else f": {sent}"))
+
     # A bouncing contact and a held key (20 autorepeats) each capture once.
     # A second capture from a late bounce or repeat would come after the
     # first: the count must stay the same over a quiet window (well past the
@@ -363,8 +387,10 @@ def pacs_checks(orthanc):
     problems = []
     fragments = set()
     devices = set()
+    all_tags = []
     for oid in ids:
         tags = orthanc.get(f"/instances/{oid}/simplified-tags")
+        all_tags.append(tags)
         for key, want in [("PatientID", CASE["case_id"]), ("SOPClassUID", VL_PHOTO), ("Modality", "XC"),
                           ("InstitutionName", "Puesto de Salud VM")]:
             if tags.get(key) != want:
@@ -386,6 +412,13 @@ def pacs_checks(orthanc):
         frame = jpeg_fragment(data)
         if frame:
             fragments.add(hashlib.sha256(frame).hexdigest())
+    # The foot switch's case: its three instances in one study of their own, with the patient's name and age.
+    in_case = [t for t in all_tags if t.get("PatientAge") == "054Y"]
+    if FOOT_SWITCH_CASE and (len(in_case) != 3 or len({t.get("StudyInstanceUID") for t in in_case}) != 1
+                             or any(t.get("PatientName") != "MAMANI QUISPE^Rosa" for t in in_case)
+                             or in_case[0].get("StudyInstanceUID") in {t.get("StudyInstanceUID") for t in all_tags if t not in in_case}):
+        problems.append(f"the foot switch's case is not one study of 3 instances: "
+                        f"{[(t.get('StudyInstanceUID'), t.get('PatientName'), t.get('PatientAge')) for t in in_case]}")
     missing = [i for i, sha in camera_jpegs.items() if sha not in fragments]
     if len(ids) != len(accepted):
         problems.append(f"Orthanc holds {len(ids)} instances for {len(accepted)} images sent")
@@ -395,7 +428,9 @@ def pacs_checks(orthanc):
         problems.append(f"the device is not vivid in the objects: {sorted(devices)}")
     verdict(not problems, f"{len(ids)} DICOM instances in Orthanc for {len(accepted)} images (patient {CASE['case_id']}, "
             f"VL Photographic, Skin of face {SKIN_OF_FACE}, device {sorted(devices)}), no dciodvfy errors, "
-            f"{len(camera_jpegs)} camera JPEGs byte-identical inside" + (f": {problems[:3]}" if problems else ""))
+            f"{len(camera_jpegs)} camera JPEGs byte-identical inside"
+            + (f"; the foot switch's case in one study of its own" if FOOT_SWITCH_CASE else "")
+            + (f": {problems[:3]}" if problems else ""))
 
 
 def camera_faults(daemon):
