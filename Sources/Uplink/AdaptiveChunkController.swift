@@ -9,8 +9,9 @@ import Foundation
 /// target time, and at `targetTime` when the hub keeps partial chunks, where a
 /// drop costs only the bytes in flight.
 ///
-/// - grows ×2 while chunks finish in under half that aim,
-///   and toward the size the measured rate allows when it can see it;
+/// - grows ×2 while chunks finish in under half that aim (under 80 % of it
+///   when the hub keeps partial chunks), and toward the size the measured
+///   rate allows when it can see it;
 /// - shrinks to what fits the target after a slow chunk;
 /// - shrinks ×½ on a failure when the failure lost the chunk, and to half a
 ///   cut chunk when the hub turns out to have discarded it;
@@ -76,7 +77,7 @@ public struct AdaptiveChunkController: Sendable, Equatable {
         if t > targetTime {
             // Slow: aim with the rate just measured.
             chunkSize = Self.clamp(min(chunkSize / 2, Int64(rate * aim)), minChunk, maxChunk)
-        } else if t < aim / 2 && bytes >= chunkSize / 2 {
+        } else if t < growthLimit && bytes >= chunkSize / 2 {
             // Fast and the chunk was a real sample (not a short tail).
             chunkSize = Self.clamp(min(chunkSize * 2, max(chunkSize, Int64(rate * aim))), minChunk, maxChunk)
         }
@@ -84,6 +85,12 @@ public struct AdaptiveChunkController: Sendable, Equatable {
 
     /// The chunk duration aimed at.
     public var aim: Double { partialChunksKept ? targetTime : targetTime / 2 }
+
+    /// A chunk quicker than this grows. Where a drop loses the chunk, only a
+    /// chunk well under the aim (half of it) does; where the hub keeps what
+    /// arrived, a larger chunk costs nothing on a drop and saves the idle
+    /// round trip after each chunk, so any chunk short of 80 % of the aim grows.
+    var growthLimit: Double { partialChunksKept ? aim * 0.8 : aim / 2 }
 
     /// A drop cut a chunk of `count` bytes and the hub kept none of it
     /// (it discards cut PATCHes): the next chunk is at most half the cut

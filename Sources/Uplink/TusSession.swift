@@ -237,11 +237,14 @@ struct TusSession: Sendable {
     }
 
     /// The checksum to send with a chunk: the strongest the hub offers, unless
-    /// checksums were dropped. Tells the chunk controller whether a cut chunk
-    /// survives in part: not when it carries a checksum, nor when the hub was
-    /// seen to discard cut PATCHes.
+    /// checksums were dropped, or the hub checks every whole file against
+    /// its sha256 before accepting it (a hub that gives receipts does: a
+    /// damaged byte is refused with the file, so a per-chunk checksum would
+    /// only make a chunk cut by a drop worthless). Tells the chunk controller
+    /// whether a cut chunk survives in part: not when it carries a checksum,
+    /// nor when the hub was seen to discard cut PATCHes.
     private mutating func checksumAlgorithm(_ caps: TusCapabilities) -> String? {
-        let algorithm = hub.chunkChecksums ? caps.checksumAlgorithm : nil
+        let algorithm = hub.chunkChecksums && !caps.receipts ? caps.checksumAlgorithm : nil
         hub.chunk.partialChunksKept = algorithm == nil && hub.cutPatches != .discarded
         return algorithm
     }

@@ -243,6 +243,20 @@ extension TusHubState {
         #expect(!later.takeReports().contains(.notice(.checksumsDropped)))
     }
 
+    /// A hub that gives receipts checks each whole file's sha256 before it
+    /// accepts it: chunks go to it without checksums from the start, so a
+    /// chunk cut by a drop is kept in part rather than thrown away.
+    @Test func aHubThatChecksWholeFilesGetsNoChunkChecksums() {
+        var receipts = checksummed
+        receipts.receipts = true
+        var s = sending(hub: hub(receipts))
+        guard case .patch(_, _, nil) = s.next() else { Issue.record("a chunk checksum to a hub that checks whole files"); return }
+        #expect(s.hub.chunk.partialChunksKept)
+        var plainTus = sending(hub: hub(checksummed))
+        guard case .patch(_, _, "sha256") = plainTus.next() else { Issue.record("no checksum to a hub that checks only chunks"); return }
+        #expect(!plainTus.hub.chunk.partialChunksKept)
+    }
+
     @Test func aRefusedChunkKeepsChecksums() {
         var s = sending(hub: hub(checksummed))
         guard case .finish(.retry) = s.receive(.answered(.retry(retryAfter: nil, "the hub answered 503"), quick)) else { Issue.record("503 not retried"); return }

@@ -64,6 +64,21 @@ import Testing
         #expect(c.chunkSize == 256 << 10)
     }
 
+    /// Where the hub keeps what arrived, a chunk that took 6 of the 10 s
+    /// aimed at still grows: a drop costs only the bytes in flight, and each
+    /// chunk costs an idle round trip. Where a drop loses the chunk it does not.
+    @Test func keptPartialChunksGrowCloserToTheAim() {
+        var kept = AdaptiveChunkController(minChunk: 16 << 10, maxChunk: 8 << 20, targetTime: 10, initial: 96_000)
+        kept.partialChunksKept = true
+        kept.chunkSucceeded(bytes: 96_000, seconds: 6)
+        #expect(kept.chunkSize == 160_000, "rate 16 kB/s × aim 10 s")
+        kept.chunkSucceeded(bytes: 160_000, seconds: 10)
+        #expect(kept.chunkSize == 160_000, "at the aim it holds")
+        var lost = AdaptiveChunkController(minChunk: 16 << 10, maxChunk: 8 << 20, targetTime: 10, initial: 96_000)
+        lost.chunkSucceeded(bytes: 96_000, seconds: 6)
+        #expect(lost.chunkSize == 96_000)
+    }
+
     @Test func slowChunkShrinksToWhatFitsTheTarget() {
         var c = AdaptiveChunkController(minChunk: 16 << 10, maxChunk: 8 << 20, targetTime: 10, initial: 1 << 20)
         // 1 MiB in 40 s = 26 KB/s: half the target is ~131 KB.
