@@ -6,8 +6,8 @@ import Foundation
 /// bad link drops mid-chunk and the hub discards the cut chunk (it checks
 /// chunk checksums). The controller aims a chunk's duration at
 /// `targetTime / 2` when a drop loses the chunk, so one drop costs at most one
-/// target time, and at `targetTime` when the hub keeps partial chunks, where a
-/// drop costs only the bytes in flight.
+/// target time, and at `3 × targetTime` when the hub keeps partial chunks,
+/// where a drop costs only the bytes in flight.
 ///
 /// - grows ×2 while chunks finish in under half that aim (under 80 % of it
 ///   when the hub keeps partial chunks), and toward the size the measured
@@ -74,7 +74,7 @@ public struct AdaptiveChunkController: Sendable, Equatable {
         defer { chunkSize = min(chunkSize, dropCap) }
         let t = max(seconds, 0.001)
         let rate = Double(bytes) / t
-        if t > targetTime {
+        if t > slowLimit {
             // Slow: aim with the rate just measured.
             chunkSize = Self.clamp(min(chunkSize / 2, Int64(rate * aim)), minChunk, maxChunk)
         } else if t < growthLimit && bytes >= chunkSize / 2 {
@@ -83,14 +83,20 @@ public struct AdaptiveChunkController: Sendable, Equatable {
         }
     }
 
-    /// The chunk duration aimed at.
-    public var aim: Double { partialChunksKept ? targetTime : targetTime / 2 }
+    /// The chunk duration aimed at: half the target where a drop loses the
+    /// chunk, so a drop costs at most half a target time; three targets where
+    /// the hub keeps what arrived, since a drop then costs only the bytes in
+    /// flight whatever the chunk's size, and every chunk costs a round trip
+    /// of idle link waiting for the hub's answer.
+    public var aim: Double { partialChunksKept ? targetTime * 3 : targetTime / 2 }
 
-    /// A chunk quicker than this grows. Where a drop loses the chunk, only a
-    /// chunk well under the aim (half of it) does; where the hub keeps what
-    /// arrived, a larger chunk costs nothing on a drop and saves the idle
-    /// round trip after each chunk, so any chunk short of 80 % of the aim grows.
+    /// A chunk quicker than this grows: half the aim where a drop loses the
+    /// chunk, 80 % of it where the hub keeps partial chunks.
     var growthLimit: Double { partialChunksKept ? aim * 0.8 : aim / 2 }
+
+    /// A chunk slower than this shrinks to what fits the aim: the target
+    /// (twice the aim) where a drop loses the chunk, the aim where it does not.
+    var slowLimit: Double { partialChunksKept ? aim : targetTime }
 
     /// A drop cut a chunk of `count` bytes and the hub kept none of it
     /// (it discards cut PATCHes): the next chunk is at most half the cut
