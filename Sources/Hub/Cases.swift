@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// A case as the hub holds it: the images a station sent together from its
@@ -31,28 +32,12 @@ public struct HubCase: Codable, Sendable, Equatable {
     public var patientAge: String?
     public var priority: String?
     public var note: String?
-    /// The history as the station sent it (JSON object), nil when none.
-    public var history: [String: HistoryValue]?
+    /// The history as the station sent it, nil when none.
+    public var history: CaseHistory?
     public var consent: String?
     /// How many images the station sent in the case; nil for images sent one by one.
     public var imagesExpected: Int?
     public var images: [Image]
-
-    /// A history answer: text, yes/no.
-    public enum HistoryValue: Codable, Sendable, Equatable {
-        case text(String), flag(Bool)
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if let b = try? c.decode(Bool.self) { self = .flag(b) } else { self = .text(try c.decode(String.self)) }
-        }
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.singleValueContainer()
-            switch self {
-            case let .text(s): try c.encode(s)
-            case let .flag(b): try c.encode(b)
-            }
-        }
-    }
 
     /// Every image the station said the case holds has arrived.
     public var complete: Bool
@@ -89,7 +74,7 @@ public struct HubCase: Codable, Sendable, Equatable {
             c.patientAge = c.patientAge ?? m["patient_age"]
             c.priority = c.priority ?? m["priority"]
             if let note = m["note"], !note.isEmpty { c.note = c.note ?? note }
-            if c.history == nil, let h = m["history"], let parsed = try? JSONDecoder().decode([String: HistoryValue].self, from: Data(h.utf8)) {
+            if c.history == nil, let h = m["history"], let parsed = try? JSONDecoder().decode(CaseHistory.self, from: Data(h.utf8)) {
                 c.history = parsed
             }
             c.consent = c.consent ?? m["consent"]

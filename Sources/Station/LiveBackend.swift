@@ -240,8 +240,7 @@ public final class LiveBackend: StationBackend {
             out.append(QueueItem(id: String(item.id), caseId: item.metadata.caseID, site: item.metadata.site,
                                  priority: item.metadata.priority == .urgent ? .urgent : .routine, state: state,
                                  bytesTotal: total, bytesSent: sent, etaSeconds: eta, createdAt: item.createdAt,
-                                 detail: item.lastError, patient: item.metadata.context.flatMap(PatientEntry.init(context:)),
-                                 role: item.metadata.context?.role.flatMap(ImageRole.init(rawValue:))))
+                                 detail: item.lastError, patient: item.metadata.context.flatMap(PatientEntry.init(context:))))
         }
         return QueueSnapshot(items: out)
     }

@@ -151,14 +151,11 @@ public struct QueueItem: Sendable, Codable, Equatable {
     public var detail: String?
     /// The patient entered with the case, offered again for the same patient's next case.
     public var patient: PatientEntry?
-    /// Overview, close-up or dermoscopic, when sent as part of a kiosk case.
-    public var role: ImageRole?
 
     public init(id: String, caseId: String, site: String, priority: CasePriority, state: QueueState,
                 bytesTotal: Int64, bytesSent: Int64, etaSeconds: Double? = nil, createdAt: Date, detail: String? = nil,
-                patient: PatientEntry? = nil, role: ImageRole? = nil) {
+                patient: PatientEntry? = nil) {
         self.patient = patient
-        self.role = role
         self.id = id
         self.caseId = caseId
         self.site = site
@@ -173,7 +170,7 @@ public struct QueueItem: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, caseId = "case_id", site, priority, state, bytesTotal = "bytes_total", bytesSent = "bytes_sent"
-        case etaSeconds = "eta_seconds", createdAt = "created_at", detail, patient, role
+        case etaSeconds = "eta_seconds", createdAt = "created_at", detail, patient
     }
 }
 

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 @testable import Hub
 import Testing
@@ -49,7 +50,7 @@ import Testing
         #expect(c.images.map(\.role) == ["overview", "close_up", "dermoscopic"])
         #expect(c.complete && c.imagesExpected == 3)
         #expect(c.patientName == "MAMANI QUISPE^Rosa" && c.patientAge == "054Y" && c.consent == "El paciente acepta.")
-        #expect(c.history == ["bleeding": .flag(false), "duration": .text("3 meses"), "itching": .flag(true)])
+        #expect(c.history == CaseHistory(duration: "3 meses", itching: true, bleeding: false))
         #expect(c.note == "8 mm" && c.priority == "urgent")
         #expect(!cases[1].complete, "one image of three is not a complete case")
         #expect(cases[2].caseID == "HC-1" && cases[2].images.count == 2 && cases[2].imagesExpected == nil && cases[2].complete)

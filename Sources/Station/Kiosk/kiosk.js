@@ -96,6 +96,7 @@ function renderPatient() {
 }
 function openPatient() {
   $("patient-error").textContent = "";
+  $("patient-field").classList.remove("invalid");
   renderPatient();
   $("patient-overlay").classList.add("show");
 }
@@ -350,7 +351,6 @@ $("capture-btn").addEventListener("click", async () => {
     err.textContent = errorText(e);
   } finally { btn.disabled = false; btn.textContent = t("capture"); }
 });
-$("patient-field").addEventListener("click", () => $("patient-field").classList.remove("invalid"));
 
 /* The set: a new image takes the place of the one being retaken, or goes last;
    the next image's type moves on. */
@@ -522,7 +522,8 @@ async function loadControls() {
   catch (e) { $("camera-controls").innerHTML = ""; $("camera-error").textContent = errorText(e); }
 }
 function showCamera(open) {
-  if (open) { if (state.review) $("retake-btn").click(); show("capture-screen"); }
+  /* The case's images under review wait in the set meanwhile. */
+  if (open) show("capture-screen");
   $("capture-screen").classList.toggle("camera", open);
   $("camera-btn").classList.toggle("active", open);
   if (open) { $("camera-error").textContent = ""; loadControls(); }
