@@ -247,6 +247,9 @@ public final class TusClient: Sendable {
         case let .cutChunkDiscarded(offset, sent, seconds, next):
             logger.notice("the hub kept none of a chunk the link cut short (its offset stayed at \(offset) after \(sent) bytes were sent for \(String(format: "%.2f", seconds)) s); sending chunks of at most \(next) bytes until they get through",
                           metadata: ["offset": "\(offset)", "sent": "\(sent)", "seconds": "\(seconds)", "chunk": "\(next)"])
+        case let .resendingCutChunk(offset, next, reason):
+            logger.info("chunk interrupted; this hub throws cut chunks away, so it goes again from offset \(offset) in chunks of at most \(next) bytes without asking for the offset",
+                        metadata: ["offset": "\(offset)", "chunk": "\(next)", "reason": "\(redact(reason))"])
         case let .cutChunkKept(offset, hub):
             logger.info("the hub kept part of a chunk the link cut short; cut chunks are no longer taken as lost",
                         metadata: ["offset": "\(offset)", "hub": "\(hub)"])

@@ -109,6 +109,9 @@ struct TusSession: Sendable {
         case cutChunkDiscarded(offset: Int64, sent: Int64, seconds: Double, nextChunk: Int64)
         /// The hub kept part of a cut PATCH after an earlier one looked discarded.
         case cutChunkKept(offset: Int64, hub: Int64)
+        /// A drop cut a chunk to a hub known to discard cut PATCHes; it goes
+        /// again from `offset` without a HEAD, in chunks of at most `nextChunk`.
+        case resendingCutChunk(offset: Int64, nextChunk: Int64, reason: String)
     }
 
     enum Report: Sendable, Equatable {
@@ -360,6 +363,7 @@ struct TusSession: Sendable {
         case let .answered(verdict, transfer):
             switch verdict {
             case let .offset(newOffset):
+                cut = nil
                 chunkSucceeded(bytes: newOffset - acked, transfer)
                 if newOffset > acked { immediateRetry = true }
                 acked = newOffset
@@ -391,11 +395,22 @@ struct TusSession: Sendable {
             chunkFailed(lostWithChecksum: checksum)
             guard immediateRetry else { return finish(retry(nil, error.description)) }
             immediateRetry = false
-            offsetKnown = false
             // A cut chunk with a checksum is discarded by every hub; only one
             // without tells how the hub treats cut PATCHes.
             cut = !checksum && transfer.bytesSent > 0
                 ? Cut(offset: offset, count: count, sent: transfer.bytesSent, seconds: transfer.seconds, chunkSize: chunkSize) : nil
+            if hub.cutPatches == .discarded, !checksum {
+                // This hub throws cut PATCHes away, so its offset is still the
+                // chunk's start: the chunk goes again from there without a
+                // HEAD first, a round trip saved per drop. Had the hub stored
+                // the whole chunk after all (its answer lost in the drop), it
+                // refuses that PATCH (409) and the station asks; the cut is
+                // kept until then so the HEAD can judge it.
+                if let cut, cut.seconds >= 2 * (hub.link.rtt ?? 0) { cutChunkDiscarded(cut, confirmed: false) }
+                reports.append(.notice(.resendingCutChunk(offset: offset, nextChunk: hub.chunk.chunkSize, reason: error.description)))
+                return next()
+            }
+            offsetKnown = false
             reports.append(.notice(.askingForOffset(reason: error.description)))
         case .capabilities, .sourceFailed:
             break
@@ -424,22 +439,35 @@ struct TusSession: Sendable {
     /// have lost less; nothing shrinks, and an earlier "discarded" verdict
     /// (e.g. after a link whose deep buffer still held every byte of the
     /// cut chunk) is withdrawn.
+    ///
+    /// Offset at the chunk's end: the whole chunk arrived and only the answer
+    /// was lost, which says nothing about cut PATCHes.
     private mutating func judgeCutChunk(_ cut: Cut, hubOffset: Int64) {
-        if hubOffset > cut.offset {
+        if hubOffset >= cut.offset + cut.count {
+            return
+        } else if hubOffset > cut.offset {
             if hub.cutPatches == .discarded {
                 reports.append(.notice(.cutChunkKept(offset: cut.offset, hub: hubOffset)))
             }
             hub.cutPatches = .kept
         } else if hubOffset == cut.offset, cut.seconds >= 2 * (hub.link.rtt ?? 0) {
-            hub.cutPatches = .discarded
-            hub.chunk.partialChunksKept = false
-            hub.chunk.cutChunkLost(count: cut.count)
-            // Smaller than the chunk that was cut (here, or already when the
-            // drop was reported for a hub known to discard): worth a try now.
-            if hub.chunk.chunkSize < cut.chunkSize { immediateRetry = true }
-            reports.append(.notice(.cutChunkDiscarded(offset: cut.offset, sent: cut.sent, seconds: cut.seconds, nextChunk: hub.chunk.chunkSize)))
+            cutChunkDiscarded(cut, confirmed: true)
         }
         // Below the chunk's start the hub lost older bytes: that says nothing about cut chunks either.
+    }
+
+    /// Every byte of a cut chunk is lost: the chunk shrinks, and a smaller
+    /// chunk than the one that was cut is worth a try at once. `confirmed`:
+    /// a HEAD showed the offset unmoved; otherwise the hub is already known
+    /// to discard and was not asked.
+    private mutating func cutChunkDiscarded(_ cut: Cut, confirmed: Bool) {
+        hub.cutPatches = .discarded
+        hub.chunk.partialChunksKept = false
+        hub.chunk.cutChunkLost(count: cut.count)
+        if hub.chunk.chunkSize < cut.chunkSize { immediateRetry = true }
+        if confirmed {
+            reports.append(.notice(.cutChunkDiscarded(offset: cut.offset, sent: cut.sent, seconds: cut.seconds, nextChunk: hub.chunk.chunkSize)))
+        }
     }
 
     // MARK: Pieces

@@ -303,8 +303,8 @@ extension TusHubState {
         #expect(s.takeReports().contains(.notice(.cutChunkDiscarded(offset: 0, sent: 150_000, seconds: 1, nextChunk: 200_000))))
         #expect(s.hub.cutPatches == .discarded)
         #expect(!s.hub.chunk.partialChunksKept)
-        #expect(s.receive(.failed(reset, cut(150_000))) == .head, "a smaller chunk is worth trying at once")
-        #expect(s.receive(.answered(.offset(0), quick)) == .patch(offset: 0, count: 100_000, checksum: nil))
+        // Known to discard: the smaller chunk goes at once, from the same offset, without a HEAD.
+        #expect(s.receive(.failed(reset, cut(150_000))) == .patch(offset: 0, count: 100_000, checksum: nil), "a smaller chunk is worth trying at once")
         #expect(s.hub.backoff.failures == 0, "no backoff while the chunk shrinks")
         // It gets through, and the chunk grows again.
         #expect(s.receive(.answered(.offset(100_000), sent(100_000))) == .patch(offset: 100_000, count: 200_000, checksum: nil))
@@ -346,7 +346,9 @@ extension TusHubState {
         // E.g. a drop before any byte reached the hub looked like a discard.
         var s = sending(size: 400_000, hub: hub(chunk: 1 << 20).with { $0.cutPatches = .discarded })
         _ = s.receive(.answered(.offset(1000), sent(1000)))
-        _ = s.receive(.failed(reset, cut(50_000)))
+        #expect(s.receive(.failed(reset, cut(50_000))) == .patch(offset: 1000, count: 399_000, checksum: nil))
+        // The hub kept part of it, so it refuses the chunk at the old offset and is asked.
+        #expect(s.receive(.answered(.conflict, quick)) == .head)
         _ = s.receive(.answered(.offset(30_000), quick))
         #expect(s.hub.cutPatches == .kept)
         #expect(s.takeReports().contains(.notice(.cutChunkKept(offset: 1000, hub: 30_000))))
@@ -355,8 +357,36 @@ extension TusHubState {
 
     @Test func atMinChunkADiscardingHubWaitsForTheBackoff() {
         var s = sending(size: 400_000, hub: hub(chunk: 16 << 10).with { $0.cutPatches = .discarded })
-        #expect(s.receive(.failed(reset, cut(10_000))) == .head)
-        #expect(s.receive(.answered(.offset(0), quick)) == .patch(offset: 0, count: 16 << 10, checksum: nil))
+        #expect(s.receive(.failed(reset, cut(10_000))) == .patch(offset: 0, count: 16 << 10, checksum: nil))
         guard case .finish(.retry) = s.receive(.failed(reset, cut(10_000))) else { Issue.record("a chunk that cannot shrink was retried at once"); return }
+    }
+
+    @Test func aDropToAHubKnownToDiscardIsResentWithoutAskingForTheOffset() {
+        var s = sending(size: 400_000, hub: hub(chunk: 100_000).with { $0.cutPatches = .discarded })
+        guard case let .patch(100_000, cutCount, nil) = s.receive(.answered(.offset(100_000), sent(100_000))) else {
+            Issue.record("no second chunk"); return
+        }
+        _ = s.takeReports()
+        guard case let .patch(100_000, count, nil) = s.receive(.failed(reset, cut(40_000))) else {
+            Issue.record("the cut chunk did not go again from its offset at once"); return
+        }
+        #expect(count < cutCount, "the cut chunk counts as lost: the next one is smaller")
+        #expect(s.takeReports().contains(.notice(.resendingCutChunk(offset: 100_000, nextChunk: count, reason: reset.description))))
+        // It gets through from the old offset: the hub had indeed thrown the cut bytes away.
+        guard case .patch(offset: 100_000 + count, _, nil) = s.receive(.answered(.offset(100_000 + count), sent(count))) else {
+            Issue.record("the upload did not go on after the resent chunk"); return
+        }
+        #expect(s.hub.cutPatches == .discarded)
+    }
+
+    @Test func aChunkStoredWholeDespiteTheDropIsFoundThroughTheConflict() {
+        // The hub stored the whole chunk; only its answer was lost in the drop.
+        var s = sending(size: 400_000, hub: hub(chunk: 100_000).with { $0.cutPatches = .discarded })
+        #expect(s.receive(.failed(reset, cut(100_000))) != .head)
+        #expect(s.receive(.answered(.conflict, quick)) == .head)
+        guard case .patch(offset: 100_000, _, nil) = s.receive(.answered(.offset(100_000), quick)) else {
+            Issue.record("the upload did not go on from the hub's offset"); return
+        }
+        #expect(s.hub.cutPatches == .discarded, "a chunk that arrived whole says nothing about cut ones")
     }
 }

@@ -12,8 +12,11 @@
 # After a 10 s warm-up, VmRSS is read from /proc/PID/status every second for
 # IDLE_SECONDS; printed are its minimum, median and maximum, VmHWM at the end,
 # the anonymous/file-backed split, the thread count, and the CPU seconds
-# (utime + stime) used over the window. `pmap -x` of the process at the end
-# of the window goes to $OUT/idle-pmap.txt (largest mappings first).
+# (utime + stime) used over the window, and how much of the resident memory
+# the daemon touched during the window (the accessed bits are cleared at its
+# start through /proc/PID/clear_refs; "Referenced" at its end), in all and
+# in the binary's code. `pmap -x` of the process at the end of the window
+# goes to $OUT/idle-pmap.txt (largest mappings first).
 #
 # Upload: for each size, a fresh daemon and hub; a JPEG of about MB megabytes
 # of noise (cjpeg -quality 100: a camera-like JPEG that does not compress),
@@ -89,9 +92,15 @@ start_pair "$work/idle"
 sleep 10
 : > "$work/idle/rss"
 t0=$(ticks "$daemon")
+# The pages the daemon touches while idle: clear the accessed bits now, read
+# "Referenced" at the end of the window (what an ideal trim could not drop).
+echo 1 > "/proc/$daemon/clear_refs"
 s=0
 while [ $s -lt "$IDLE" ]; do kb "$daemon" VmRSS >> "$work/idle/rss"; sleep 1; s=$((s + 1)); done
 t1=$(ticks "$daemon")
+referenced=$(awk '/^Referenced:/ {print $2}' "/proc/$daemon/smaps_rollup")
+code_touched=$(awk -v exe="$BIN/telestation" '/^[0-9a-f]+-[0-9a-f]+ / {code = ($2 == "r-xp" && $6 == exe)}
+  code && /^Rss:/ {rss = $2} code && /^Referenced:/ {print rss, $2; exit}' "/proc/$daemon/smaps")
 pmap -x "$daemon" | sort -k3 -n -r > "$OUT/idle-pmap.txt"
 echo "## idle, ${IDLE} s after a 10 s warm-up"
 echo
@@ -103,6 +112,7 @@ sort -n "$work/idle/rss" | awk -v hwm="$(kb "$daemon" VmHWM)" -v anon="$(kb "$da
   END { printf "| %d / %d / %d KiB | %d KiB | %d KiB | %d KiB | %d | %.2f s (%.2f %% of one core) |\n",
         v[1], v[int((NR + 1) / 2)], v[NR], hwm, anon, file, thr, t / hz, 100 * t / hz / w }'
 echo
+echo "Touched during the window (smaps Referenced after clear_refs at its start): $referenced KiB in all; the binary's code mapping: ${code_touched#* } of ${code_touched% *} KiB resident."
 echo "Threads by name: $(for t in /proc/$daemon/task/*; do cat "$t/comm"; done | sed 's/[0-9]*$//' | sort | uniq -c | awk '{printf "%s%s x%d", sep, $2, $1; sep=", "}')"
 echo "Largest mappings (pmap -x, KiB resident): $(awk '$1 ~ /^[0-9a-f]+$/ && $3 > 512 {
   n = $6; for (i = 7; i <= NF; i++) n = n " " $i; sub(".*/", "", n); printf "%s%s %s %s", sep, n, $5, $3; sep = "; " }' "$OUT/idle-pmap.txt")"

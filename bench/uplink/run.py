@@ -18,7 +18,14 @@ camera's YUYV becomes): 1,025,765 bytes.
 
 Writes results.json next to this script (or --results), with the commit.
 
-usage: bench/uplink/run.py [--runs 5] [--servers hub,aiohttp-tus,hub-plain] [--clients station,tuspy]
+The `daemon` client (`--clients daemon,...`) is the same station as a
+service: the image is enqueued the same way, then `telestation run` (with
+the synthetic camera and the kiosk on loopback) uploads it from its own
+loop; it has delivered when the server holds the image and its preview
+(polled every 0.1 s), and is then stopped. It also sends its health reports,
+as a station does; they count in its upstream bytes but not in the payload.
+
+usage: bench/uplink/run.py [--runs 5] [--servers hub,aiohttp-tus,hub-plain] [--clients station,daemon,tuspy]
        (hub-plain: telestation-hub with the station's recompression off, a
        tus server that keeps partial PATCH bodies)
        (from the repository root after `make build`; `make bench-uplink` installs tuspy)
@@ -118,7 +125,14 @@ class Server:
         self.proc.wait()
 
 
-def station_config(path, state, url, args, recompress):
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def station_config(path, state, url, args, recompress, kiosk=False):
     key = path.parent / "spool.key"
     if not key.exists():
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -138,7 +152,9 @@ recompress = {"true" if recompress else "false"}
 [spool]
 min_free = "10MiB"
 key_file = "{key}"
-""")
+""" + (f"""[kiosk]
+listen = "127.0.0.1:{free_port()}"
+""" if kiosk else ""))
 
 
 def run_one(client, server_kind, args, image, preview, work, tag):
@@ -151,13 +167,16 @@ def run_one(client, server_kind, args, image, preview, work, tag):
     proxy_started = time.monotonic()
     url = f"http://127.0.0.1:{line.split()[1]}{server.path}"
     preview_name = image.stem + "-preview.jpg"
-    if client == "station":
+    if client in ("station", "daemon"):
         config, state = work / f"station-{tag}.toml", work / f"state-{tag}"
-        station_config(config, state, url, args, args.recompress and server_kind != "hub-plain")
+        station_config(config, state, url, args, args.recompress and server_kind != "hub-plain", kiosk=client == "daemon")
         subprocess.run([str(args.bin / "telestation"), "enqueue", "--quiet", "--config", str(config), "--case", "40000001",
                         "--site", "arm_left", str(image)], check=True, stdout=subprocess.DEVNULL)
-        cmd = [str(args.bin / "telestation"), "sync", "--config", str(config)]
-        log = open(work / f"sync-{tag}.log", "w")
+        if client == "station":
+            cmd = [str(args.bin / "telestation"), "sync", "--config", str(config)]
+        else:
+            cmd = [str(args.bin / "telestation"), "run", "--config", str(config)]
+        log = open(work / f"{'sync' if client == 'station' else 'daemon'}-{tag}.log", "w")
     else:
         cmd = [sys.executable, str(HERE / "tuspy_upload.py"), url, str(preview), str(image)]
         log = open(work / f"tuspy-{tag}.log", "w")
@@ -174,11 +193,34 @@ def run_one(client, server_kind, args, image, preview, work, tag):
 
     poller = threading.Thread(target=poll)
     poller.start()
-    try:
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout).returncode
-    except subprocess.TimeoutExpired:
+    if client == "daemon":
+        # The daemon never exits by itself: it has delivered when the server
+        # holds the image and its preview (telestation-hub stores a file only
+        # once it is whole and checked), polled every 0.1 s.
+        daemon = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         rc = None
-    elapsed = time.monotonic() - start
+        while time.monotonic() - start < args.timeout:
+            if daemon.poll() is not None:
+                rc = daemon.returncode if daemon.returncode != 0 else -1
+                break
+            if server.stored(image.name) and server.stored(preview_name):
+                rc = 0
+                break
+            time.sleep(0.1)
+        elapsed = time.monotonic() - start
+        if daemon.poll() is None:
+            daemon.terminate()
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+    else:
+        try:
+            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout).returncode
+        except subprocess.TimeoutExpired:
+            rc = None
+        elapsed = time.monotonic() - start
     done.set()
     poller.join()
     log.close()
@@ -190,6 +232,7 @@ def run_one(client, server_kind, args, image, preview, work, tag):
         problems = [f"{client} had not delivered after {args.timeout:.0f} s and was stopped"]
     else:
         problems = [] if rc == 0 else [f"{client} exited {rc} (log {log.name})"]
+    # The daemon also sends its health reports to the hub; they are not payload.
     ok, copies, found = intact(server.store, [f for f in (image, preview) if f is not None], server.kind)
     problems += found
     station_preview = None
@@ -285,10 +328,11 @@ def main():
                       f"resets {r['resets']}, intact {r['intact']} {r['problems'] or ''}", flush=True)
     results["summary"] = {k: summary(v, floor, payload) for k, v in results["runs"].items()}
     for server in servers:
-        if all(f"{server}/{c}" in results["runs"] for c in ("station", "tuspy")):
-            pairs = zip(results["runs"][f"{server}/station"], results["runs"][f"{server}/tuspy"])
-            results["summary"][f"{server}/station"]["paired_wins_vs_tuspy"] = sum(
-                a["delivered"] and (not b["delivered"] or a["elapsed_s"] < b["elapsed_s"]) for a, b in pairs)
+        for ours in ("station", "daemon"):
+            if all(f"{server}/{c}" in results["runs"] for c in (ours, "tuspy")):
+                pairs = zip(results["runs"][f"{server}/{ours}"], results["runs"][f"{server}/tuspy"])
+                results["summary"][f"{server}/{ours}"]["paired_wins_vs_tuspy"] = sum(
+                    a["delivered"] and (not b["delivered"] or a["elapsed_s"] < b["elapsed_s"]) for a, b in pairs)
     args.results.write_text(json.dumps(results, indent=1))
     for k, v in results["summary"].items():
         print(f"{k}: median {v['median_s']} s ({v['median_rate_vs_floor_pct']} % of the floor's rate, range {v['rate_vs_floor_pct_range']}), "
@@ -297,7 +341,7 @@ def main():
     shutil.rmtree(work)
     # A client that never delivers is a result; a copy that differs, a
     # duplicate, or the station not delivering is a failure of the run.
-    broken = {k: [r["problems"] for r in v if r["problems"] and (r["delivered"] or k.endswith("/station"))]
+    broken = {k: [r["problems"] for r in v if r["problems"] and (r["delivered"] or k.endswith(("/station", "/daemon")))]
               for k, v in results["runs"].items()}
     broken = {k: v for k, v in broken.items() if v}
     if broken:
