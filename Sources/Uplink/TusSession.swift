@@ -34,7 +34,14 @@ struct TusHubState: Sendable, Equatable {
     /// byte that arrived. The whole file's sha256 (checked by the hub on
     /// completion) and TLS still protect integrity.
     var chunkChecksums = true
-    var cutPatches = CutPatches.unknown
+    var cutPatches = CutPatches.unknown {
+        didSet { if cutPatches != .discarded { discardsSeen = 0 } }
+    }
+    /// HEADs in a row that showed a cut chunk thrown away. From two on, a
+    /// cut chunk goes again at once without asking (one can be a chunk whose
+    /// bytes were all still in buffers when the link cut it).
+    var discardsSeen = 0
+    var resendsCutChunksUnasked: Bool { cutPatches == .discarded && discardsSeen >= 2 }
 
     init(chunk: AdaptiveChunkController, backoff: Backoff) {
         self.chunk = chunk
@@ -160,6 +167,8 @@ struct TusSession: Sendable {
     private(set) var immediateRetry = true
     private var pending = Pending.none
     private var cut: Cut?
+    /// The PATCH in flight resends a cut chunk without having asked for the offset.
+    private var resentUnasked = false
     private var finished: UploadOutcome?
     private var reports: [Report] = []
     /// A number in [0, 1) for the backoff's jitter; injectable for tests.
@@ -359,6 +368,8 @@ struct TusSession: Sendable {
     }
 
     private mutating func patchFinished(_ event: Event, offset: Int64, count: Int64, checksum: Bool) -> Action {
+        let unasked = resentUnasked
+        resentUnasked = false
         switch event {
         case let .answered(verdict, transfer):
             switch verdict {
@@ -377,6 +388,12 @@ struct TusSession: Sendable {
             case .checksumMismatch:
                 // The chunk arrived damaged and was discarded: send it again.
                 recoveries += 1
+            case let .retry(_, reason) where unasked:
+                // E.g. 423: the hub is still busy with the cut PATCH (it has
+                // not seen the drop yet), so it may be keeping its bytes
+                // after all. Ask now, as after any drop; the HEAD judges the cut.
+                offsetKnown = false
+                reports.append(.notice(.askingForOffset(reason: reason)))
             case .retry:
                 chunkFailed(lostWithChecksum: false)
                 return finish(outcome(for: verdict))
@@ -399,7 +416,7 @@ struct TusSession: Sendable {
             // without tells how the hub treats cut PATCHes.
             cut = !checksum && transfer.bytesSent > 0
                 ? Cut(offset: offset, count: count, sent: transfer.bytesSent, seconds: transfer.seconds, chunkSize: chunkSize) : nil
-            if hub.cutPatches == .discarded, !checksum {
+            if hub.resendsCutChunksUnasked, !checksum {
                 // This hub throws cut PATCHes away, so its offset is still the
                 // chunk's start: the chunk goes again from there without a
                 // HEAD first, a round trip saved per drop. Had the hub stored
@@ -408,6 +425,7 @@ struct TusSession: Sendable {
                 // kept until then so the HEAD can judge it.
                 if let cut, cut.seconds >= 2 * (hub.link.rtt ?? 0) { cutChunkDiscarded(cut, confirmed: false) }
                 reports.append(.notice(.resendingCutChunk(offset: offset, nextChunk: hub.chunk.chunkSize, reason: error.description)))
+                resentUnasked = true
                 return next()
             }
             offsetKnown = false
@@ -439,13 +457,8 @@ struct TusSession: Sendable {
     /// have lost less; nothing shrinks, and an earlier "discarded" verdict
     /// (e.g. after a link whose deep buffer still held every byte of the
     /// cut chunk) is withdrawn.
-    ///
-    /// Offset at the chunk's end: the whole chunk arrived and only the answer
-    /// was lost, which says nothing about cut PATCHes.
     private mutating func judgeCutChunk(_ cut: Cut, hubOffset: Int64) {
-        if hubOffset >= cut.offset + cut.count {
-            return
-        } else if hubOffset > cut.offset {
+        if hubOffset > cut.offset {
             if hub.cutPatches == .discarded {
                 reports.append(.notice(.cutChunkKept(offset: cut.offset, hub: hubOffset)))
             }
@@ -462,6 +475,7 @@ struct TusSession: Sendable {
     /// to discard and was not asked.
     private mutating func cutChunkDiscarded(_ cut: Cut, confirmed: Bool) {
         hub.cutPatches = .discarded
+        if confirmed { hub.discardsSeen += 1 }
         hub.chunk.partialChunksKept = false
         hub.chunk.cutChunkLost(count: cut.count)
         if hub.chunk.chunkSize < cut.chunkSize { immediateRetry = true }

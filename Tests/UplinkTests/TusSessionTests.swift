@@ -303,9 +303,11 @@ extension TusHubState {
         #expect(s.takeReports().contains(.notice(.cutChunkDiscarded(offset: 0, sent: 150_000, seconds: 1, nextChunk: 200_000))))
         #expect(s.hub.cutPatches == .discarded)
         #expect(!s.hub.chunk.partialChunksKept)
-        // Known to discard: the smaller chunk goes at once, from the same offset, without a HEAD.
-        #expect(s.receive(.failed(reset, cut(150_000))) == .patch(offset: 0, count: 100_000, checksum: nil), "a smaller chunk is worth trying at once")
+        // One discard seen: the hub is still asked after the next drop.
+        #expect(s.receive(.failed(reset, cut(150_000))) == .head, "a smaller chunk is worth trying at once")
+        #expect(s.receive(.answered(.offset(0), quick)) == .patch(offset: 0, count: 100_000, checksum: nil))
         #expect(s.hub.backoff.failures == 0, "no backoff while the chunk shrinks")
+        #expect(s.hub.resendsCutChunksUnasked, "two HEADs in a row showed cut chunks thrown away")
         // It gets through, and the chunk grows again.
         #expect(s.receive(.answered(.offset(100_000), sent(100_000))) == .patch(offset: 100_000, count: 200_000, checksum: nil))
         // The next upload to this hub starts from what was learnt.
@@ -344,9 +346,11 @@ extension TusHubState {
 
     @Test func aHubSeenToKeepBytesWithdrawsAnEarlierDiscardVerdict() {
         // E.g. a drop before any byte reached the hub looked like a discard.
-        var s = sending(size: 400_000, hub: hub(chunk: 1 << 20).with { $0.cutPatches = .discarded })
+        var s = sending(size: 400_000, hub: hub(chunk: 1 << 20).with { $0.cutPatches = .discarded; $0.discardsSeen = 2 })
         _ = s.receive(.answered(.offset(1000), sent(1000)))
-        #expect(s.receive(.failed(reset, cut(50_000))) == .patch(offset: 1000, count: 399_000, checksum: nil))
+        guard case .patch(offset: 1000, _, nil) = s.receive(.failed(reset, cut(50_000))) else {
+            Issue.record("the cut chunk did not go again from its offset"); return
+        }
         // The hub kept part of it, so it refuses the chunk at the old offset and is asked.
         #expect(s.receive(.answered(.conflict, quick)) == .head)
         _ = s.receive(.answered(.offset(30_000), quick))
@@ -357,12 +361,13 @@ extension TusHubState {
 
     @Test func atMinChunkADiscardingHubWaitsForTheBackoff() {
         var s = sending(size: 400_000, hub: hub(chunk: 16 << 10).with { $0.cutPatches = .discarded })
-        #expect(s.receive(.failed(reset, cut(10_000))) == .patch(offset: 0, count: 16 << 10, checksum: nil))
+        #expect(s.receive(.failed(reset, cut(10_000))) == .head)
+        #expect(s.receive(.answered(.offset(0), quick)) == .patch(offset: 0, count: 16 << 10, checksum: nil))
         guard case .finish(.retry) = s.receive(.failed(reset, cut(10_000))) else { Issue.record("a chunk that cannot shrink was retried at once"); return }
     }
 
     @Test func aDropToAHubKnownToDiscardIsResentWithoutAskingForTheOffset() {
-        var s = sending(size: 400_000, hub: hub(chunk: 100_000).with { $0.cutPatches = .discarded })
+        var s = sending(size: 400_000, hub: hub(chunk: 100_000).with { $0.cutPatches = .discarded; $0.discardsSeen = 2 })
         guard case let .patch(100_000, cutCount, nil) = s.receive(.answered(.offset(100_000), sent(100_000))) else {
             Issue.record("no second chunk"); return
         }
@@ -379,14 +384,31 @@ extension TusHubState {
         #expect(s.hub.cutPatches == .discarded)
     }
 
+    @Test func aHubStillBusyWithTheCutChunkIsAskedForItsOffset() {
+        // The resent chunk reaches the hub before it has seen the drop: it
+        // answers 423 for the PATCH still in progress, and keeps those bytes.
+        var s = sending(size: 400_000, hub: hub(chunk: 100_000).with { $0.cutPatches = .discarded; $0.discardsSeen = 2 })
+        guard case .patch(offset: 0, _, nil) = s.receive(.failed(reset, cut(60_000))) else { Issue.record("no resend"); return }
+        #expect(s.receive(.answered(.retry(retryAfter: nil, "the hub answered 423"), quick)) == .head, "asked, not given up")
+        guard case .patch(offset: 55_000, _, nil) = s.receive(.answered(.offset(55_000), quick)) else {
+            Issue.record("the upload did not go on from the hub's offset"); return
+        }
+        #expect(s.hub.cutPatches == .kept)
+        // Without a resend in between, the same answer ends the call as before.
+        guard case .finish(.retry) = s.receive(.answered(.retry(retryAfter: nil, "the hub answered 423"), quick)) else {
+            Issue.record("a 423 to an asked-for PATCH did not end the call"); return
+        }
+    }
+
     @Test func aChunkStoredWholeDespiteTheDropIsFoundThroughTheConflict() {
         // The hub stored the whole chunk; only its answer was lost in the drop.
-        var s = sending(size: 400_000, hub: hub(chunk: 100_000).with { $0.cutPatches = .discarded })
+        var s = sending(size: 400_000, hub: hub(chunk: 100_000).with { $0.cutPatches = .discarded; $0.discardsSeen = 2 })
         #expect(s.receive(.failed(reset, cut(100_000))) != .head)
         #expect(s.receive(.answered(.conflict, quick)) == .head)
         guard case .patch(offset: 100_000, _, nil) = s.receive(.answered(.offset(100_000), quick)) else {
             Issue.record("the upload did not go on from the hub's offset"); return
         }
-        #expect(s.hub.cutPatches == .discarded, "a chunk that arrived whole says nothing about cut ones")
+        #expect(s.hub.cutPatches == .kept, "the hub had the bytes after all")
+        #expect(!s.hub.resendsCutChunksUnasked, "so the next drop is followed by a HEAD again")
     }
 }
