@@ -34,14 +34,7 @@ struct TusHubState: Sendable, Equatable {
     /// byte that arrived. The whole file's sha256 (checked by the hub on
     /// completion) and TLS still protect integrity.
     var chunkChecksums = true
-    var cutPatches = CutPatches.unknown {
-        didSet { if cutPatches != .discarded { discardsSeen = 0 } }
-    }
-    /// HEADs in a row that showed a cut chunk thrown away. From two on, a
-    /// cut chunk goes again at once without asking (one can be a chunk whose
-    /// bytes were all still in buffers when the link cut it).
-    var discardsSeen = 0
-    var resendsCutChunksUnasked: Bool { cutPatches == .discarded && discardsSeen >= 2 }
+    var cutPatches = CutPatches.unknown
 
     init(chunk: AdaptiveChunkController, backoff: Backoff) {
         self.chunk = chunk
@@ -416,13 +409,16 @@ struct TusSession: Sendable {
             // without tells how the hub treats cut PATCHes.
             cut = !checksum && transfer.bytesSent > 0
                 ? Cut(offset: offset, count: count, sent: transfer.bytesSent, seconds: transfer.seconds, chunkSize: chunkSize) : nil
-            if hub.resendsCutChunksUnasked, !checksum {
+            if hub.cutPatches == .discarded, !checksum {
                 // This hub throws cut PATCHes away, so its offset is still the
                 // chunk's start: the chunk goes again from there without a
-                // HEAD first, a round trip saved per drop. Had the hub stored
-                // the whole chunk after all (its answer lost in the drop), it
-                // refuses that PATCH (409) and the station asks; the cut is
-                // kept until then so the HEAD can judge it.
+                // HEAD first, a round trip saved per drop. Had the hub kept
+                // bytes after all (the whole chunk, its answer lost in the
+                // drop; or a "discard" that was a chunk still all in buffers
+                // when the link cut it), it refuses that PATCH (409, or 423
+                // while still busy with the cut one) and the station asks; the
+                // cut is kept until then so the HEAD can judge it. Where the
+                // hub had nothing, this resend is what a HEAD would have led to.
                 if let cut, cut.seconds >= 2 * (hub.link.rtt ?? 0) { cutChunkDiscarded(cut, confirmed: false) }
                 reports.append(.notice(.resendingCutChunk(offset: offset, nextChunk: hub.chunk.chunkSize, reason: error.description)))
                 resentUnasked = true
@@ -475,7 +471,6 @@ struct TusSession: Sendable {
     /// to discard and was not asked.
     private mutating func cutChunkDiscarded(_ cut: Cut, confirmed: Bool) {
         hub.cutPatches = .discarded
-        if confirmed { hub.discardsSeen += 1 }
         hub.chunk.partialChunksKept = false
         hub.chunk.cutChunkLost(count: cut.count)
         if hub.chunk.chunkSize < cut.chunkSize { immediateRetry = true }
