@@ -4,7 +4,13 @@
 - rate: both directions share one token bucket of RATE bytes/s (the link);
 - latency: every piece of data is delivered LATENCY seconds after it was read;
 - resets: after every RESET_EVERY bytes read from clients, the connection that
-  crossed the mark is aborted with an RST (both sides);
+  crossed the mark is aborted with an RST (both sides); the bytes still on the
+  link (read, not yet delivered) are lost. With --hub-side fin the hub's side
+  is closed with a FIN instead: the hub reads every byte that reached it, then
+  the end of the connection, as it would before its own timeout after a radio
+  drop. An RST lets a server that is slow to read (under CPU load) lose what
+  its kernel already held, which is a property of the moment, not of the
+  client under test;
 - outages: every OUTAGE_EVERY seconds, nothing moves for OUTAGE_FOR seconds
   (connections stay open, as when a radio link fades). The schedule starts at
   the first client connection, so every client meets the same outages however
@@ -16,7 +22,7 @@ Prints "READY <port>" once listening.
 
 usage: impaired_proxy.py --target HOST:PORT --stats FILE [--rate B/s]
        [--latency S] [--reset-every BYTES] [--outage-every S] [--outage-for S]
-       [--log FILE]
+       [--hub-side rst|fin] [--log FILE]
 """
 import argparse
 import asyncio
@@ -81,6 +87,15 @@ def abort(writer):
     writer.transport.abort()
 
 
+def close_gracefully(writer):
+    """FIN after what the transport already holds; nothing more is queued."""
+    try:
+        writer.write_eof()
+    except (OSError, RuntimeError):
+        pass
+    writer.close()
+
+
 async def pump(link, reader, writer, upstream, conn):
     queue = asyncio.Queue()
 
@@ -138,7 +153,10 @@ async def forward(link, reader, upstream, conn, queue):
                     link.log.write(f"{time.monotonic() - link.start:8.2f} c{conn['id']} RESET after {conn['up']} B on this connection\n")
                 conn["dead"] = True
                 abort(conn["client"])
-                abort(conn["server"])
+                if link.a.hub_side == "fin":
+                    close_gracefully(conn["server"])
+                else:
+                    abort(conn["server"])
                 break
         else:
             link.downstream += len(data)
@@ -207,6 +225,8 @@ if __name__ == "__main__":
     p.add_argument("--outage-every", type=float, default=0)
     p.add_argument("--outage-for", type=float, default=0)
     p.add_argument("--timeline", action="store_true")
+    p.add_argument("--hub-side", choices=["rst", "fin"], default="rst",
+                   help="how a reset reaches the server: RST (default) or FIN after what reached it")
     p.add_argument("--log", help="write each connection's requests, responses and resets here")
     exit_with_parent()
     asyncio.run(main(p.parse_args()))
