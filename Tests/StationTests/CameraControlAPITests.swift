@@ -91,7 +91,9 @@ import Testing
             _ = try await c.request("PUT", "/api/v1/camera/controls/auto_exposure", json: #"{"value": 1}"#)
             #expect(try await c.request("PUT", "/api/v1/camera/controls/exposure_time_absolute", json: #"{"value": 3}"#).status == 200)
             // The capture check sees it too: the review screen would warn.
-            #expect(try await still(c).warnings == [.tooDark])
+            let dark = try await still(c)
+            let now = try await controls(c).filter { ["auto_exposure", "exposure_time_absolute", "brightness"].contains($0.key) }.mapValues(\.value)
+            #expect(dark.warnings == [.tooDark], "mean luminance \(dark.luminance) after exposure 3 (neutral \(neutral.luminance)); controls now \(now)")
         }
     }
 

@@ -8,6 +8,11 @@ set -euo pipefail
 DEB=$1
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 fail() { echo "test-deb: FAIL: $*" >&2; exit 1; }
+# Whether the text $2 has a line matching $1. Never `cmd | grep -q` here:
+# under pipefail, grep -q leaving at the first match can kill cmd with
+# SIGPIPE, and the pipeline then fails although the line was there (it did,
+# for readelf -S of the 40 MB debug file).
+has() { grep -q -- "$1" <<<"$2"; }
 [ -f "$DEB" ] || fail "$DEB does not exist; build it with make deb"
 if [ "$(id -u)" != 0 ]; then
   python3 "$ROOT/Tests/skips.py" add deb.install "not root: the package was not installed, started, removed or purged (run make test-deb as root)"
@@ -17,6 +22,13 @@ fi
 # The debug symbols are built beside the package: telestation-dbgsym_VERSION_ARCH.deb.
 DBGSYM=$(dirname "$DEB")/$(basename "$DEB" | sed 's/^telestation_/telestation-dbgsym_/')
 [ -f "$DBGSYM" ] || fail "$DBGSYM does not exist; make deb builds it with the package"
+
+# What an earlier run that failed half-way left installed would change what is checked.
+for p in telestation-dbgsym telestation; do
+  if [ -n "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -v '^not-installed$' || true)" ]; then
+    echo "== purging $p, left by an earlier run"; dpkg -P "$p" >/dev/null
+  fi
+done
 
 echo "== lintian"
 lintian --fail-on error --suppress-tags-from-file /dev/null "$DEB" || fail "lintian reports errors"
@@ -31,13 +43,14 @@ for f in /usr/bin/telestation /usr/bin/telestation-hub /lib/systemd/system/teles
   [ -e "$f" ] || fail "$f not installed"
 done
 getent passwd telestation >/dev/null || fail "user telestation not created"
-id -nG telestation | grep -qw video || fail "telestation is not in group video"
+has '\bvideo\b' "$(id -nG telestation)" || fail "telestation is not in group video"
 [ "$(stat -c %a /etc/telestation/spool.key)" = 600 ] || fail "spool.key is not mode 0600"
 [ "$(stat -c %s /etc/telestation/spool.key)" = 32 ] || fail "spool.key is not 32 bytes"
 [ "$(stat -c %U /var/lib/telestation)" = telestation ] || fail "/var/lib/telestation not owned by telestation"
 [ -L /etc/systemd/system/multi-user.target.wants/telestation.service ] || fail "telestation.service not enabled"
-ldd /usr/bin/telestation | grep -q "not found" && fail "missing shared libraries: $(ldd /usr/bin/telestation | grep 'not found')"
-ldd /usr/bin/telestation | grep -q libswiftCore && fail "the package needs the Swift toolchain at run time"
+libs=$(ldd /usr/bin/telestation)
+has "not found" "$libs" && fail "missing shared libraries: $(grep 'not found' <<<"$libs")"
+has libswiftCore "$libs" && fail "the package needs the Swift toolchain at run time"
 SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no /lib/systemd/system/telestation.service || fail "unit does not verify"
 
 echo "== the installed binary runs as the service user"
@@ -73,17 +86,17 @@ grep -qi '^Tus-Version: 1.0.0' <<<"$options" || fail "the installed telestation-
 # source file; the stripped binary exports no names at all.)
 hub_source_in_gdb() {
   gdb -nx -batch -ex 'info functions splitListen' /usr/bin/telestation 2>/dev/null \
-    | grep -A1 '^File .*/HubCommand/TelestationHub\.swift:' | grep -q 'splitListen'
+    | grep -A1 '^File .*/HubCommand/TelestationHub\.swift:' | grep -c 'splitListen' >/dev/null
 }
 echo "== debug symbols: absent without telestation-dbgsym"
-readelf -S /usr/bin/telestation | grep -q '\.debug_info' && fail "the installed binary is not stripped"
+has '\.debug_info' "$(readelf -S /usr/bin/telestation)" && fail "the installed binary is not stripped"
 hub_source_in_gdb && fail "gdb finds source files without telestation-dbgsym installed; is the binary stripped?"
 echo "== debug symbols: found with telestation-dbgsym"
 dpkg -i "$DBGSYM"
 build_id=$(readelf -n /usr/bin/telestation | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p')
 debug_file=/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug
 [ -f "$debug_file" ] || fail "no $debug_file for build ID $build_id of /usr/bin/telestation"
-readelf -S "$debug_file" 2>/dev/null | grep -q '\.debug_info' || fail "$debug_file has no .debug_info"
+has '\.debug_info' "$(readelf -S "$debug_file" 2>/dev/null)" || fail "$debug_file has no .debug_info"
 hub_source_in_gdb || fail "gdb does not find TelestationHub.swift through $debug_file"
 dpkg -r telestation-dbgsym
 [ ! -e "$debug_file" ] || fail "$debug_file left after removing telestation-dbgsym"
