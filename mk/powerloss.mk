@@ -5,7 +5,8 @@
 # the hub (on the host's loopback) once and byte-identical. The short form
 # runs in `make test`: 12 cuts, 18-45 s each under software emulation on a
 # 2-core machine depending on its speed and load (4-9 min), kept short for
-# the test run's budget; the long form, 200 cuts, in `make soak`. Figures go to bench/campaigns/vm-power-cut-*.json.
+# the test run's budget; the long form, 200 cuts, in `make soak`. Figures
+# go to bench/campaigns/vm-power-cut-*.json.
 # VNG= names virtme-ng's vng when it is not on PATH (or in .build/venv/bin).
 POWERLOSS_CUTS      ?= 12
 POWERLOSS_SOAK_CUTS ?= 200

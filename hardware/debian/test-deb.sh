@@ -25,7 +25,8 @@ DBGSYM=$(dirname "$DEB")/$(basename "$DEB" | sed 's/^telestation_/telestation-db
 
 # What an earlier run that failed half-way left installed would change what is checked.
 for p in telestation-dbgsym telestation; do
-  if [ -n "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -v '^not-installed$' || true)" ]; then
+  state=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  if [ -n "$state" ] && [ "$state" != not-installed ]; then
     echo "== purging $p, left by an earlier run"; dpkg -P "$p" >/dev/null
   fi
 done
@@ -85,8 +86,8 @@ grep -qi '^Tus-Version: 1.0.0' <<<"$options" || fail "the installed telestation-
 # (A Swift function's DWARF name is its bare name, splitListen, under its
 # source file; the stripped binary exports no names at all.)
 hub_source_in_gdb() {
-  gdb -nx -batch -ex 'info functions splitListen' /usr/bin/telestation 2>/dev/null \
-    | grep -A1 '^File .*/HubCommand/TelestationHub\.swift:' | grep -c 'splitListen' >/dev/null
+  has splitListen "$(gdb -nx -batch -ex 'info functions splitListen' /usr/bin/telestation 2>/dev/null \
+    | grep -A1 '^File .*/HubCommand/TelestationHub\.swift:')"
 }
 echo "== debug symbols: absent without telestation-dbgsym"
 has '\.debug_info' "$(readelf -S /usr/bin/telestation)" && fail "the installed binary is not stripped"
