@@ -34,7 +34,7 @@ RELEASE_BIN := $(RELEASE_SCRATCH)/release
 
 # Debian packages: C libraries the code links, tools the tests drive.
 # APT_DEMO: what hardware/demo.sh runs besides the binaries (curl, python3 for JSON).
-APT_BUILD := libcurl4-openssl-dev libv4l-dev libturbojpeg0-dev libjxl-dev libsqlite3-dev pkg-config
+APT_BUILD := libcurl4-openssl-dev libv4l-dev libturbojpeg0-dev libjxl-dev libsqlite3-dev pkg-config python3 binutils
 APT_DEMO  := curl python3
 APT_TEST  := libjpeg-turbo-progs v4l-utils systemd curl python3-venv lintian dpkg-dev binutils python3-stdnum gdb
 # Python test tools: Debian's python3-* packages where they fit (APT_TEST), the
@@ -94,9 +94,20 @@ build: deps-build
 # arguments add: it exported every Swift symbol of the program (35 000 names,
 # 3.3 MB of .dynsym/.dynstr/.gnu.hash) that no library looks up; names for a
 # crash come from the -dbgsym package instead (bench/package/RESULTS.md).
+#
+# The static runtime also links Foundation's whole ICU data (34 MB, 8.1 MB
+# after xz: 41 % of the .deb). hardware/icu/trim-icu-data.py writes it without
+# what the station never reads (converters for other charsets, word-break
+# dictionaries, transliterations, other languages' collations; 21 MB, 4.2 MB
+# after xz) as an object that defines its own symbol; --defsym points ICU's
+# at it, so the linker never pulls the archive's full copy. It also removes
+# the release binary when the data changed, since SwiftPM does not know about
+# the object and would not link again.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xlinker --no-export-dynamic
+SWIFT_STATIC_DIR = $(dir $(realpath $(shell command -v $(SWIFT))))../lib/swift_static/linux
 release: deps-build
-	$(SWIFT) build $(RELEASE_FLAGS) --scratch-path $(RELEASE_SCRATCH) --product telestation
+	python3 hardware/icu/trim-icu-data.py $(SWIFT_STATIC_DIR)/lib_FoundationICU.a $(RELEASE_SCRATCH)/icu $(RELEASE_BIN)/telestation
+	$(SWIFT) build $(RELEASE_FLAGS) $$(cat $(RELEASE_SCRATCH)/icu/link-flags) --scratch-path $(RELEASE_SCRATCH) --product telestation
 	ln -sf telestation $(RELEASE_BIN)/telestation-hub
 
 # The stages of `make test`, in order (mk/*.mk append theirs; test-deb is

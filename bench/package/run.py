@@ -68,7 +68,7 @@ for line in run("readelf", "-SW", shipped).splitlines():
 icu = None
 for line in run("nm", "-S", unstripped).splitlines():
     parts = line.split()
-    if len(parts) == 4 and re.fullmatch(r"icudt\d+_dat", parts[3]):
+    if len(parts) == 4 and re.fullmatch(r"(telestation_)?icudt\d+_dat", parts[3]):
         icu = (parts[3], int(parts[0], 16), int(parts[1], 16))
 total = os.path.getsize(shipped)
 groups = {

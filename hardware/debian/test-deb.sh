@@ -72,14 +72,37 @@ for opt in --listen --store --token-file --max-size --expiry-hours --stow-url --
 done
 hub_dir=$(mktemp -d); chown telestation: "$hub_dir"
 setpriv --reuid=telestation --regid=telestation --init-groups telestation-hub --listen 127.0.0.1:0 --store "$hub_dir" \
-  >"$hub_dir.out" 2>&1 &
+  --expiry-hours 24 >"$hub_dir.out" 2>&1 &
 hub_pid=$!
 for _ in $(seq 100); do grep -q 'listening on' "$hub_dir.out" && break; sleep 0.1; done
 hub_url=$(sed -n 's/.*listening on \(http:[^,]*\),.*/\1/p' "$hub_dir.out")
 options=$(curl -sS -i -X OPTIONS "$hub_url" 2>&1) || true
-kill "$hub_pid"; wait "$hub_pid" 2>/dev/null || true
+created=$(curl -sS -i -X POST -H 'Tus-Resumable: 1.0.0' -H 'Upload-Length: 10' "$hub_url" 2>&1) || true
+created_at=$(date +%s)
+hub_log=$(cat "$hub_dir.out")
+kill "$hub_pid" 2>/dev/null || fail "the installed telestation-hub exited early: $hub_log"
+wait "$hub_pid" 2>/dev/null || true
 rm -rf "$hub_dir" "$hub_dir.out"
 grep -qi '^Tus-Version: 1.0.0' <<<"$options" || fail "the installed telestation-hub did not answer OPTIONS with Tus-Version ($hub_url): $options"
+
+# The release binary carries a trimmed copy of ICU's data (hardware/icu): the
+# paths of the shipped binary that go through ICU must still work — an HTTP
+# date (DateFormatter, en_US_POSIX, GMT) and a regular expression (config).
+echo "== ICU: dates and regular expressions in the shipped binary"
+expires=$(sed -n 's/^Upload-Expires: *\(.*\)\r$/\1/Ip' <<<"$created")
+[[ "$expires" =~ ^[A-Z][a-z]{2},\ [0-9]{2}\ [A-Z][a-z]{2}\ [0-9]{4}\ [0-9]{2}:[0-9]{2}:[0-9]{2}\ GMT$ ]] \
+  || fail "the hub's Upload-Expires is not an HTTP date: '$expires' (answer to a creation: $created)"
+ahead=$(( $(date -d "$expires" +%s) - created_at ))
+[ "$ahead" -gt $((24 * 3600 - 120)) ] && [ "$ahead" -le $((24 * 3600 + 5)) ] \
+  || fail "Upload-Expires '$expires' is ${ahead}s after the creation, not 24 hours"
+conf=$(mktemp)
+sed 's/^# case_id_pattern = /case_id_pattern = /' /etc/telestation/station.toml >"$conf"
+has '^case_id_pattern = ' "$(cat "$conf")" || fail "the installed station.toml has no case_id_pattern example to enable"
+telestation config --config "$conf" >/dev/null || fail "a config with kiosk.case_id_pattern does not load"
+sed -i 's/^case_id_pattern = .*/case_id_pattern = "^(HC-[0-9"/' "$conf"
+out=$(telestation config --config "$conf" 2>&1) && fail "a config with an unbalanced regular expression loaded: $out"
+has 'is not a valid regular expression' "$out" || fail "an unbalanced kiosk.case_id_pattern is refused without naming the problem: $out"
+rm -f "$conf"
 
 # Debug symbols: gdb must find them through the build ID once -dbgsym is
 # installed, and not before (the stripped binary keeps only exported names).
