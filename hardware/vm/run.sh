@@ -65,8 +65,11 @@ cc -O2 -Wall -o "$OUT/tools/mjpeg-feed" "$HERE/mjpeg-feed.c" >&2 || echo "run.sh
 
 echo "run.sh: booting $K (software emulation, a few minutes)" >&2
 # The guest sees the host's files read-only, except OUT (--rwdir).
-timeout 1500 "$VNG" --run "$K" --disable-kvm --memory 2G --rwdir "$OUT" \
-    --exec "sh $HERE/inside-vm.sh $BIN $OUT > $OUT/guest.log 2>&1" >&2 || true
+# vng's output goes through a pipe: qemu reopens its stdout and stderr by
+# path (/proc/self/fd/1, as file chardevs, with O_TRUNC), which would empty
+# the file a caller sends `make test`'s output to.
+{ timeout 1500 "$VNG" --run "$K" --disable-kvm --memory 2G --rwdir "$OUT" \
+    --exec "sh $HERE/inside-vm.sh $BIN $OUT > $OUT/guest.log 2>&1" 2>&1 || true; } | cat >&2
 
 if [ ! -f "$OUT/status" ]; then
     echo "run.sh: the VM did not run the checks; see $OUT/guest.log" >&2
