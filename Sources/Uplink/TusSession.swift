@@ -168,11 +168,15 @@ struct TusSession: Sendable {
     private let jitter: @Sendable () -> Double
     /// Create without a first piece of the file (see `UploadJob.mayBeHeld`).
     private let createEmpty: Bool
+    /// The upload names its item (see `UploadJob.namesItem`).
+    private let namesItem: Bool
 
     init(size: Int64, resumeURL: String?, acknowledgedOffset: Int64, hub: TusHubState,
-         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }, createEmpty: Bool = false) {
+         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }, createEmpty: Bool = false,
+         namesItem: Bool = false) {
         self.size = size
         self.createEmpty = createEmpty
+        self.namesItem = namesItem
         self.url = resumeURL
         // With a stored URL the offset comes from the hub; the stored one only
         // tells whether the hub lost bytes since.
@@ -184,7 +188,7 @@ struct TusSession: Sendable {
 
     init(job: UploadJob, hub: TusHubState) {
         self.init(size: job.source.size, resumeURL: job.resumeURL, acknowledgedOffset: job.acknowledgedOffset, hub: hub,
-                  createEmpty: job.mayBeHeld)
+                  createEmpty: job.mayBeHeld, namesItem: job.namesItem)
     }
 
     /// Reports queued by the transitions so far, oldest first; clears them.
@@ -211,7 +215,10 @@ struct TusSession: Sendable {
         }
         guard let url else {
             // Create, with a first piece inside when the hub allows it.
-            let first = caps.supportsCreationWithUpload && !createEmpty ? Self.creationBody(size: size, chunk: hub.chunk.chunkSize, minChunk: hub.chunk.minChunk) : 0
+            let first = caps.supportsCreationWithUpload && !createEmpty
+                ? Self.creationBody(size: size, chunk: hub.chunk.chunkSize, minChunk: hub.chunk.minChunk,
+                                    mayComplete: caps.receipts && namesItem)
+                : 0
             let algorithm = first > 0 ? checksumAlgorithm(caps) : nil
             pending = .create(bodyCount: first, checksum: algorithm != nil)
             return .create(bodyCount: first, checksum: algorithm)
@@ -233,12 +240,17 @@ struct TusSession: Sendable {
     /// How much of the file goes inside the creating POST (creation-with-upload).
     /// Bytes of a POST cut short are lost whole, because the station never
     /// learns the new upload's URL, so the piece is small (at most
-    /// `min_chunk`); and it never completes the file: an upload finished by
-    /// its POST, followed by a power cut before the URL is stored, would be
-    /// created and delivered a second time after the restart. The last byte
-    /// always goes by PATCH, to an upload whose URL is already in the spool.
-    static func creationBody(size: Int64, chunk: Int64, minChunk: Int64) -> Int64 {
-        max(0, min(size - 1, chunk, minChunk))
+    /// `min_chunk`). It completes the file only when `mayComplete`: an upload
+    /// finished by its POST, followed by a power cut before the URL is
+    /// stored, is created again after the restart, and only a hub that keeps
+    /// one copy per item (one that gives receipts, to an upload that names
+    /// its item) answers that creation "held" instead of storing a second
+    /// copy. Otherwise the last byte goes by PATCH, to an upload whose URL is
+    /// already in the spool. A small file (a preview, a health report) sent
+    /// whole in its POST saves that PATCH's round trip.
+    static func creationBody(size: Int64, chunk: Int64, minChunk: Int64, mayComplete: Bool = false) -> Int64 {
+        if mayComplete && size <= min(chunk, minChunk) { return size }
+        return max(0, min(size - 1, chunk, minChunk))
     }
 
     /// The checksum to send with a chunk: the strongest the hub offers, unless

@@ -67,6 +67,12 @@ public struct UploadJob: Sendable {
     /// (`Telestation-Held`) costs one request and no bytes.
     public var mayBeHeld: Bool
 
+    /// The metadata names the station and the item (`station`, `item`), by
+    /// which a hub that keeps one copy per item knows it again.
+    public var namesItem: Bool {
+        !metadata.station.isEmpty && metadata.extra.contains { $0.0 == "item" && !$0.1.isEmpty }
+    }
+
     public init(source: any UploadSource, metadata: UploadMetadata, resumeURL: String? = nil,
                 acknowledgedOffset: Int64 = 0, mayBeHeld: Bool = false) {
         self.mayBeHeld = mayBeHeld

@@ -224,6 +224,33 @@ import Testing
         #expect(hub.uploads.value["u1"] == small)
     }
 
+    /// To a hub that keeps one copy per item (it gives receipts), a small
+    /// file that names its item goes whole in its POST: a creation repeated
+    /// after a power cut is answered "held" (CreationSafetyTests), so the
+    /// last byte needs no PATCH and its round trip. Without the item's name
+    /// the last byte still waits for a stored URL.
+    @Test func aSmallNamedItemGoesWholeInItsPostToAHubThatKeepsOneCopy() async throws {
+        let hub = try await ScriptedHub(extensions: "creation,creation-with-upload") { r, _ in
+            r.method == "OPTIONS" ? Scripted(status: 204, headers: ["Tus-Version": "1.0.0", "Tus-Resumable": "1.0.0",
+                                                                     "Tus-Extension": "creation,creation-with-upload",
+                                                                     "Telestation-Receipts": "1"]) : nil
+        }
+        defer { Task { await hub.stop() } }
+        let small = Array(bytes.prefix(1000))
+        var named = metadata(for: small, filename: "lesion-preview.jpg", kind: .preview)
+        named.extra = [("item", "0042-preview.jpg")]
+        let c = try TusClient(hubURL: hub.url, uplink: testUplink())
+        #expect(await c.upload(UploadJob(source: MemoryUploadSource(small), metadata: named)) { _ in } == .completed(url: hub.url + "u1"))
+        #expect(hub.requests.filter { $0.method == "POST" }.map(\.bodyCount) == [1000])
+        #expect(!hub.requests.contains { $0.method == "PATCH" }, "the POST completed it")
+        #expect(hub.uploads.value["u1"] == small)
+
+        let unnamed = metadata(for: small, filename: "lesion-preview.jpg", kind: .preview)
+        #expect(await c.upload(UploadJob(source: MemoryUploadSource(small), metadata: unnamed)) { _ in } == .completed(url: hub.url + "u2"))
+        #expect(hub.requests.filter { $0.method == "POST" }.map(\.bodyCount) == [1000, 999])
+        #expect(hub.requests.filter { $0.method == "PATCH" }.map(\.bodyCount) == [1], "without the item's name the last byte waits for a stored URL")
+    }
+
     @Test func stalledHubIsAbandonedAfterStallTimeout() async throws {
         let hub = try await ScriptedHub { r, _ in
             r.method == "PATCH" ? Scripted(status: 204, delay: 150) : nil
