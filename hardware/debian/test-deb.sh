@@ -97,7 +97,7 @@ ahead=$(( $(date -d "$expires" +%s) - created_at ))
   || fail "Upload-Expires '$expires' is ${ahead}s after the creation, not 24 hours"
 conf=$(mktemp)
 sed 's/^# case_id_pattern = /case_id_pattern = /' /etc/telestation/station.toml >"$conf"
-has '^case_id_pattern = ' "$(cat "$conf")" || fail "the installed station.toml has no case_id_pattern example to enable"
+grep -q '^case_id_pattern = ' "$conf" || fail "the installed station.toml has no case_id_pattern example to enable"
 telestation config --config "$conf" >/dev/null || fail "a config with kiosk.case_id_pattern does not load"
 sed -i 's/^case_id_pattern = .*/case_id_pattern = "^(HC-[0-9"/' "$conf"
 out=$(telestation config --config "$conf" 2>&1) && fail "a config with an unbalanced regular expression loaded: $out"
